@@ -1,0 +1,110 @@
+// Host frame allocator: a bump pointer over never-used frames plus a LIFO free
+// list threaded through the frame metadata. Linear memory grows on demand, in
+// chunks, never past frameBase + maxFrames × 4 KiB. Exhaustion is a status,
+// never a trap.
+import {
+  FRAME_BUFFER, FRAME_TABLE, FRAME_ZERO, OWNER_FREE, OWNER_HOST,
+  PAGE_SHIFT, PAGE_SIZE, frameAddr, frameBase, maxFrames, metaAddr,
+} from "./layout";
+import { ERR_MEMORY_GROW, ERR_OUT_OF_FRAMES } from "./status";
+
+/** Frames never handed out yet start at bumpFrame. Frame 0 is the zero frame. */
+export let bumpFrame: u32 = 1;
+export let freeHead: u32 = 0;
+export let freeCount: u32 = 0;
+export let usedFrames: u32 = 1;
+export let peakUsedFrames: u32 = 1;
+/** Wasm pages (64 KiB) to grow by at least, so growth is rare. */
+const GROW_CHUNK_PAGES: i32 = 256;
+
+/** Grows memory so that byte `end` (exclusive, as u64) is addressable. */
+export function ensureMemory(end: u64): i32 {
+  const have = <u64>memory.size() << 16;
+  if (end <= have) return 0;
+  const need = <i32>((end - have + 0xffff) >> 16);
+  const maxPages = <i32>((<u64>frameBase + (<u64>maxFrames << PAGE_SHIFT) + 0xffff) >> 16);
+  let delta = need > GROW_CHUNK_PAGES ? need : GROW_CHUNK_PAGES;
+  const room = maxPages - memory.size();
+  if (delta > room) delta = room;
+  if (delta < need || memory.grow(delta) < 0) return -ERR_MEMORY_GROW;
+  return 0;
+}
+
+/** Marks the metadata of a newly allocated frame. */
+// @ts-ignore: decorator
+@inline function claim(hfn: u32, owner: u16, gfn: u32, flags: u16): void {
+  const m = metaAddr(hfn);
+  store<u32>(m, gfn);
+  store<u16>(m, owner, 4);
+  store<u16>(m, flags, 6);
+  store<u32>(m, 0, 8);
+  usedFrames++;
+  if (usedFrames > peakUsedFrames) peakUsedFrames = usedFrames;
+}
+
+/**
+ * Allocates one zero-filled frame for `owner`. Returns the host frame number
+ * (> 0), or -ERR_OUT_OF_FRAMES / -ERR_MEMORY_GROW.
+ */
+export function allocFrame(owner: u16, gfn: u32, flags: u16): i32 {
+  let hfn: u32;
+  if (freeHead != 0) {
+    hfn = freeHead;
+    freeHead = load<u32>(metaAddr(hfn), 8);
+    freeCount--;
+    memory.fill(frameAddr(hfn), 0, PAGE_SIZE);
+  } else {
+    if (bumpFrame >= maxFrames) return -ERR_OUT_OF_FRAMES;
+    const st = ensureMemory(<u64>frameAddr(bumpFrame) + PAGE_SIZE);
+    if (st < 0) return st;
+    hfn = bumpFrame++;
+  }
+  claim(hfn, owner, gfn, flags);
+  return <i32>hfn;
+}
+
+/**
+ * Allocates `count` contiguous zero-filled frames for host use (bitmaps,
+ * buffers), from never-used frames only. Returns the first frame number.
+ */
+export function allocContiguous(count: u32): i32 {
+  if (count == 0 || count > maxFrames - bumpFrame) return -ERR_OUT_OF_FRAMES;
+  const st = ensureMemory(<u64>frameAddr(bumpFrame) + (<u64>count << PAGE_SHIFT));
+  if (st < 0) return st;
+  const first = bumpFrame;
+  bumpFrame += count;
+  for (let i: u32 = 0; i < count; i++) claim(first + i, OWNER_HOST, i, FRAME_BUFFER);
+  return <i32>first;
+}
+
+/** Returns a frame to the free list. INVARIANT: hfn > 0 and currently allocated. */
+export function freeFrame(hfn: u32): void {
+  const m = metaAddr(hfn);
+  store<u32>(m, 0);
+  store<u16>(m, OWNER_FREE, 4);
+  store<u16>(m, 0, 6);
+  store<u32>(m, freeHead, 8);
+  freeHead = hfn;
+  freeCount++;
+  usedFrames--;
+}
+
+/** Sets up frame 0 as the shared, read-only zero frame. */
+export function initFrames(): void {
+  const m = metaAddr(0);
+  store<u32>(m, 0);
+  store<u16>(m, OWNER_HOST, 4);
+  store<u16>(m, FRAME_ZERO, 6);
+  bumpFrame = 1;
+  freeHead = 0;
+  freeCount = 0;
+  usedFrames = 1;
+  peakUsedFrames = 1;
+}
+
+/** Allocates a page-table frame (host-owned, flagged as a table). */
+// @ts-ignore: decorator
+@inline export function allocTable(level: u32): i32 {
+  return allocFrame(OWNER_HOST, level, FRAME_TABLE);
+}
+

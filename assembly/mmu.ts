@@ -1,0 +1,127 @@
+// The MMU: runs a batch of guest accesses against a VM's nested page table.
+// Per access: bounds check, 4-level walk, permission check, set A (and D on a
+// write) in the leaf only when missing (as hardware does), then touch the
+// bytes. Stops at the first access that needs the hypervisor and records why.
+//
+// Access record (ACCESS_BYTES = 16, little endian):
+//  +0  u64 gpa      guest-physical address
+//  +8  u32 seed     value seed: word j written is ~(gpa + 8j) ^ (seed × φ64)
+//  +12 u16 length   bytes, 1..4096; the access must not cross a 4 KiB page
+//  +14 u8  op       0 = read, 1 = write
+//  +15 u8  rsvd
+import { PAGE_SIZE, frameBase } from "./layout";
+import { VM_GUEST_PAGES, VM_ROOT, vmDesc } from "./npt";
+import {
+  FAULT_BAD_ACCESS, FAULT_BALLOONED, FAULT_COW, FAULT_NOT_PRESENT, FAULT_POISONED,
+  FAULT_SWAPPED, FAULT_TRACED, FAULT_WRITE_PROTECT, PTE_A, PTE_BALLOONED, PTE_COW, PTE_D,
+  PTE_FRAME_MASK, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
+} from "./pte";
+
+// @ts-ignore: decorator
+@inline export const ACCESS_BYTES: u32 = 16;
+// @ts-ignore: decorator
+@inline export const OP_READ: u8 = 0;
+// @ts-ignore: decorator
+@inline export const OP_WRITE: u8 = 1;
+// @ts-ignore: decorator
+@inline const SEED_MIX: u64 = 0x9e3779b97f4a7c15;
+
+export let faultReason: u32 = 0;
+export let faultIndex: u32 = 0;
+export let faultGpa: u64 = 0;
+/** XOR of every word read, so reads are observable (and not optimised out). */
+export let readChecksum: u64 = 0;
+
+/** Why a leaf entry `e` refuses an access (`write` or read). */
+function classify(e: u64, write: bool): u32 {
+  if ((e & PTE_POISONED) != 0) return FAULT_POISONED;
+  if ((e & PTE_TRACED) != 0) return FAULT_TRACED;
+  if ((e & PTE_SWAPPED) != 0) return FAULT_SWAPPED;
+  if ((e & PTE_BALLOONED) != 0) return FAULT_BALLOONED;
+  if ((e & PTE_R) == 0) return FAULT_NOT_PRESENT;
+  if (write && (e & PTE_W) == 0) return (e & PTE_COW) != 0 ? FAULT_COW : FAULT_WRITE_PROTECT;
+  return FAULT_NOT_PRESENT;
+}
+
+// @ts-ignore: decorator
+@inline function fault(reason: u32, index: u32, gpa: u64): u32 {
+  faultReason = reason;
+  faultIndex = index;
+  faultGpa = gpa;
+  return index;
+}
+
+/** Writes `len` bytes of the seeded pattern at host address `p` for guest address `gpa`. */
+// @ts-ignore: decorator
+@inline function writePattern(p: usize, gpa: u64, seed: u32, len: u32): void {
+  const mix = <u64>seed * SEED_MIX;
+  let j: u32 = 0;
+  for (; j + 8 <= len; j += 8) store<u64>(p + j, ~(gpa + j) ^ mix);
+  if (j < len) {
+    let w = ~(gpa + j) ^ mix;
+    for (; j < len; j++) {
+      store<u8>(p + j, <u8>w);
+      w >>= 8;
+    }
+  }
+}
+
+/** XOR-folds `len` bytes at `p` into a u64. */
+// @ts-ignore: decorator
+@inline function readFold(p: usize, len: u32): u64 {
+  let acc: u64 = 0;
+  let j: u32 = 0;
+  for (; j + 8 <= len; j += 8) acc ^= load<u64>(p + j);
+  for (; j < len; j++) acc ^= <u64>load<u8>(p + j) << ((<u64>j & 7) << 3);
+  return acc;
+}
+
+/**
+ * Runs accesses [start, end) of the batch at `batchPtr` on VM `slot`.
+ * Returns the index of the first access that faults (faultReason, faultGpa
+ * say why), or `end` when all completed (faultReason = 0).
+ */
+export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
+  const d = vmDesc(slot);
+  const root = frameBase + (<usize>load<u32>(d, VM_ROOT) << 12);
+  const guestBytes = load<u64>(d, VM_GUEST_PAGES) << 12;
+  let sum = readChecksum;
+  faultReason = 0;
+  for (let i = start; i < end; i++) {
+    const rec = batchPtr + (<usize>i << 4);
+    const gpa = load<u64>(rec);
+    const len = <u32>load<u16>(rec, 12);
+    const write = load<u8>(rec, 14) == OP_WRITE;
+    const off = <u32>gpa & (PAGE_SIZE - 1);
+    if (len == 0 || off + len > PAGE_SIZE || gpa >= guestBytes) {
+      readChecksum = sum;
+      return fault(FAULT_BAD_ACCESS, i, gpa);
+    }
+    let table = root;
+    let e: u64 = 0;
+    let shift: u64 = 39;
+    for (; shift > 12; shift -= 9) {
+      e = load<u64>(table + ((<usize>(gpa >> shift) & 511) << 3));
+      if ((e & PTE_R) == 0) break;
+      table = frameBase + <usize>(e & PTE_FRAME_MASK);
+    }
+    if (shift > 12) {
+      readChecksum = sum;
+      return fault(FAULT_NOT_PRESENT, i, gpa);
+    }
+    const lp = table + ((<usize>(gpa >> 12) & 511) << 3);
+    e = load<u64>(lp);
+    const need: u64 = write ? PTE_R | PTE_W : PTE_R;
+    if ((e & need) != need) {
+      readChecksum = sum;
+      return fault(classify(e, write), i, gpa);
+    }
+    const ad: u64 = write ? PTE_A | PTE_D : PTE_A;
+    if ((e & ad) != ad) store<u64>(lp, e | ad);
+    const p = frameBase + <usize>(e & PTE_FRAME_MASK) + off;
+    if (write) writePattern(p, gpa, load<u32>(rec, 8), len);
+    else sum ^= readFold(p, len);
+  }
+  readChecksum = sum;
+  return end;
+}

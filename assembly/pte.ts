@@ -1,0 +1,83 @@
+// Nested page-table entry (EPT-like, u64). Defined once here and mirrored in
+// src/host/pte.ts; test/abi.test.ts checks that the two agree bit for bit.
+//
+//  63  62..57  56  55  54  53  52  51 ............................ 12  11  10  9  8  7..6  5..3  2  1  0
+// ┌───┬───────┬───┬───┬───┬───┬───┬────────────────────────────────┬───┬───┬───┬───┬─────┬─────┬───┬───┬───┐
+// │ 0 │  rsvd │WP │TRC│PSN│BLN│SWP│ host frame number (40 bits)    │ 0 │COW│ D │ A │  0  │ MT  │ X │ W │ R │
+// └───┴───────┴───┴───┴───┴───┴───┴────────────────────────────────┴───┴───┴───┴───┴─────┴─────┴───┴───┴───┘
+//
+//  R   readable; the entry is present iff R is set (as EPT: present = R|W|X)
+//  W   writable
+//  X   executable (always set for guest RAM)
+//  MT  memory type, 6 = write-back (leaf entries only)
+//  A   accessed, set by the MMU on any access (leaf)
+//  D   dirty, set by the MMU on a write (leaf)
+//  COW software: W is clear because the frame is shared (the zero frame);
+//      a write faults with reason COW
+//  SWP software: page is on the swap device (R = W = 0)
+//  BLN software: page was given to the balloon (R = W = 0)
+//  PSN software: page is poisoned (uncorrectable memory error, R = W = 0)
+//  TRC software: page is traced; any access faults (R = W = 0, frame kept)
+//  WP  software: W is clear for write-protect dirty tracking
+//
+// Non-leaf entries: next table's frame << 12 | R | W | X.
+// An all-zero entry is "not populated": the subtree below it does not exist.
+
+// @ts-ignore: decorator
+@inline export const PTE_R: u64 = 1 << 0;
+// @ts-ignore: decorator
+@inline export const PTE_W: u64 = 1 << 1;
+// @ts-ignore: decorator
+@inline export const PTE_X: u64 = 1 << 2;
+// @ts-ignore: decorator
+@inline export const PTE_MT_WB: u64 = 6 << 3;
+// @ts-ignore: decorator
+@inline export const PTE_A_BIT: u32 = 8;
+// @ts-ignore: decorator
+@inline export const PTE_D_BIT: u32 = 9;
+// @ts-ignore: decorator
+@inline export const PTE_A: u64 = 1 << PTE_A_BIT;
+// @ts-ignore: decorator
+@inline export const PTE_D: u64 = 1 << PTE_D_BIT;
+// @ts-ignore: decorator
+@inline export const PTE_COW: u64 = 1 << 10;
+// @ts-ignore: decorator
+@inline export const PTE_FRAME_MASK: u64 = 0x000f_ffff_ffff_f000;
+// @ts-ignore: decorator
+@inline export const PTE_SWAPPED: u64 = 1 << 52;
+// @ts-ignore: decorator
+@inline export const PTE_BALLOONED: u64 = 1 << 53;
+// @ts-ignore: decorator
+@inline export const PTE_POISONED: u64 = 1 << 54;
+// @ts-ignore: decorator
+@inline export const PTE_TRACED: u64 = 1 << 55;
+// @ts-ignore: decorator
+@inline export const PTE_WP: u64 = 1 << 56;
+
+/** Permission bits of a present, writable leaf that maps a private frame. */
+// @ts-ignore: decorator
+@inline export const PTE_LEAF_RW: u64 = PTE_R | PTE_W | PTE_X | PTE_MT_WB;
+/** Permission bits of a non-leaf entry. */
+// @ts-ignore: decorator
+@inline export const PTE_TABLE: u64 = PTE_R | PTE_W | PTE_X;
+
+// Fault reasons reported by the MMU (ctrl FAULT_REASON). Mirrored in src/host/fault.ts.
+// @ts-ignore: decorator
+@inline export const FAULT_NONE: u32 = 0;
+// @ts-ignore: decorator
+@inline export const FAULT_NOT_PRESENT: u32 = 1;
+// @ts-ignore: decorator
+@inline export const FAULT_WRITE_PROTECT: u32 = 2;
+// @ts-ignore: decorator
+@inline export const FAULT_COW: u32 = 3;
+// @ts-ignore: decorator
+@inline export const FAULT_POISONED: u32 = 4;
+// @ts-ignore: decorator
+@inline export const FAULT_TRACED: u32 = 5;
+// @ts-ignore: decorator
+@inline export const FAULT_SWAPPED: u32 = 6;
+// @ts-ignore: decorator
+@inline export const FAULT_BALLOONED: u32 = 7;
+/** The access record itself is invalid (past the guest end, length, page crossing). */
+// @ts-ignore: decorator
+@inline export const FAULT_BAD_ACCESS: u32 = 8;

@@ -1,0 +1,27 @@
+// One benchmark case: a kernel shape timed as wasm and as its TypeScript
+// reference. A pass is one call over the case's whole working set; the runner
+// turns passes per second into bytes/s and ops/s with the counts below.
+// Every case verifies both implementations before anything is timed.
+
+export interface BenchImpl {
+  /** One pass over the working set (timed). */
+  run(): void;
+  /** Untimed step before each pass (restores inputs a pass consumes). */
+  beforeEach?(): void;
+}
+
+export interface BenchCase {
+  /** Case name, as in ../shared/native/README.md (e.g. "xbzrle-encode-1pct"). */
+  readonly name: string;
+  /** Bytes counted per pass (the native harness's "bytes counted"). */
+  readonly bytesPerPass: number;
+  /** Operations counted per pass (pages, entries, accesses...). */
+  readonly opsPerPass: number;
+  /**
+   * bench:check fails when wasm is under gate × the reference: 2 for plain
+   * TypeScript references, 1 where the reference is Node's own native code.
+   */
+  readonly gate: number;
+  /** Builds inputs (untimed) and returns both implementations. */
+  setup(): { wasm: BenchImpl; ts: BenchImpl; verify(): void; teardown?(): void };
+}

@@ -1,0 +1,63 @@
+// HypermemError: the one error type of the library. `code` is a stable string
+// (switch on it); the message names the offending value. Kernel statuses
+// (assembly/status.ts) map to codes here.
+
+export const ErrorCode = {
+  WasmAbort: "ERR_WASM_ABORT",
+  OutOfFrames: "ERR_OUT_OF_FRAMES",
+  GpaRange: "ERR_GPA_RANGE",
+  Unaligned: "ERR_UNALIGNED",
+  Length: "ERR_LENGTH",
+  GuestTooLarge: "ERR_GUEST_TOO_LARGE",
+  BadOption: "ERR_BAD_OPTION",
+  UnknownOption: "ERR_UNKNOWN_OPTION",
+  PageSize: "ERR_PAGE_SIZE",
+  XbzrleCorrupt: "ERR_XBZRLE_CORRUPT",
+  UnhandledFault: "ERR_UNHANDLED_FAULT",
+  FaultLoop: "ERR_FAULT_LOOP",
+  PageState: "ERR_PAGE_STATE",
+  MemoryPoisoned: "ERR_MEMORY_POISONED",
+  TraceFormat: "ERR_TRACE_FORMAT",
+  BadAccess: "ERR_BAD_ACCESS",
+  HostLimit: "ERR_HOST_LIMIT",
+  Destroyed: "ERR_DESTROYED",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class HypermemError extends Error {
+  readonly code: ErrorCode;
+  /** The offending values, for programs (the message says the same for people). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = "HypermemError";
+    this.code = code;
+    this.details = Object.freeze({ ...details });
+  }
+}
+
+/** Kernel status codes (assembly/status.ts), positive form. */
+export const KernelStatus = {
+  OutOfFrames: 1,
+  MemoryGrow: 2,
+  GfnRange: 3,
+  PageState: 4,
+  BadAccess: 5,
+} as const;
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  [KernelStatus.OutOfFrames]: ErrorCode.OutOfFrames,
+  [KernelStatus.MemoryGrow]: ErrorCode.OutOfFrames,
+  [KernelStatus.GfnRange]: ErrorCode.GpaRange,
+  [KernelStatus.PageState]: ErrorCode.PageState,
+  [KernelStatus.BadAccess]: ErrorCode.BadAccess,
+};
+
+/** Returns `status` when >= 0; otherwise throws the HypermemError it stands for. */
+export function check(status: number, op: string, details: Record<string, unknown> = {}): number {
+  if (status >= 0) return status;
+  const code = STATUS_CODES[-status] ?? ErrorCode.WasmAbort;
+  const what = Object.entries(details).map(([k, v]) => `${k}=${String(v)}`).join(", ");
+  throw new HypermemError(code, `${op} failed: ${code}${what ? ` (${what})` : ""}`, { ...details, status });
+}

@@ -1,0 +1,60 @@
+// The typed shape of the wasm module's exports (assembly/index.ts). The cast
+// to this interface in loader.ts is the only unchecked cast of the codebase.
+// i64 parameters and results are bigint; u32 results above 2^31 come back
+// negative and must be `>>> 0`-ed by the caller.
+
+export interface HvExports {
+  readonly memory: WebAssembly.Memory;
+  init(scratchBytes: number, maxFrames: number): number;
+  getCtrlBase(): number;
+  getScratchBase(): number;
+  getScratchBytes(): number;
+  getMetaBase(): number;
+  getFrameBase(): number;
+  getMaxFrames(): number;
+  getUsedFrames(): number;
+  getPeakUsedFrames(): number;
+  getFreeFrames(): number;
+  getBumpFrame(): number;
+  getFaultReason(): number;
+  getFaultIndex(): number;
+  getFaultGpa(): bigint;
+  getReadChecksum(): bigint;
+
+  allocFrame(owner: number, gfn: number, flags: number): number;
+  allocContiguous(count: number): number;
+  freeFrame(hfn: number): void;
+
+  vmInit(slot: number, vmId: number, guestPages: bigint, dirtyBitmapPtr: number, accessedBitmapPtr: number): number;
+  vmDestroy(slot: number): number;
+  nptLookup(slot: number, gfn: number): bigint;
+  nptSet(slot: number, gfn: number, pte: bigint): number;
+  nptPopulate(slot: number, gfn: number, write: number): number;
+  nptBreakCow(slot: number, gfn: number): number;
+  mmuRun(slot: number, batchPtr: number, start: number, end: number): number;
+  harvestBit(slot: number, bitmapPtr: number, bit: number): number;
+  ptesUpdate(slot: number, bitmapPtr: number, mode: number): number;
+
+  bitmapScan(bitmapPtr: number, words: number, outPtr: number): number;
+  bitmapCount(bitmapPtr: number, words: number): number;
+  bitmapOr(dstPtr: number, srcPtr: number, words: number): void;
+  bitmapAndNot(dstPtr: number, srcPtr: number, words: number): void;
+
+  pageCopy(dstPtr: number, srcPtr: number, len: number): void;
+  isZeroPage(ptr: number, len: number): number;
+  pageCompare(aPtr: number, bPtr: number, len: number): number;
+  xorParity(dstPtr: number, listPtr: number, k: number, len: number): void;
+  hash64(ptr: number, len: number, seed: bigint): bigint;
+  hashPages(srcPtr: number, pageBytes: number, count: number, outPtr: number): void;
+  xbzrleEncode(oldPtr: number, newPtr: number, slen: number, dstPtr: number, dlen: number): number;
+  xbzrleDecode(srcPtr: number, slen: number, dstPtr: number, dlen: number): number;
+
+  workloadInit(
+    descPtr: number, kind: number, seed: bigint, firstPage: bigint, pageCount: bigint,
+    writeFraction: number, accessBytes: number, p1: number, p2: number,
+  ): number;
+  workloadGenerate(descPtr: number, outPtr: number, count: number): void;
+  traceValidate(ptr: number, count: number, guestPages: bigint): number;
+
+  readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
+}

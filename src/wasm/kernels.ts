@@ -1,0 +1,133 @@
+// The adapter: one wasm instance, its Heap and its layout, with a typed method
+// per export. Domain code (src/host, src/migration...) calls these, never the
+// exports. Methods take byte offsets into linear memory; statuses are checked.
+import { check, ErrorCode, HypermemError } from "../errors.js";
+import type { HvExports } from "./abi.js";
+import { Heap } from "./heap.js";
+import { instantiate } from "./loader.js";
+
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+/** Bytes of one frame's metadata (assembly/layout.ts). */
+export const FRAME_META_BYTES = 16;
+/** Bytes of a VM descriptor and a workload descriptor (assembly/layout.ts). */
+export const VM_DESC_BYTES = 64;
+export const WORKLOAD_DESC_BYTES = 128;
+export const WORKLOAD_SLOTS_OFFSET = 16 << 10;
+export const MAX_VMS = 255;
+export const MAX_WORKLOADS = 256;
+/** Bytes of one access record (assembly/mmu.ts). */
+export const ACCESS_BYTES = 16;
+const FOUR_GIB = 2 ** 32;
+const CTRL_BYTES = 64 << 10;
+
+export interface KernelLayout {
+  readonly ctrlBase: number;
+  readonly scratchBase: number;
+  readonly scratchBytes: number;
+  readonly metaBase: number;
+  readonly frameBase: number;
+  readonly maxFrames: number;
+}
+
+/** The most frames that fit in one 4 GiB wasm memory after the fixed regions. */
+export function maxFramesFor(scratchBytes: number): number {
+  const fixed = 2 * CTRL_BYTES + scratchBytes + 0x10000;
+  return Math.floor((FOUR_GIB - fixed) / (PAGE_SIZE + FRAME_META_BYTES));
+}
+
+export class Kernels {
+  readonly exports: HvExports;
+  readonly heap: Heap;
+  readonly layout: KernelLayout;
+
+  constructor(scratchBytes: number, maxFrames: number) {
+    this.exports = instantiate();
+    this.heap = new Heap(this.exports.memory);
+    check(this.exports.init(scratchBytes, maxFrames), "init", { scratchBytes, maxFrames });
+    const e = this.exports;
+    this.layout = Object.freeze({
+      ctrlBase: e.getCtrlBase() >>> 0,
+      scratchBase: e.getScratchBase() >>> 0,
+      scratchBytes: e.getScratchBytes() >>> 0,
+      metaBase: e.getMetaBase() >>> 0,
+      frameBase: e.getFrameBase() >>> 0,
+      maxFrames: e.getMaxFrames() >>> 0,
+    });
+  }
+
+  /** Byte address of host frame `hfn`. */
+  frameAddr(hfn: number): number { return this.layout.frameBase + hfn * PAGE_SIZE; }
+
+  /** Scratch region of at least `bytes`, or a typed error. */
+  scratch(bytes: number): number {
+    if (bytes > this.layout.scratchBytes) {
+      throw new HypermemError(ErrorCode.Length, `request of ${bytes} bytes exceeds the ${this.layout.scratchBytes}-byte kernel scratch`, { bytes });
+    }
+    return this.layout.scratchBase;
+  }
+
+  // Frames.
+  allocFrame(owner: number, gfn: number, flags: number): number {
+    return check(this.exports.allocFrame(owner, gfn, flags), "allocFrame", { owner, gfn });
+  }
+  /** `count` contiguous zeroed frames for host buffers; returns the byte address. */
+  allocBuffer(bytes: number): number {
+    const count = Math.max(1, Math.ceil(bytes / PAGE_SIZE));
+    return this.frameAddr(check(this.exports.allocContiguous(count), "allocContiguous", { frames: count }));
+  }
+  freeFrame(hfn: number): void { this.exports.freeFrame(hfn); }
+  get usedFrames(): number { return this.exports.getUsedFrames() >>> 0; }
+  get peakUsedFrames(): number { return this.exports.getPeakUsedFrames() >>> 0; }
+  get freeFrames(): number { return this.exports.getFreeFrames() >>> 0; }
+
+  // Nested page tables and MMU.
+  vmInit(slot: number, vmId: number, guestPages: number, dirtyPtr: number, accessedPtr: number): void {
+    check(this.exports.vmInit(slot, vmId, BigInt(guestPages), dirtyPtr, accessedPtr), "vmInit", { vmId, guestPages });
+  }
+  vmDestroy(slot: number): number { return this.exports.vmDestroy(slot) >>> 0; }
+  nptLookup(slot: number, gfn: number): bigint { return this.exports.nptLookup(slot, gfn); }
+  nptSet(slot: number, gfn: number, pte: bigint): void { check(this.exports.nptSet(slot, gfn, pte), "nptSet", { gfn }); }
+  nptPopulate(slot: number, gfn: number, write: boolean): number {
+    return check(this.exports.nptPopulate(slot, gfn, write ? 1 : 0), "populate", { gfn });
+  }
+  nptBreakCow(slot: number, gfn: number): number { return check(this.exports.nptBreakCow(slot, gfn), "breakCow", { gfn }); }
+  mmuRun(slot: number, batchPtr: number, start: number, end: number): number {
+    return this.exports.mmuRun(slot, batchPtr, start, end) >>> 0;
+  }
+  get faultReason(): number { return this.exports.getFaultReason(); }
+  get faultGpa(): number { return Number(this.exports.getFaultGpa()); }
+  get readChecksum(): bigint { return this.exports.getReadChecksum(); }
+  harvestBit(slot: number, bitmapPtr: number, bit: number): number { return this.exports.harvestBit(slot, bitmapPtr, bit) >>> 0; }
+  ptesUpdate(slot: number, bitmapPtr: number, mode: number): number { return this.exports.ptesUpdate(slot, bitmapPtr, mode) >>> 0; }
+
+  // Bitmaps.
+  bitmapScan(bitmapPtr: number, words: number, outPtr: number): number { return this.exports.bitmapScan(bitmapPtr, words, outPtr) >>> 0; }
+  bitmapCount(bitmapPtr: number, words: number): number { return this.exports.bitmapCount(bitmapPtr, words) >>> 0; }
+  bitmapOr(dstPtr: number, srcPtr: number, words: number): void { this.exports.bitmapOr(dstPtr, srcPtr, words); }
+  bitmapAndNot(dstPtr: number, srcPtr: number, words: number): void { this.exports.bitmapAndNot(dstPtr, srcPtr, words); }
+
+  // Page kernels.
+  pageCopy(dstPtr: number, srcPtr: number, len: number): void { this.exports.pageCopy(dstPtr, srcPtr, len); }
+  isZeroPage(ptr: number, len: number): boolean { return this.exports.isZeroPage(ptr, len) !== 0; }
+  pageCompare(aPtr: number, bPtr: number, len: number): number { return this.exports.pageCompare(aPtr, bPtr, len); }
+  xorParity(dstPtr: number, listPtr: number, k: number, len: number): void { this.exports.xorParity(dstPtr, listPtr, k, len); }
+  hash64(ptr: number, len: number, seed = 0n): bigint { return BigInt.asUintN(64, this.exports.hash64(ptr, len, seed)); }
+  hashPages(srcPtr: number, pageBytes: number, count: number, outPtr: number): void { this.exports.hashPages(srcPtr, pageBytes, count, outPtr); }
+  xbzrleEncode(oldPtr: number, newPtr: number, slen: number, dstPtr: number, dlen: number): number {
+    return this.exports.xbzrleEncode(oldPtr, newPtr, slen, dstPtr, dlen);
+  }
+  xbzrleDecode(srcPtr: number, slen: number, dstPtr: number, dlen: number): number {
+    return this.exports.xbzrleDecode(srcPtr, slen, dstPtr, dlen);
+  }
+
+  // Workloads.
+  workloadInit(descPtr: number, kind: number, seed: bigint, firstPage: number, pageCount: number,
+    writeFraction: number, accessBytes: number, p1: number, p2: number): void {
+    check(this.exports.workloadInit(descPtr, kind, seed, BigInt(firstPage), BigInt(pageCount), writeFraction, accessBytes, p1, p2), "workloadInit", { kind });
+  }
+  workloadGenerate(descPtr: number, outPtr: number, count: number): void { this.exports.workloadGenerate(descPtr, outPtr, count); }
+  traceValidate(ptr: number, count: number, guestPages: number): number {
+    return this.exports.traceValidate(ptr, count, BigInt(guestPages)) >>> 0;
+  }
+}
