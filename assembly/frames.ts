@@ -65,9 +65,11 @@ export function allocFrame(owner: u16, gfn: u32, flags: u16): i32 {
 
 /**
  * Allocates `count` contiguous zero-filled frames for host use (bitmaps,
- * buffers), from never-used frames only. Returns the first frame number.
+ * buffers). A single frame may come from the free list; longer runs come
+ * from never-used frames only. Returns the first frame number.
  */
 export function allocContiguous(count: u32): i32 {
+  if (count == 1) return allocFrame(OWNER_HOST, 0, FRAME_BUFFER);
   if (count == 0 || count > maxFrames - bumpFrame) return -ERR_OUT_OF_FRAMES;
   const st = ensureMemory(<u64>frameAddr(bumpFrame) + (<u64>count << PAGE_SHIFT));
   if (st < 0) return st;

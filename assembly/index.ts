@@ -5,7 +5,7 @@ import { computeLayout, ctrlBase, frameBase, maxFrames, metaBase, scratchBase, s
 import { allocContiguous, allocFrame, bumpFrame, ensureMemory, freeCount, freeFrame, initFrames, peakUsedFrames, usedFrames } from "./frames";
 import * as pte from "./pte";
 import * as status from "./status";
-import { faultGpa, faultIndex, faultReason, readChecksum } from "./mmu";
+import { faultGpa, faultIndex, faultReason, readChecksum, writeCount } from "./mmu";
 
 export { vmInit, vmDestroy, nptLookup, nptSet, nptPopulate, nptBreakCow } from "./npt";
 export { mmuRun } from "./mmu";
@@ -43,6 +43,7 @@ export function getFaultReason(): u32 { return faultReason; }
 export function getFaultIndex(): u32 { return faultIndex; }
 export function getFaultGpa(): u64 { return faultGpa; }
 export function getReadChecksum(): u64 { return readChecksum; }
+export function getWriteCount(): u64 { return writeCount; }
 
 // Constants mirrored by src/host/pte.ts, src/host/fault.ts and src/errors.ts (test/abi.test.ts).
 export const ABI_PTE_R: u64 = pte.PTE_R;

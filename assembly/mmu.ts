@@ -12,7 +12,7 @@
 import { PAGE_SIZE, frameBase } from "./layout";
 import { VM_GUEST_PAGES, VM_ROOT, vmDesc } from "./npt";
 import {
-  FAULT_BAD_ACCESS, FAULT_BALLOONED, FAULT_COW, FAULT_NOT_PRESENT, FAULT_POISONED,
+  FAULT_BAD_ACCESS, FAULT_BALLOONED, FAULT_NONE, FAULT_COW, FAULT_NOT_PRESENT, FAULT_POISONED,
   FAULT_SWAPPED, FAULT_TRACED, FAULT_WRITE_PROTECT, PTE_A, PTE_BALLOONED, PTE_COW, PTE_D,
   PTE_FRAME_MASK, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
 } from "./pte";
@@ -31,6 +31,8 @@ export let faultIndex: u32 = 0;
 export let faultGpa: u64 = 0;
 /** XOR of every word read, so reads are observable (and not optimised out). */
 export let readChecksum: u64 = 0;
+/** Writes completed since init (reads = accesses completed - writes). */
+export let writeCount: u64 = 0;
 
 /** Why a leaf entry `e` refuses an access (`write` or read). */
 function classify(e: u64, write: bool): u32 {
@@ -41,14 +43,6 @@ function classify(e: u64, write: bool): u32 {
   if ((e & PTE_R) == 0) return FAULT_NOT_PRESENT;
   if (write && (e & PTE_W) == 0) return (e & PTE_COW) != 0 ? FAULT_COW : FAULT_WRITE_PROTECT;
   return FAULT_NOT_PRESENT;
-}
-
-// @ts-ignore: decorator
-@inline function fault(reason: u32, index: u32, gpa: u64): u32 {
-  faultReason = reason;
-  faultIndex = index;
-  faultGpa = gpa;
-  return index;
 }
 
 /** Writes `len` bytes of the seeded pattern at host address `p` for guest address `gpa`. */
@@ -86,16 +80,18 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
   const root = frameBase + (<usize>load<u32>(d, VM_ROOT) << 12);
   const guestBytes = load<u64>(d, VM_GUEST_PAGES) << 12;
   let sum = readChecksum;
-  faultReason = 0;
-  for (let i = start; i < end; i++) {
+  let writes = writeCount;
+  let reason = FAULT_NONE;
+  let i = start;
+  for (; i < end; i++) {
     const rec = batchPtr + (<usize>i << 4);
     const gpa = load<u64>(rec);
     const len = <u32>load<u16>(rec, 12);
     const write = load<u8>(rec, 14) == OP_WRITE;
     const off = <u32>gpa & (PAGE_SIZE - 1);
     if (len == 0 || off + len > PAGE_SIZE || gpa >= guestBytes) {
-      readChecksum = sum;
-      return fault(FAULT_BAD_ACCESS, i, gpa);
+      reason = FAULT_BAD_ACCESS;
+      break;
     }
     let table = root;
     let e: u64 = 0;
@@ -106,22 +102,30 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
       table = frameBase + <usize>(e & PTE_FRAME_MASK);
     }
     if (shift > 12) {
-      readChecksum = sum;
-      return fault(FAULT_NOT_PRESENT, i, gpa);
+      reason = FAULT_NOT_PRESENT;
+      break;
     }
     const lp = table + ((<usize>(gpa >> 12) & 511) << 3);
     e = load<u64>(lp);
     const need: u64 = write ? PTE_R | PTE_W : PTE_R;
     if ((e & need) != need) {
-      readChecksum = sum;
-      return fault(classify(e, write), i, gpa);
+      reason = classify(e, write);
+      break;
     }
     const ad: u64 = write ? PTE_A | PTE_D : PTE_A;
     if ((e & ad) != ad) store<u64>(lp, e | ad);
     const p = frameBase + <usize>(e & PTE_FRAME_MASK) + off;
-    if (write) writePattern(p, gpa, load<u32>(rec, 8), len);
-    else sum ^= readFold(p, len);
+    if (write) {
+      writePattern(p, gpa, load<u32>(rec, 8), len);
+      writes++;
+    } else {
+      sum ^= readFold(p, len);
+    }
   }
   readChecksum = sum;
-  return end;
+  writeCount = writes;
+  faultReason = reason;
+  faultIndex = i;
+  faultGpa = i < end ? load<u64>(batchPtr + (<usize>i << 4)) : 0;
+  return i;
 }

@@ -20,6 +20,7 @@ export interface HvExports {
   getFaultIndex(): number;
   getFaultGpa(): bigint;
   getReadChecksum(): bigint;
+  getWriteCount(): bigint;
 
   allocFrame(owner: number, gfn: number, flags: number): number;
   allocContiguous(count: number): number;

@@ -77,6 +77,12 @@ export class Kernels {
     return this.frameAddr(check(this.exports.allocContiguous(count), "allocContiguous", { frames: count }));
   }
   freeFrame(hfn: number): void { this.exports.freeFrame(hfn); }
+  /** Returns the frames of a buffer from allocBuffer to the free list. */
+  freeBuffer(ptr: number, bytes: number): void {
+    const first = (ptr - this.layout.frameBase) / PAGE_SIZE;
+    const count = Math.max(1, Math.ceil(bytes / PAGE_SIZE));
+    for (let i = 0; i < count; i++) this.exports.freeFrame(first + i);
+  }
   get usedFrames(): number { return this.exports.getUsedFrames() >>> 0; }
   get peakUsedFrames(): number { return this.exports.getPeakUsedFrames() >>> 0; }
   get freeFrames(): number { return this.exports.getFreeFrames() >>> 0; }
@@ -98,6 +104,7 @@ export class Kernels {
   get faultReason(): number { return this.exports.getFaultReason(); }
   get faultGpa(): number { return Number(this.exports.getFaultGpa()); }
   get readChecksum(): bigint { return this.exports.getReadChecksum(); }
+  get writeCount(): number { return Number(this.exports.getWriteCount()); }
   harvestBit(slot: number, bitmapPtr: number, bit: number): number { return this.exports.harvestBit(slot, bitmapPtr, bit) >>> 0; }
   ptesUpdate(slot: number, bitmapPtr: number, mode: number): number { return this.exports.ptesUpdate(slot, bitmapPtr, mode) >>> 0; }
 

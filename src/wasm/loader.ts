@@ -11,9 +11,9 @@ let compiled: WebAssembly.Module | undefined;
 
 function loadModule(): WebAssembly.Module {
   if (compiled) return compiled;
-  let bytes: Buffer;
+  let bytes: Uint8Array<ArrayBuffer>;
   try {
-    bytes = readFileSync(WASM_URL);
+    bytes = new Uint8Array(readFileSync(WASM_URL));
   } catch (err) {
     throw new HypermemError(
       ErrorCode.WasmAbort,
