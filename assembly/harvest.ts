@@ -7,43 +7,61 @@ import { frameAddr } from "./layout";
 import { VM_GUEST_PAGES, VM_ROOT, pteFrame, vmDesc } from "./npt";
 import { PTE_COW, PTE_R, PTE_TRACED, PTE_W, PTE_WP } from "./pte";
 
+/** Fetch-and-clear of one sub-block of 8 entries at `p`; ORs its byte into `bm`. Returns the bits. */
+// @ts-ignore: decorator
+@inline function harvestBlock(p: usize, bm: usize, mask: v128, up: i32): i32 {
+  const v0 = v128.load(p);
+  const v1 = v128.load(p, 16);
+  const v2 = v128.load(p, 32);
+  const v3 = v128.load(p, 48);
+  const b = i64x2.bitmask(i64x2.shl(v0, up))
+    | (i64x2.bitmask(i64x2.shl(v1, up)) << 2)
+    | (i64x2.bitmask(i64x2.shl(v2, up)) << 4)
+    | (i64x2.bitmask(i64x2.shl(v3, up)) << 6);
+  v128.store(p, v128.andnot(v0, mask));
+  v128.store(p, v128.andnot(v1, mask), 16);
+  v128.store(p, v128.andnot(v2, mask), 32);
+  v128.store(p, v128.andnot(v3, mask), 48);
+  store<u8>(bm, load<u8>(bm) | <u8>b);
+  return b;
+}
+
 /**
  * Fetch-and-clear bit `bit` of the 512 entries of one leaf table at `table`,
- * OR-ing them into the 8 bitmap words at `words`. Returns the count found.
+ * OR-ing them into the 64 bitmap bytes at `bytes`, in sub-blocks of 8 entries
+ * (4 vectors, 1 bitmap byte). Sparse mode tests each sub-block first and
+ * skips clean ones (no stores); dense mode is branch-free, for tables where
+ * most sub-blocks hold a set bit (a skip test would mispredict half the time).
+ * Returns the number of dirty sub-blocks seen (bits are counted by the caller).
  */
-export function harvestLeaf(table: usize, words: usize, bit: u32): u32 {
+export function harvestLeaf(table: usize, bytes: usize, bit: u32, dense: bool): u32 {
   const mask = i64x2.splat(<i64>1 << bit);
-  const up = 63 - bit;
-  let found: u32 = 0;
-  for (let g: usize = 0; g < 8; g++) {
-    const base = table + (g << 9);
-    let acc = v128.load(base);
-    for (let j: usize = 16; j < 512; j += 16) acc = v128.or(acc, v128.load(base + j));
-    if (!v128.any_true(v128.and(acc, mask))) continue;
-    let bits: u64 = 0;
-    for (let j: usize = 0; j < 32; j++) {
-      const p = base + (j << 4);
-      const v = v128.load(p);
-      bits |= <u64>i64x2.bitmask(i64x2.shl(v, up)) << (<u64>j << 1);
-      v128.store(p, v128.andnot(v, mask));
-    }
-    const w = words + (g << 3);
-    store<u64>(w, load<u64>(w) | bits);
-    found += <u32>popcnt<u64>(bits);
+  const up = <i32>(63 - bit);
+  let blocks: u32 = 0;
+  if (dense) {
+    for (let sb: usize = 0; sb < 64; sb++) blocks += <u32>(harvestBlock(table + (sb << 6), bytes + sb, mask, up) != 0);
+    return blocks;
   }
-  return found;
+  for (let sb: usize = 0; sb < 64; sb++) {
+    const p = table + (sb << 6);
+    const any = v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48)));
+    if (!v128.any_true(v128.and(any, mask))) continue;
+    harvestBlock(p, bytes + sb, mask, up);
+    blocks++;
+  }
+  return blocks;
 }
 
 /**
  * Harvests bit `bit` (8 = accessed, 9 = dirty) of every populated leaf of VM
- * `slot` into the bitmap at `bitmapPtr` (OR-ed in; caller clears it first if
- * it wants only the new bits). Returns the number of bits found.
+ * `slot` into the bitmap at `bitmapPtr` (OR-ed in; the caller clears it first
+ * if it wants only the new bits). Returns the number of bits set in the bitmap.
  */
 export function harvestBit(slot: u32, bitmapPtr: usize, bit: u32): u32 {
   const d = vmDesc(slot);
   const pages = load<u64>(d, VM_GUEST_PAGES);
   const pml4 = frameAddr(load<u32>(d, VM_ROOT));
-  let found: u32 = 0;
+  let dense = false;
   for (let i: usize = 0; i < 512; i++) {
     const e4 = load<u64>(pml4 + (i << 3));
     if ((e4 & PTE_R) == 0) continue;
@@ -56,12 +74,24 @@ export function harvestBit(slot: u32, bitmapPtr: usize, bit: u32): u32 {
         const e2 = load<u64>(pd + (k << 3));
         if ((e2 & PTE_R) == 0) continue;
         const firstGfn = <u64>((((i << 9) | j) << 9) | k) << 9;
-        if (firstGfn >= pages) return found;
-        found += harvestLeaf(frameAddr(pteFrame(e2)), bitmapPtr + <usize>(firstGfn >> 3), bit);
+        if (firstGfn >= pages) return countBits(bitmapPtr, pages);
+        dense = harvestLeaf(frameAddr(pteFrame(e2)), bitmapPtr + <usize>(firstGfn >> 3), bit, dense) > DENSE_BLOCKS;
       }
     }
   }
-  return found;
+  return countBits(bitmapPtr, pages);
+}
+
+/** A table with more dirty sub-blocks than this (of 64) makes the next one use dense mode. */
+// @ts-ignore: decorator
+@inline const DENSE_BLOCKS: u32 = 16;
+
+/** Set bits in the bitmap of a `pages`-page guest. */
+function countBits(bitmapPtr: usize, pages: u64): u32 {
+  let n: u64 = 0;
+  const words = <usize>((pages + 63) >> 6);
+  for (let w: usize = 0; w < words; w++) n += popcnt<u64>(load<u64>(bitmapPtr + (w << 3)));
+  return <u32>n;
 }
 
 /** Address of the leaf entry of `gfn`, or 0 when its table is not populated. */

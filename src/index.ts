@@ -8,3 +8,12 @@ export { FaultReason, FAULT_NAMES, type Fault, type FaultAction, type FaultHandl
 export { FRAME_FLAGS, type FrameFlag, type FrameInfo } from "./host/frame.js";
 export { PTE, decodePte, type PteInfo } from "./host/pte.js";
 export type { MmuCounters } from "./host/mmu.js";
+export { GuestWorkload, type WorkloadRun } from "./host/guest-workload.js";
+export {
+  AccessGenerator, MAX_WORKLOAD_PAGES, parseWorkload, recordTrace, resolveWorkloadOptions, WORKLOAD_DEFAULTS,
+  type ResolvedWorkloadOptions, type WorkloadCommonOptions, type WorkloadKind, type WorkloadOptions, type WorkloadSpec,
+} from "./host/workload.js";
+export {
+  readTrace, readTraceHeader, TRACE_MAGIC, TRACE_VERSION, TraceReader, TraceWriter,
+  type TraceHeader, type TraceReadOptions, type TraceWriterOptions,
+} from "./host/trace.js";

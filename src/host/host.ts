@@ -4,7 +4,7 @@
 // faults are dispatched to handlers registered per reason.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt } from "../options.js";
-import { Kernels, MAX_VMS, PAGE_SIZE, maxFramesFor } from "../wasm/kernels.js";
+import { Kernels, MAX_VMS, MAX_WORKLOADS, PAGE_SIZE, maxFramesFor } from "../wasm/kernels.js";
 import { FAULT_NAMES, FaultReason, type Fault, type FaultAction, type FaultHandler } from "./fault.js";
 import { readFrameInfo, type FrameInfo } from "./frame.js";
 import { resolveVmOptions, Vm, type VmOptions } from "./vm.js";
@@ -37,6 +37,7 @@ export class Host {
   readonly memoryMiB: number;
   readonly #vms = new Map<number, Vm>();
   readonly #handlers = new Map<FaultReason, FaultHandler>();
+  readonly #workloadSlots = new Set<number>();
   #nextVmId = 1;
 
   constructor(options: HostOptions) {
@@ -72,6 +73,19 @@ export class Host {
   releaseSlot(slot: number): void { this.#vms.delete(slot); }
 
   get vms(): readonly Vm[] { return [...this.#vms.values()]; }
+
+  /** A free workload descriptor slot (for GuestWorkload). */
+  claimWorkloadSlot(): number {
+    for (let slot = 0; slot < MAX_WORKLOADS; slot++) {
+      if (!this.#workloadSlots.has(slot)) {
+        this.#workloadSlots.add(slot);
+        return slot;
+      }
+    }
+    throw new HypermemError(ErrorCode.HostLimit, `a host runs at most ${MAX_WORKLOADS} workloads at once`, { workloads: MAX_WORKLOADS });
+  }
+
+  releaseWorkloadSlot(slot: number): void { this.#workloadSlots.delete(slot); }
 
   /**
    * Registers the handler for one fault reason, replacing the previous one

@@ -7,9 +7,11 @@ import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import { ACCESS_BYTES, PAGE_SIZE } from "../wasm/kernels.js";
 import { bitmapBytes, PageBitmap } from "./bitmap.js";
+import { GuestWorkload } from "./guest-workload.js";
 import type { Host } from "./host.js";
 import { newCounters, runAccessBatch, type MmuCounters } from "./mmu.js";
 import { decodePte, PTE, PTE_A_BIT, PTE_D_BIT, pteFrame, type PteInfo } from "./pte.js";
+import type { WorkloadOptions } from "./workload.js";
 
 export interface VmOptions {
   /** Guest memory in MiB (a whole number of 4 KiB pages). Give this or `pages`. */
@@ -210,6 +212,12 @@ export class Vm {
   runBatch(batchPtr: number, count: number): void {
     this.#alive();
     runAccessBatch(this, batchPtr, count, this.counters);
+  }
+
+  /** Starts a workload on this guest; drive it with runFor(ns) and close() it when done. */
+  startWorkload(options: WorkloadOptions): GuestWorkload {
+    this.#alive();
+    return new GuestWorkload(this, options);
   }
 
   #harvest(bufferPtr: number, bit: number): PageBitmap {

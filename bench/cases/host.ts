@@ -1,0 +1,190 @@
+// Bench cases of the host model: dirty-bit harvest over a VM's nested page
+// table, and the MMU write path (walk, A/D, 8-byte store), in the shapes of
+// ../shared/native/README.md. The TypeScript references do the same work on
+// the same page tables through Uint32Array views of the host's memory.
+import type { BenchCase } from "../case.js";
+import { createHost, type Host, type Vm } from "../../src/index.js";
+import { PTE } from "../../src/host/pte.js";
+import { ACCESS_BYTES, VM_DESC_BYTES } from "../../src/wasm/kernels.js";
+import { splitmix } from "./prng.js";
+
+const GUEST_PAGES = 262_144; // 1 GiB guest, 512 leaf tables
+const LEAF = PTE.R | PTE.W | PTE.X | PTE.MT_WB;
+const D_BIT = 9;
+
+/** Address of the PML4 of `vm` (its descriptor's rootFrame). */
+function rootAddr(host: Host, vm: Vm): number {
+  const k = host.kernels;
+  return k.frameAddr(k.heap.view.getUint32(k.layout.ctrlBase + vm.slot * VM_DESC_BYTES, true));
+}
+
+/** Leaf-table addresses of `vm` in gfn order, found by walking its page table. */
+function leafTables(host: Host, vm: Vm): number[] {
+  const k = host.kernels;
+  const tables: number[] = [];
+  const walk = (table: number, level: number): void => {
+    for (let i = 0; i < 512; i++) {
+      const lo = k.heap.u32[(table >>> 2) + i * 2];
+      if ((lo & 1) === 0) continue;
+      const next = k.frameAddr(lo >>> 12);
+      if (level === 1) tables.push(next);
+      else walk(next, level - 1);
+    }
+  };
+  walk(rootAddr(host, vm), 3);
+  return tables;
+}
+
+/** Plain TypeScript harvest over leaf tables: fetch and clear D, set the bitmap bit. */
+function harvestRef(u32: Uint32Array, tables: number[], bitmap: Uint32Array): number {
+  let found = 0;
+  for (let t = 0; t < tables.length; t++) {
+    const base = tables[t] >>> 2;
+    for (let i = 0; i < 512; i++) {
+      const lo = u32[base + i * 2];
+      if ((lo & (1 << D_BIT)) !== 0) {
+        u32[base + i * 2] = lo & ~(1 << D_BIT);
+        const g = t * 512 + i;
+        bitmap[g >>> 5] |= 1 << (g & 31);
+        found++;
+      }
+    }
+  }
+  return found;
+}
+
+function harvestCase(name: string, dirtyCount: number): BenchCase {
+  return {
+    name,
+    bytesPerPass: GUEST_PAGES * 8,
+    opsPerPass: GUEST_PAGES,
+    gate: 2,
+    setup() {
+      const host = createHost({ memoryMiB: 64 });
+      const vm = host.createVm({ pages: GUEST_PAGES });
+      const k = host.kernels;
+      for (let g = 0; g < GUEST_PAGES; g++) k.nptSet(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF);
+      const rng = splitmix(0xd1e7n + BigInt(dirtyCount));
+      const dirty = new Set<number>();
+      while (dirty.size < dirtyCount) dirty.add(Number(rng() % BigInt(GUEST_PAGES)));
+      const dirtyList = [...dirty];
+      const tables = leafTables(host, vm);
+      const bitmapPtr = k.allocBuffer(GUEST_PAGES / 8);
+      const refBitmap = new Uint32Array(GUEST_PAGES / 32);
+      const redirty = (): void => {
+        for (const g of dirtyList) k.nptSet(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF | PTE.A | PTE.D);
+      };
+      let wasmFound = 0;
+      let tsFound = 0;
+      return {
+        wasm: {
+          beforeEach: () => { redirty(); k.heap.u8.fill(0, bitmapPtr, bitmapPtr + GUEST_PAGES / 8); },
+          run: () => { wasmFound = k.harvestBit(vm.slot, bitmapPtr, D_BIT); },
+        },
+        ts: {
+          beforeEach: () => { redirty(); refBitmap.fill(0); },
+          run: () => { tsFound = harvestRef(k.heap.u32, tables, refBitmap); },
+        },
+        verify() {
+          const expected = new Uint8Array(GUEST_PAGES / 8);
+          for (const g of dirtyList) expected[g >>> 3] |= 1 << (g & 7);
+          redirty();
+          k.heap.u8.fill(0, bitmapPtr, bitmapPtr + GUEST_PAGES / 8);
+          wasmFound = k.harvestBit(vm.slot, bitmapPtr, D_BIT);
+          if (wasmFound !== dirtyCount || Buffer.compare(k.heap.copyOut(bitmapPtr, GUEST_PAGES / 8), expected) !== 0) {
+            throw new Error(`${name}: wasm harvest found ${wasmFound}, bitmap mismatch`);
+          }
+          if (vm.harvestDirty().count() !== 0) throw new Error(`${name}: wasm harvest left dirty bits`);
+          redirty();
+          refBitmap.fill(0);
+          tsFound = harvestRef(k.heap.u32, tables, refBitmap);
+          if (tsFound !== dirtyCount || Buffer.compare(new Uint8Array(refBitmap.buffer), expected) !== 0) {
+            throw new Error(`${name}: reference harvest found ${tsFound}, bitmap mismatch`);
+          }
+        },
+      };
+    },
+  };
+}
+
+const ACCESSES = 1_000_000;
+
+/** Plain TypeScript MMU write: walk, check R|W, set A|D when missing, store ~gpa (8 bytes). */
+function mmuWriteRef(u32: Uint32Array, frameBase: number, root: number, gpas: Float64Array): number {
+  for (let i = 0; i < gpas.length; i++) {
+    const gpa = gpas[i];
+    let table = root;
+    const idx = [Math.floor(gpa / 2 ** 39) & 511, Math.floor(gpa / 2 ** 30) & 511, Math.floor(gpa / 2 ** 21) & 511];
+    for (const ix of idx) {
+      const lo = u32[(table >>> 2) + ix * 2];
+      if ((lo & 3) !== 3) return i;
+      table = frameBase + (lo >>> 12) * 4096;
+    }
+    const leaf = (table >>> 2) + ((Math.floor(gpa / 4096) & 511) * 2);
+    const lo = u32[leaf];
+    if ((lo & 3) !== 3) return i;
+    if ((lo & 0x300) !== 0x300) u32[leaf] = lo | 0x300;
+    const addr = frameBase + (lo >>> 12) * 4096 + (gpa % 4096);
+    const hi = Math.floor(gpa / 2 ** 32);
+    u32[addr >>> 2] = ~(gpa >>> 0);
+    u32[(addr >>> 2) + 1] = ~hi;
+  }
+  return gpas.length;
+}
+
+const mmuWrite: BenchCase = {
+  name: "mmu-write",
+  bytesPerPass: ACCESSES * 8,
+  opsPerPass: ACCESSES,
+  gate: 2,
+  setup() {
+    const host = createHost({ memoryMiB: 1100 });
+    const vm = host.createVm({ pages: GUEST_PAGES });
+    const k = host.kernels;
+    for (let g = 0; g < GUEST_PAGES; g++) k.nptPopulate(vm.slot, g, true);
+    const rng = splitmix(0x3311n);
+    const gpas = new Float64Array(ACCESSES);
+    const batch = k.allocBuffer(ACCESSES * ACCESS_BYTES);
+    const view = k.heap.view;
+    for (let i = 0; i < ACCESSES; i++) {
+      const gpa = Number(rng() % BigInt(GUEST_PAGES * 512)) * 8;
+      gpas[i] = gpa;
+      const rec = batch + i * ACCESS_BYTES;
+      view.setBigUint64(rec, BigInt(gpa), true);
+      view.setUint32(rec + 8, 0, true);
+      view.setUint16(rec + 12, 8, true);
+      view.setUint8(rec + 14, 1);
+    }
+    const root = rootAddr(host, vm);
+    const check = (what: string): void => {
+      const v = k.heap.view;
+      for (let i = 0; i < ACCESSES; i += 997) {
+        const got = v.getBigUint64(hostAddr(gpas[i]), true);
+        if (got !== BigInt.asUintN(64, ~BigInt(gpas[i]))) throw new Error(`mmu-write ${what}: gpa ${gpas[i]} holds ${got}`);
+      }
+    };
+    const hostAddr = (gpa: number): number => k.frameAddr(Number((vm.pte(Math.floor(gpa / 4096)) & PTE.FRAME_MASK) >> 12n)) + (gpa % 4096);
+    const clear = (): void => {
+      for (let i = 0; i < ACCESSES; i += 997) k.heap.view.setBigUint64(hostAddr(gpas[i]), 0n, true);
+    };
+    return {
+      wasm: { run: () => { if (k.mmuRun(vm.slot, batch, 0, ACCESSES) !== ACCESSES) throw new Error("mmu-write: fault"); } },
+      ts: { run: () => { if (mmuWriteRef(k.heap.u32, k.layout.frameBase, root, gpas) !== ACCESSES) throw new Error("mmu-write ref: fault"); } },
+      verify() {
+        vm.run([{ op: "write", gpa: 0 }]);
+        clear();
+        vm.runBatch(batch, ACCESSES);
+        check("wasm");
+        const touched = vm.harvestDirty().count();
+        const expected = new Set(Array.from(gpas, (g) => Math.floor(g / 4096)));
+        expected.add(0);
+        if (touched !== expected.size) throw new Error(`mmu-write: ${touched} dirty pages, expected ${expected.size}`);
+        clear();
+        mmuWriteRef(k.heap.u32, k.layout.frameBase, root, gpas);
+        check("ts");
+      },
+    };
+  },
+};
+
+export const hostCases: BenchCase[] = [harvestCase("harvest-dirty-1pct", 2621), harvestCase("harvest-dirty-10pct", 26214), mmuWrite];

@@ -1,0 +1,89 @@
+// The benchmark runner: every case (bench/cases/*) timed as wasm and as its
+// TypeScript reference in the same process, after both were verified.
+//
+//   npm run bench                  table: throughput of each and the ratio
+//   npm run bench -- --json        [{ case, impl, bytesPerSec, opsPerSec }]
+//   npm run bench -- --case NAME   only that case (repeatable)
+//   npm run bench:check            exit 1 when wasm < gate × the reference
+import { parseArgs } from "node:util";
+import { Bench } from "tinybench";
+import type { BenchCase, BenchImpl } from "./case.js";
+import { allCases } from "./cases/index.js";
+
+export interface BenchResult {
+  case: string;
+  impl: "wasm" | "ts";
+  bytesPerSec: number;
+  opsPerSec: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    json: { type: "boolean", default: false },
+    check: { type: "boolean", default: false },
+    case: { type: "string", multiple: true },
+    time: { type: "string", default: "400" },
+  },
+});
+const timeMs = Number(values.time);
+if (!Number.isFinite(timeMs) || timeMs <= 0) throw new Error(`--time must be a positive number of ms, got ${values.time}`);
+const known = new Set(allCases.map((c) => c.name));
+for (const name of values.case ?? []) {
+  if (!known.has(name)) throw new Error(`--case ${name}: unknown case (known: ${[...known].join(", ")})`);
+}
+const selected = allCases.filter((c) => !values.case || values.case.includes(c.name));
+
+/** Median passes per second of one implementation. */
+function passesPerSec(bench: Bench, name: string): number {
+  const task = bench.getTask(name);
+  const result = task?.result;
+  if (!result || result.state !== "completed") throw new Error(`${bench.name} ${name}: ${result?.state ?? "missing"}`);
+  return 1000 / result.latency.p50;
+}
+
+function addTask(bench: Bench, name: string, impl: BenchImpl): void {
+  bench.add(name, () => impl.run(), impl.beforeEach ? { beforeEach: () => impl.beforeEach?.() } : {});
+}
+
+function runCase(c: BenchCase): BenchResult[] {
+  const { wasm, ts, verify, teardown } = c.setup();
+  verify();
+  const bench = new Bench({ name: c.name, time: timeMs, warmupTime: Math.min(200, timeMs), iterations: 5, warmupIterations: 3, throws: true });
+  addTask(bench, "wasm", wasm);
+  addTask(bench, "ts", ts);
+  bench.runSync();
+  teardown?.();
+  return (["wasm", "ts"] as const).map((impl) => {
+    const pps = passesPerSec(bench, impl);
+    return { case: c.name, impl, bytesPerSec: pps * c.bytesPerPass, opsPerSec: pps * c.opsPerPass };
+  });
+}
+
+const fmtRate = (r: BenchResult): string =>
+  r.case === "mmu-write" || r.case.startsWith("harvest") || r.case.startsWith("bitmap")
+    ? `${(r.opsPerSec / 1e6).toFixed(1)} M/s`
+    : `${(r.bytesPerSec / 1e9).toFixed(2)} GB/s`;
+
+const results: BenchResult[] = [];
+const rows: Array<Record<string, string>> = [];
+const failures: string[] = [];
+for (const c of selected) {
+  process.stderr.write(`bench: ${c.name}\n`);
+  const [w, t] = runCase(c);
+  results.push(w, t);
+  const ratio = w.bytesPerSec / t.bytesPerSec;
+  rows.push({ case: c.name, wasm: fmtRate(w), ts: fmtRate(t), "wasm/ts": `${ratio.toFixed(2)}x`, gate: `${c.gate}x` });
+  if (ratio < c.gate) failures.push(`${c.name}: wasm is ${ratio.toFixed(2)}x the TypeScript reference, under the ${c.gate}x gate`);
+}
+
+if (values.json) {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+} else {
+  console.table(rows);
+  console.log(`node ${process.version}, ${process.arch}; median of >= 5 samples per case; higher is better`);
+}
+if (values.check) {
+  for (const f of failures) console.error(`bench:check FAIL ${f}`);
+  console.error(failures.length ? `bench:check: ${failures.length} case(s) under the gate` : `bench:check: all ${selected.length} cases pass their gates`);
+  process.exitCode = failures.length ? 1 : 0;
+}
