@@ -3,7 +3,7 @@
 // chunks, never past frameBase + maxFrames × 4 KiB. Exhaustion is a status,
 // never a trap.
 import {
-  FRAME_BUFFER, FRAME_TABLE, FRAME_ZERO, OWNER_FREE, OWNER_HOST,
+  FRAME_BUFFER, FRAME_RETIRED, FRAME_TABLE, FRAME_ZERO, OWNER_FREE, OWNER_HOST,
   PAGE_SHIFT, PAGE_SIZE, frameAddr, frameBase, maxFrames, metaAddr,
 } from "./layout";
 import { ERR_MEMORY_GROW, ERR_OUT_OF_FRAMES } from "./status";
@@ -89,6 +89,13 @@ export function freeFrame(hfn: u32): void {
   freeHead = hfn;
   freeCount++;
   usedFrames--;
+}
+
+/** Takes a frame with an uncorrectable error out of use for good: host-owned, flagged retired. */
+export function retireFrame(hfn: u32): void {
+  const m = metaAddr(hfn);
+  store<u16>(m, OWNER_HOST, 4);
+  store<u16>(m, load<u16>(m, 6) | FRAME_RETIRED, 6);
 }
 
 /** Sets up frame 0 as the shared, read-only zero frame. */

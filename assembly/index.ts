@@ -59,6 +59,7 @@ export const ABI_PTE_BALLOONED: u64 = pte.PTE_BALLOONED;
 export const ABI_PTE_POISONED: u64 = pte.PTE_POISONED;
 export const ABI_PTE_TRACED: u64 = pte.PTE_TRACED;
 export const ABI_PTE_WP: u64 = pte.PTE_WP;
+export const ABI_PTE_LATENT: u64 = pte.PTE_LATENT;
 export const ABI_FAULT_NOT_PRESENT: u32 = pte.FAULT_NOT_PRESENT;
 export const ABI_FAULT_WRITE_PROTECT: u32 = pte.FAULT_WRITE_PROTECT;
 export const ABI_FAULT_COW: u32 = pte.FAULT_COW;

@@ -14,7 +14,7 @@ import { VM_GUEST_PAGES, VM_ROOT, vmDesc } from "./npt";
 import {
   FAULT_BAD_ACCESS, FAULT_BALLOONED, FAULT_NONE, FAULT_COW, FAULT_NOT_PRESENT, FAULT_POISONED,
   FAULT_SWAPPED, FAULT_TRACED, FAULT_WRITE_PROTECT, PTE_A, PTE_BALLOONED, PTE_COW, PTE_D,
-  PTE_FRAME_MASK, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
+  PTE_FRAME_MASK, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
 } from "./pte";
 
 // @ts-ignore: decorator
@@ -36,7 +36,7 @@ export let writeCount: u64 = 0;
 
 /** Why a leaf entry `e` refuses an access (`write` or read). */
 function classify(e: u64, write: bool): u32 {
-  if ((e & PTE_POISONED) != 0) return FAULT_POISONED;
+  if ((e & (PTE_POISONED | PTE_LATENT)) != 0) return FAULT_POISONED;
   if ((e & PTE_TRACED) != 0) return FAULT_TRACED;
   if ((e & PTE_SWAPPED) != 0) return FAULT_SWAPPED;
   if ((e & PTE_BALLOONED) != 0) return FAULT_BALLOONED;

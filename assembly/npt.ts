@@ -1,8 +1,8 @@
 // Nested page tables: one 4-level radix per VM (512 u64 entries per 4 KiB
 // table, stored in host frames), rooted at the VM descriptor's rootFrame.
 // Guest frame number bits: 35..27 PML4, 26..18 PDPT, 17..9 PD, 8..0 leaf.
-import { FRAME_ZERO, OWNER_HOST, PAGE_SIZE, ctrlBase, frameAddr, metaAddr, VM_DESC_BYTES } from "./layout";
-import { allocFrame, allocTable, freeFrame } from "./frames";
+import { FRAME_POISONED, FRAME_ZERO, OWNER_HOST, PAGE_SIZE, ctrlBase, frameAddr, metaAddr, VM_DESC_BYTES } from "./layout";
+import { allocFrame, allocTable, freeFrame, retireFrame } from "./frames";
 import {
   PTE_BALLOONED, PTE_COW, PTE_FRAME_MASK, PTE_LEAF_RW, PTE_POISONED, PTE_R, PTE_SWAPPED,
   PTE_TABLE, PTE_TRACED, PTE_W, PTE_WP, PTE_MT_WB, PTE_X, PTE_A, PTE_D,
@@ -148,7 +148,7 @@ export function nptBreakCow(slot: u32, gfn: u32): i32 {
   return hfn;
 }
 
-/** Frees every frame of VM `slot` (private frames and tables). Returns frames freed. */
+/** Frees every frame of VM `slot` (private frames and tables; poisoned frames are retired, never reused). Returns frames freed. */
 export function vmDestroy(slot: u32): u32 {
   const d = vmDesc(slot);
   const freed = freeTable(frameAddr(load<u32>(d, VM_ROOT)), 4) + 1;
@@ -167,8 +167,12 @@ function freeTable(table: usize, level: u32): u32 {
       freed += freeTable(frameAddr(hfn), level - 1) + 1;
       freeFrame(hfn);
     } else if (hfn != 0 && load<u16>(metaAddr(hfn), 4) != OWNER_HOST) {
-      freeFrame(hfn);
-      freed++;
+      if ((load<u16>(metaAddr(hfn), 6) & FRAME_POISONED) != 0) {
+        retireFrame(hfn);
+      } else {
+        freeFrame(hfn);
+        freed++;
+      }
     }
   }
   return freed;

@@ -1,10 +1,10 @@
 // Nested page-table entry (EPT-like, u64). Defined once here and mirrored in
 // src/host/pte.ts; test/abi.test.ts checks that the two agree bit for bit.
 //
-//  63  62..57  56  55  54  53  52  51 ............................ 12  11  10  9  8  7..6  5..3  2  1  0
-// ┌───┬───────┬───┬───┬───┬───┬───┬────────────────────────────────┬───┬───┬───┬───┬─────┬─────┬───┬───┬───┐
-// │ 0 │  rsvd │WP │TRC│PSN│BLN│SWP│ host frame number (40 bits)    │ 0 │COW│ D │ A │  0  │ MT  │ X │ W │ R │
-// └───┴───────┴───┴───┴───┴───┴───┴────────────────────────────────┴───┴───┴───┴───┴─────┴─────┴───┴───┴───┘
+//  63  62..58  57  56  55  54  53  52  51 ........................ 12  11  10  9  8  7..6  5..3  2  1  0
+// ┌───┬───────┬───┬───┬───┬───┬───┬───┬────────────────────────────────┬───┬───┬───┬───┬─────┬─────┬───┬───┬───┐
+// │ 0 │ rsvd  │LAT│WP │TRC│PSN│BLN│SWP│ host frame number (40 bits)    │ 0 │COW│ D │ A │  0  │ MT  │ X │ W │ R │
+// └───┴───────┴───┴───┴───┴───┴───┴───┴────────────────────────────────┴───┴───┴───┴───┴─────┴─────┴───┴───┴───┘
 //
 //  R   readable; the entry is present iff R is set (as EPT: present = R|W|X)
 //  W   writable
@@ -19,6 +19,9 @@
 //  PSN software: page is poisoned (uncorrectable memory error, R = W = 0)
 //  TRC software: page is traced; any access faults (R = W = 0, frame kept)
 //  WP  software: W is clear for write-protect dirty tracking
+//  LAT models the memory controller: the frame holds a latent uncorrectable
+//      error nobody has reported yet (R = W = 0, frame kept); the first
+//      access faults with reason POISONED and the error becomes known
 //
 // Non-leaf entries: next table's frame << 12 | R | W | X.
 // An all-zero entry is "not populated": the subtree below it does not exist.
@@ -53,6 +56,8 @@
 @inline export const PTE_TRACED: u64 = 1 << 55;
 // @ts-ignore: decorator
 @inline export const PTE_WP: u64 = 1 << 56;
+// @ts-ignore: decorator
+@inline export const PTE_LATENT: u64 = 1 << 57;
 
 /** Permission bits of a present, writable leaf that maps a private frame. */
 // @ts-ignore: decorator

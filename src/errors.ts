@@ -21,6 +21,16 @@ export const ErrorCode = {
   BadAccess: "ERR_BAD_ACCESS",
   HostLimit: "ERR_HOST_LIMIT",
   Destroyed: "ERR_DESTROYED",
+  /** A migration stream failed a check (magic, version, crc, record type, index, length, order). */
+  StreamCorrupt: "ERR_STREAM_CORRUPT",
+  /** A migration stream ended before its end-of-stream record. */
+  StreamTruncated: "ERR_STREAM_TRUNCATED",
+  /** A migration stream asks for more than the receiver allows (guest size, chunk size). */
+  StreamLimit: "ERR_STREAM_LIMIT",
+  /** The received guest's memory does not match the end-of-stream digest. */
+  StreamDigest: "ERR_STREAM_DIGEST",
+  /** A migration failed or was cancelled. */
+  MigrationFailed: "ERR_MIGRATION_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -34,3 +34,14 @@ export function readFrameInfo(k: Kernels, hfn: number): FrameInfo {
   const flags = (Object.keys(FRAME_FLAGS) as FrameFlag[]).filter((f) => (bits & FRAME_FLAGS[f]) !== 0);
   return { hfn, owner: view.getUint16(at + 4, true), gfn: view.getUint32(at, true), flags };
 }
+
+/** Raw flag bits of host frame `hfn`. */
+export function frameFlagBits(k: Kernels, hfn: number): number {
+  return k.heap.view.getUint16(k.layout.metaBase + hfn * FRAME_META_BYTES + 6, true);
+}
+
+/** Sets flag bits of host frame `hfn` (OR-ed in). */
+export function setFrameFlagBits(k: Kernels, hfn: number, bits: number): void {
+  const at = k.layout.metaBase + hfn * FRAME_META_BYTES + 6;
+  k.heap.view.setUint16(at, k.heap.view.getUint16(at, true) | bits, true);
+}

@@ -7,6 +7,7 @@ import { rejectUnknown, requireInt } from "../options.js";
 import { Kernels, MAX_VMS, MAX_WORKLOADS, PAGE_SIZE, maxFramesFor } from "../wasm/kernels.js";
 import { FAULT_NAMES, FaultReason, type Fault, type FaultAction, type FaultHandler } from "./fault.js";
 import { readFrameInfo, type FrameInfo } from "./frame.js";
+import { injectMemoryError, type InjectedError, type MemoryErrorTarget } from "../ras/memory-error.js";
 import { resolveVmOptions, Vm, type VmOptions } from "./vm.js";
 
 export interface HostOptions {
@@ -53,6 +54,10 @@ export class Host {
       this.kernels.nptBreakCow(f.vm.slot, f.pfn);
       return "retry";
     });
+    this.#handlers.set(FaultReason.Poisoned, (f) => {
+      f.vm.deliverMachineCheck(f);
+      return "skip";
+    });
   }
 
   get maxFrames(): number { return this.kernels.layout.maxFrames; }
@@ -89,8 +94,9 @@ export class Host {
 
   /**
    * Registers the handler for one fault reason, replacing the previous one
-   * (the defaults handle not-present by populating the page and cow by giving
-   * the page a private copy). Returns the handler it replaced.
+   * (the defaults handle not-present by populating the page, cow by giving
+   * the page a private copy, and poisoned by delivering a virtual machine
+   * check to the guest and dropping the access). Returns the handler it replaced.
    */
   onFault(reason: FaultReason, handler: FaultHandler): FaultHandler | undefined {
     if (!(reason in FAULT_NAMES) || reason === FaultReason.BadAccess) {
@@ -112,6 +118,15 @@ export class Host {
       );
     }
     return handler(fault);
+  }
+
+  /**
+   * Marks the frame behind `target` as holding an uncorrectable memory error:
+   * known (reported, as an MCE log would) or latent (found when the frame is
+   * next read). Guest accesses to the page then raise a virtual machine check.
+   */
+  injectMemoryError(target: MemoryErrorTarget, options: { latent?: boolean } = {}): InjectedError {
+    return injectMemoryError(this, target, options);
   }
 
   /** Metadata of host frame `hfn`. */

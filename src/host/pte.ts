@@ -15,6 +15,7 @@ export const PTE = {
   POISONED: 1n << 54n,
   TRACED: 1n << 55n,
   WP: 1n << 56n,
+  LATENT: 1n << 57n,
 } as const;
 
 /** Bit numbers of A and D, as the harvest kernel takes them. */
@@ -38,6 +39,8 @@ export interface PteInfo {
   readonly poisoned: boolean;
   readonly traced: boolean;
   readonly writeProtected: boolean;
+  /** A latent uncorrectable error in the frame, not reported yet. */
+  readonly latentError: boolean;
   readonly hfn: number;
 }
 
@@ -54,6 +57,7 @@ export function decodePte(pte: bigint): PteInfo {
     poisoned: has(PTE.POISONED),
     traced: has(PTE.TRACED),
     writeProtected: has(PTE.WP),
+    latentError: has(PTE.LATENT),
     hfn: pteFrame(pte),
   };
 }

@@ -7,6 +7,8 @@ import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import { ACCESS_BYTES, PAGE_SIZE } from "../wasm/kernels.js";
 import { bitmapBytes, PageBitmap } from "./bitmap.js";
+import { reportLatentError } from "../ras/memory-error.js";
+import type { Fault } from "./fault.js";
 import { GuestWorkload } from "./guest-workload.js";
 import type { Host } from "./host.js";
 import { newCounters, runAccessBatch, type MmuCounters } from "./mmu.js";
@@ -44,6 +46,16 @@ export function resolveVmOptions(options: VmOptions): { readonly pages: number }
   return Object.freeze({ pages });
 }
 
+/** A virtual machine check delivered to the guest: it touched a poisoned page. */
+export interface MachineCheck {
+  readonly vm: Vm;
+  readonly gpa: number;
+  readonly pfn: number;
+  readonly write: boolean;
+  /** True when this access is what found a latent error. */
+  readonly foundLatent: boolean;
+}
+
 /** One guest access, for Vm.run(). */
 export interface Access {
   op: "read" | "write";
@@ -64,6 +76,8 @@ export class Vm {
   readonly counters: MmuCounters = newCounters();
   readonly #dirtyPtr: number;
   readonly #accessedPtr: number;
+  readonly #mceListeners: Array<(mce: MachineCheck) => void> = [];
+  #machineChecks = 0;
   #destroyed = false;
 
   constructor(host: Host, slot: number, id: number, options: { readonly pages: number }) {
@@ -135,8 +149,9 @@ export class Vm {
   }
 
   #refuseUnreadable(pfn: number, pte: bigint): void {
-    if ((pte & PTE.POISONED) !== 0n) {
-      throw new HypermemError(ErrorCode.MemoryPoisoned, `vm ${this.id}: guest page ${pfn} (gpa 0x${(pfn * PAGE_SIZE).toString(16)}) is poisoned`, { pfn });
+    if ((pte & (PTE.POISONED | PTE.LATENT)) !== 0n) {
+      const found = reportLatentError(this, pfn) ? " (a latent error, found by this read)" : "";
+      throw new HypermemError(ErrorCode.MemoryPoisoned, `vm ${this.id}: guest page ${pfn} (gpa 0x${(pfn * PAGE_SIZE).toString(16)}) is poisoned${found}`, { pfn });
     }
     if ((pte & (PTE.SWAPPED | PTE.BALLOONED)) !== 0n) {
       const state = (pte & PTE.SWAPPED) !== 0n ? "swapped out" : "ballooned";
@@ -212,6 +227,22 @@ export class Vm {
   runBatch(batchPtr: number, count: number): void {
     this.#alive();
     runAccessBatch(this, batchPtr, count, this.counters);
+  }
+
+  /** Calls `listener` for every virtual machine check delivered to this guest. */
+  onMachineCheck(listener: (mce: MachineCheck) => void): void {
+    this.#mceListeners.push(listener);
+  }
+
+  /** Virtual machine checks delivered so far. */
+  get machineChecks(): number { return this.#machineChecks; }
+
+  /** The default poisoned-fault handler: reports a latent error, then tells the guest. */
+  deliverMachineCheck(fault: Fault): void {
+    const foundLatent = reportLatentError(this, fault.pfn);
+    this.#machineChecks++;
+    const mce: MachineCheck = { vm: this, gpa: fault.gpa, pfn: fault.pfn, write: fault.write, foundLatent };
+    for (const listener of this.#mceListeners) listener(mce);
   }
 
   /** Starts a workload on this guest; drive it with runFor(ns) and close() it when done. */
