@@ -6,6 +6,7 @@ import { allocContiguous, allocFrame, bumpFrame, ensureMemory, freeCount, freeFr
 import * as pte from "./pte";
 import * as status from "./status";
 import { faultGpa, faultIndex, faultReason, readChecksum, writeCount } from "./mmu";
+import * as stream from "./stream";
 
 export { vmInit, vmDestroy, nptLookup, nptSet, nptPopulate, nptBreakCow } from "./npt";
 export { mmuRun } from "./mmu";
@@ -16,6 +17,8 @@ export { xorParity } from "./parity";
 export { hash64, hashPages } from "./hash";
 export { xbzrleEncode, xbzrleDecode } from "./xbzrle";
 export { workloadInit, workloadGenerate, traceValidate } from "./workload";
+export { streamPack, streamUnpack, streamDigest, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";
+export { vmPageHashes } from "./verify";
 export { allocFrame, allocContiguous, freeFrame };
 
 /**
@@ -73,3 +76,13 @@ export const ABI_ERR_MEMORY_GROW: i32 = status.ERR_MEMORY_GROW;
 export const ABI_ERR_GFN_RANGE: i32 = status.ERR_GFN_RANGE;
 export const ABI_ERR_PAGE_STATE: i32 = status.ERR_PAGE_STATE;
 export const ABI_ERR_BAD_ACCESS: i32 = status.ERR_BAD_ACCESS;
+// Migration stream constants, mirrored by src/migration/stream-format.ts (test/stream.test.ts).
+export const ABI_REC_PAGE: u32 = stream.REC_PAGE;
+export const ABI_REC_ZERO: u32 = stream.REC_ZERO;
+export const ABI_REC_XBZRLE: u32 = stream.REC_XBZRLE;
+export const ABI_REC_POISON: u32 = stream.REC_POISON;
+export const ABI_REC_END_ROUND: u32 = stream.REC_END_ROUND;
+export const ABI_REC_END_STREAM: u32 = stream.REC_END_STREAM;
+export const ABI_REC_HEADER_BYTES: u32 = stream.REC_HEADER_BYTES;
+export const ABI_MAX_RECORD_BYTES: u32 = stream.MAX_RECORD_BYTES;
+export const ABI_STREAM_POISON_MARK: u64 = stream.POISON_MARK;

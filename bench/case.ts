@@ -25,3 +25,15 @@ export interface BenchCase {
   /** Builds inputs (untimed) and returns both implementations. */
   setup(): { wasm: BenchImpl; ts: BenchImpl; verify(): void; teardown?(): void };
 }
+
+/**
+ * A whole scenario timed by wall clock (e.g. a migration): no TypeScript
+ * reference, no gate. `run` does one timed pass and says how much it moved.
+ */
+export interface ScenarioBench {
+  readonly name: string;
+  /** Timed passes; the median is reported. */
+  readonly passes: number;
+  /** Builds the scenario (untimed). */
+  setup(): Promise<{ run(): Promise<{ bytes: number; ops: number; wallMs: number }>; teardown?(): void }>;
+}

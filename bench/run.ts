@@ -5,10 +5,13 @@
 //   npm run bench -- --json        [{ case, impl, bytesPerSec, opsPerSec }]
 //   npm run bench -- --case NAME   only that case (repeatable)
 //   npm run bench:check            exit 1 when wasm < gate × the reference
+// Scenario benches (a whole in-process migration) follow the kernel cases;
+// they have no reference and no gate.
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
-import type { BenchCase, BenchImpl } from "./case.js";
+import type { BenchCase, BenchImpl, ScenarioBench } from "./case.js";
 import { allCases } from "./cases/index.js";
+import { migrationBench } from "./migration.bench.js";
 
 export interface BenchResult {
   case: string;
@@ -27,11 +30,14 @@ const { values } = parseArgs({
 });
 const timeMs = Number(values.time);
 if (!Number.isFinite(timeMs) || timeMs <= 0) throw new Error(`--time must be a positive number of ms, got ${values.time}`);
-const known = new Set(allCases.map((c) => c.name));
+const scenarios: readonly ScenarioBench[] = [migrationBench];
+const known = new Set([...allCases, ...scenarios].map((c) => c.name));
 for (const name of values.case ?? []) {
   if (!known.has(name)) throw new Error(`--case ${name}: unknown case (known: ${[...known].join(", ")})`);
 }
-const selected = allCases.filter((c) => !values.case || values.case.includes(c.name));
+const wanted = (name: string): boolean => !values.case || values.case.includes(name);
+const selected = allCases.filter((c) => wanted(c.name));
+const selectedScenarios = values.check ? [] : scenarios.filter((c) => wanted(c.name));
 
 /** Median passes per second of one implementation. */
 function passesPerSec(bench: Bench, name: string): number {
@@ -74,6 +80,26 @@ for (const c of selected) {
   const ratio = w.bytesPerSec / t.bytesPerSec;
   rows.push({ case: c.name, wasm: fmtRate(w), ts: fmtRate(t), "wasm/ts": `${ratio.toFixed(2)}x`, gate: `${c.gate}x` });
   if (ratio < c.gate) failures.push(`${c.name}: wasm is ${ratio.toFixed(2)}x the TypeScript reference, under the ${c.gate}x gate`);
+}
+
+/** Median bytes/s and ops/s over the scenario's timed passes. */
+async function runScenario(c: ScenarioBench): Promise<BenchResult> {
+  const { run, teardown } = await c.setup();
+  const rates: Array<{ bytesPerSec: number; opsPerSec: number }> = [];
+  for (let i = 0; i < c.passes; i++) {
+    const { bytes, ops, wallMs } = await run();
+    rates.push({ bytesPerSec: bytes / (wallMs / 1e3), opsPerSec: ops / (wallMs / 1e3) });
+  }
+  teardown?.();
+  rates.sort((a, b) => a.bytesPerSec - b.bytesPerSec);
+  return { case: c.name, impl: "wasm", ...rates[Math.floor(rates.length / 2)] };
+}
+
+for (const c of selectedScenarios) {
+  process.stderr.write(`bench: ${c.name}\n`);
+  const r = await runScenario(c);
+  results.push(r);
+  rows.push({ case: c.name, wasm: fmtRate(r), ts: "-", "wasm/ts": "-", gate: "-" });
 }
 
 if (values.json) {

@@ -20,3 +20,13 @@ export {
 } from "./host/trace.js";
 export { isZeroPage, pageCompare, pageHash64, rebuildPage, xorParity } from "./pages/pages.js";
 export { xbzrleDecode, xbzrleEncode } from "./pages/xbzrle.js";
+export { migrate, migrateDestination, migrateSource, type MigrationOutcome } from "./migration/precopy.js";
+export {
+  MIGRATION_DEFAULTS, resolveMigrationOptions,
+  type AutoConvergeOptions, type MigrationOptions, type ResolvedMigrationOptions,
+} from "./migration/options.js";
+export type { MigrationProgress, MigrationResult, MigrationStatus, RamStats, RoundRecord, Verification, XbzrleStats } from "./migration/stats.js";
+export { buildScenario, type Scenario, type ScenarioOptions } from "./migration/scenario.js";
+export { PagePacker, type PackStage, type PackStats } from "./migration/packer.js";
+export { StreamReceiver, type ReceiverLimits } from "./migration/receiver.js";
+export { createChannelPair, type Channel } from "./net/channel.js";

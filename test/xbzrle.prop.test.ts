@@ -7,6 +7,7 @@ import { ErrorCode, HypermemError } from "../src/errors.js";
 import { xbzrleDecode, xbzrleEncode } from "../src/pages/xbzrle.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { refXbzrleDecode, refXbzrleEncode } from "./reference/xbzrle.js";
+import { mulberry32 } from "../src/sim/prng.js";
 
 /** A described change pattern, applied to a seeded random old page. */
 type Changes =
@@ -14,15 +15,10 @@ type Changes =
   | { mode: "runs"; runs: Array<[gap: number, len: number]> }
   | { mode: "boundary"; runs: Array<[block: number, shift: number, len: number]> };
 
-/** A small deterministic generator (mulberry32) for page contents. */
+/** Uniform floats in [0, 1) from mulberry32. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 2 ** 32;
 }
 
 /** Flips (XOR with a non-zero byte) new[at..at+len) inside the page. */

@@ -2,25 +2,36 @@
 // The `hypermem` command.
 import { parseArgs } from "node:util";
 import { HypermemError } from "../errors.js";
-import { DEMO_DEFAULTS, runDemo } from "./demo.js";
+import { DEMO_DEFAULTS, runHostDemo, runMigrationDemo } from "./demo.js";
+import { MIGRATE_USAGE, migrateCommand } from "./migrate.js";
 import { parseNumber, parseSize } from "./units.js";
 
 const USAGE = `usage: hypermem <command> [options]
 
 commands:
-  demo        run a Zipf write workload on a 1 GiB guest for one simulated second
-              and summarise what the host did
+  demo        the flagship: live-migrate a 1 GiB guest over 10 Gbit, plainly and with
+              XBZRLE + auto-converge, and compare the two
+  demo host   run a Zipf write workload on a 1 GiB guest for one simulated second and
+              summarise what the host did
               --guest SIZE (1GiB)  --rate N (2000000 accesses/s)  --zipf S (1.1)  --seed N (1)
-  help        this text`;
+  migrate     live-migrate a guest between two simulated hosts (see below)
+  help        this text
 
-function demo(args: string[]): void {
+${MIGRATE_USAGE}`;
+
+async function demo(args: string[]): Promise<void> {
+  if (args[0] !== "host") {
+    parseArgs({ args, options: {}, strict: true });
+    console.log((await runMigrationDemo(true)).text);
+    return;
+  }
   const { values } = parseArgs({
-    args,
+    args: args.slice(1),
     options: { guest: { type: "string" }, rate: { type: "string" }, zipf: { type: "string" }, seed: { type: "string" } },
     strict: true,
   });
   const guestBytes = values.guest ? parseSize("--guest", values.guest) : DEMO_DEFAULTS.guestMiB * 2 ** 20;
-  const lines = runDemo({
+  const lines = runHostDemo({
     guestMiB: guestBytes / 2 ** 20,
     seconds: 1,
     ratePerSec: values.rate ? parseNumber("--rate", values.rate, 1, 2 ** 32 - 1) : DEMO_DEFAULTS.ratePerSec,
@@ -30,13 +41,15 @@ function demo(args: string[]): void {
   for (const l of lines) console.log(l);
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case "demo":
-        demo(rest);
+        await demo(rest);
         return 0;
+      case "migrate":
+        return await migrateCommand(rest);
       case undefined:
       case "help":
       case "--help":
@@ -56,4 +69,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -260,6 +260,16 @@ export class Vm {
     return new PageBitmap(this.pages, k.heap.copyOut(bufferPtr, bytes));
   }
 
+  /**
+   * Fetches and clears the dirty bits into the bitmap at `bitmapPtr` in this
+   * host's memory, OR-ed into what it holds (for migration and checkpoints).
+   * Returns the number of bits set in that bitmap afterwards.
+   */
+  harvestDirtyInto(bitmapPtr: number): number {
+    this.#alive();
+    return this.host.kernels.harvestBit(this.slot, bitmapPtr, PTE_D_BIT);
+  }
+
   /** Fetches and clears the dirty bits of every populated leaf (a dirty-log read). */
   harvestDirty(): PageBitmap { return this.#harvest(this.#dirtyPtr, PTE_D_BIT); }
 

@@ -57,5 +57,17 @@ export interface HvExports {
   workloadGenerate(descPtr: number, outPtr: number, count: number): void;
   traceValidate(ptr: number, count: number, guestPages: bigint): number;
 
+  streamPack(
+    slot: number, listPtr: number, count: number, outPtr: number, capacity: number,
+    cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number,
+  ): number;
+  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: number): number;
+  streamDigest(slot: number): number;
+  streamPoisonList(slot: number, outPtr: number, max: number, fromPfn: number): number;
+  getStreamInfoPtr(): number;
+  getPackStatsPtr(): number;
+
+  vmPageHashes(slot: number, firstPfn: number, count: number, outPtr: number): number;
+
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

@@ -18,8 +18,26 @@ export const MAX_VMS = 255;
 export const MAX_WORKLOADS = 256;
 /** Bytes of one access record (assembly/mmu.ts). */
 export const ACCESS_BYTES = 16;
+/** u32 words of the pack statistics block (assembly/stream.ts). */
+export const PACK_STATS_WORDS = 12;
 const FOUR_GIB = 2 ** 32;
 const CTRL_BYTES = 64 << 10;
+
+/** The info block of the stream kernels (assembly/stream.ts). */
+export interface StreamKernelInfo {
+  /** REASON_* of the failure, 0 on success. */
+  readonly reason: number;
+  /** Payload offset of the record (unpack) or list index (pack). */
+  readonly offset: number;
+  readonly pfn: number;
+  readonly type: number;
+  readonly length: number;
+  /** Underlying kernel status (frame allocation), 0 if none. */
+  readonly status: number;
+  readonly digest: bigint;
+  readonly poisoned: number;
+  readonly nextPfn: number;
+}
 
 export interface KernelLayout {
   readonly ctrlBase: number;
@@ -108,6 +126,11 @@ export class Kernels {
   harvestBit(slot: number, bitmapPtr: number, bit: number): number { return this.exports.harvestBit(slot, bitmapPtr, bit) >>> 0; }
   ptesUpdate(slot: number, bitmapPtr: number, mode: number): number { return this.exports.ptesUpdate(slot, bitmapPtr, mode) >>> 0; }
 
+  /** Page hashes (XXH64; zero-page hash for unbacked pages; a marker for poisoned ones) to outPtr; returns poisoned count. */
+  vmPageHashes(slot: number, firstPfn: number, count: number, outPtr: number): number {
+    return this.exports.vmPageHashes(slot, firstPfn, count, outPtr) >>> 0;
+  }
+
   // Bitmaps.
   bitmapScan(bitmapPtr: number, words: number, outPtr: number): number { return this.exports.bitmapScan(bitmapPtr, words, outPtr) >>> 0; }
   bitmapCount(bitmapPtr: number, words: number): number { return this.exports.bitmapCount(bitmapPtr, words) >>> 0; }
@@ -136,5 +159,37 @@ export class Kernels {
   workloadGenerate(descPtr: number, outPtr: number, count: number): void { this.exports.workloadGenerate(descPtr, outPtr, count); }
   traceValidate(ptr: number, count: number, guestPages: number): number {
     return this.exports.traceValidate(ptr, count, BigInt(guestPages)) >>> 0;
+  }
+
+  // Migration stream (assembly/stream.ts). Failures return -1 with the reason in streamInfo().
+  /** Packs records for the pfns at listPtr; returns pfns consumed or -1 (see streamInfo / packStats). */
+  streamPack(slot: number, listPtr: number, count: number, outPtr: number, capacity: number,
+    cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number): number {
+    return this.exports.streamPack(slot, listPtr, count, outPtr, capacity, cacheMetaPtr, cachePagesPtr, cacheSlots, stage, generation >>> 0);
+  }
+  /** Validates and applies records from payload offset `offset`; returns where it stopped, or -1. */
+  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: boolean): number {
+    return this.exports.streamUnpack(slot, ptr, len, offset, allowXbzrle ? 1 : 0);
+  }
+  /** Guest-memory digest of VM `slot`, or -1 (a swapped-out page; see streamInfo). */
+  streamDigest(slot: number): number { return this.exports.streamDigest(slot); }
+  /** Lists poisoned pfns (PSN or LAT) from `fromPfn` at outPtr, at most `max`; streamInfo().nextPfn continues. */
+  streamPoisonList(slot: number, outPtr: number, max: number, fromPfn: number): number {
+    return this.exports.streamPoisonList(slot, outPtr, max, fromPfn) >>> 0;
+  }
+  /** The stream kernels' info block (assembly/stream.ts). */
+  streamInfo(): StreamKernelInfo {
+    const at = this.exports.getStreamInfoPtr() >>> 0;
+    const v = this.heap.view;
+    return {
+      reason: v.getUint32(at, true), offset: v.getUint32(at + 4, true), pfn: v.getUint32(at + 8, true),
+      type: v.getUint32(at + 12, true), length: v.getUint32(at + 16, true), status: v.getInt32(at + 20, true),
+      digest: v.getBigUint64(at + 24, true), poisoned: v.getUint32(at + 32, true), nextPfn: v.getUint32(at + 36, true),
+    };
+  }
+  /** Copy of the pack statistics block of the last streamPack (PACK_STATS_WORDS u32). */
+  packStats(): Uint32Array {
+    const at = this.exports.getPackStatsPtr() >>> 0;
+    return new Uint32Array(this.heap.u8.slice(at, at + PACK_STATS_WORDS * 4).buffer);
   }
 }

@@ -1,0 +1,622 @@
+// Migration stream kernels (docs/migration-stream.md): the page-record packer
+// of the source, the validating unpacker of the destination, the guest-memory
+// digest both sides compute, and the list of a guest's poisoned pages.
+//
+// Record (little endian), REC_HEADER_BYTES = 8, then `len` payload bytes:
+//
+//   0      1      2             4                       8
+//  ┌──────┬──────┬─────────────┬───────────────────────┬──────────────┐
+//  │ type │flags │ u16 len     │ u32 pfn (or round)    │ payload ...  │
+//  └──────┴──────┴─────────────┴───────────────────────┴──────────────┘
+//   PAGE 1 (4096 bytes) · ZERO 2 (0) · XBZRLE 3 (1..4095) · POISON 4 (0)
+//   END_ROUND 5 (0, pfn = round) · END_STREAM 6 (16: u64 digest, u32 pages, u32 poisoned)
+//
+// The packer never reads the bytes of a frame flagged poisoned: the leaf
+// entry and the frame metadata are checked first (an exception-safe read, as
+// Linux's copy_mc), and a latent error found so is made known in place.
+//
+// XBZRLE cache (source only, QEMU page_cache.c semantics): N slots, N a power
+// of two, slot = pfn & (N - 1); the page copies (N × 4096 bytes) and the slot
+// metadata (N × 8 bytes: u32 pfn + 1, 0 = empty; u32 age = dirty-sync
+// generation of the last insert or hit) live in two caller-given areas.
+//
+// Results and failures are reported in two static blocks the TypeScript
+// adapter reads (getPackStatsPtr, getStreamInfoPtr), so kernels return plain
+// counts or offsets and -1 on failure with the reason in the info block.
+import { FRAME_POISONED, FRAME_POISON_KNOWN, FRAME_ZERO, PAGE_SIZE, frameAddr, metaAddr } from "./layout";
+import { freeFrame } from "./frames";
+import { VM_GUEST_PAGES, VM_PRIVATE_FRAMES, VM_ROOT, leafEntry, nptBreakCow, nptPopulate, pteFrame, tableOf, vmDesc } from "./npt";
+import {
+  PTE_BALLOONED, PTE_COW, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
+} from "./pte";
+import { ERR_PAGE_STATE } from "./status";
+import { isZeroPage } from "./page";
+import { hash64 } from "./hash";
+import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
+
+// @ts-ignore: decorator
+@inline export const REC_HEADER_BYTES: u32 = 8;
+// @ts-ignore: decorator
+@inline export const REC_PAGE: u32 = 1;
+// @ts-ignore: decorator
+@inline export const REC_ZERO: u32 = 2;
+// @ts-ignore: decorator
+@inline export const REC_XBZRLE: u32 = 3;
+// @ts-ignore: decorator
+@inline export const REC_POISON: u32 = 4;
+// @ts-ignore: decorator
+@inline export const REC_END_ROUND: u32 = 5;
+// @ts-ignore: decorator
+@inline export const REC_END_STREAM: u32 = 6;
+/** Payload bytes of END_STREAM: u64 digest, u32 guest pages, u32 poisoned pages. */
+// @ts-ignore: decorator
+@inline export const END_STREAM_BYTES: u32 = 16;
+/** Largest XBZRLE payload: an encoding must be smaller than a page to pay off. */
+// @ts-ignore: decorator
+@inline export const XBZRLE_MAX_BYTES: u32 = PAGE_SIZE - 1;
+/** Largest record (a PAGE): the packer stops when less room than this is left. */
+// @ts-ignore: decorator
+@inline export const MAX_RECORD_BYTES: u32 = REC_HEADER_BYTES + PAGE_SIZE;
+
+// Stages of the packer (QEMU: bulk stage, iterations, last stage).
+// @ts-ignore: decorator
+@inline export const STAGE_BULK: u32 = 0;
+// @ts-ignore: decorator
+@inline export const STAGE_ITERATE: u32 = 1;
+// @ts-ignore: decorator
+@inline export const STAGE_FINAL: u32 = 2;
+/** QEMU's CACHED_PAGE_LIFETIME: a slot filled this recently is not evicted by another page. */
+// @ts-ignore: decorator
+@inline const CACHED_PAGE_LIFETIME: u64 = 2;
+
+// Failure reasons (info block +0). 0 = none.
+// @ts-ignore: decorator
+@inline export const REASON_RECORD_HEADER: u32 = 1;
+// @ts-ignore: decorator
+@inline export const REASON_TYPE: u32 = 2;
+// @ts-ignore: decorator
+@inline export const REASON_FLAGS: u32 = 3;
+// @ts-ignore: decorator
+@inline export const REASON_LENGTH: u32 = 4;
+// @ts-ignore: decorator
+@inline export const REASON_OVERRUN: u32 = 5;
+// @ts-ignore: decorator
+@inline export const REASON_PFN_RANGE: u32 = 6;
+// @ts-ignore: decorator
+@inline export const REASON_XBZRLE_INVALID: u32 = 7;
+// @ts-ignore: decorator
+@inline export const REASON_XBZRLE_DISABLED: u32 = 8;
+// @ts-ignore: decorator
+@inline export const REASON_PAGE_STATE: u32 = 9;
+// @ts-ignore: decorator
+@inline export const REASON_OUT_OF_FRAMES: u32 = 10;
+// @ts-ignore: decorator
+@inline export const REASON_FIELD: u32 = 11;
+
+// Info block (INFO_BYTES), written by every kernel of this file:
+//  +0  u32 reason      REASON_*, 0 when the call succeeded
+//  +4  u32 offset      record offset in the payload (unpack), list index (pack)
+//  +8  u32 pfn         record pfn / round, or the offending page
+//  +12 u32 type        record type (unpack: also the control record it stopped at)
+//  +16 u32 length      record payload length
+//  +20 i32 status      underlying kernel status (frame allocation), 0 if none
+//  +24 u64 digest      streamDigest result
+//  +32 u32 poisoned    streamDigest: poisoned pages seen
+//  +36 u32 nextPfn     streamPoisonList: first pfn not scanned yet
+// @ts-ignore: decorator
+@inline export const INFO_BYTES: u32 = 64;
+const INFO = memory.data(64, 16);
+
+// Pack statistics block (u32 each, PACK_STATS_WORDS), reset by every streamPack:
+//  0 consumed  1 records  2 zeroPages  3 normalPages  4 xbzrlePages  5 xbzrleBytes
+//  6 xbzrleCacheMiss  7 xbzrleOverflow  8 xbzrleUnchanged  9 poisonedPages
+//  10 latentFound  11 payloadBytes
+// @ts-ignore: decorator
+@inline export const PACK_STATS_WORDS: u32 = 12;
+const STATS = memory.data(64, 16);
+// @ts-ignore: decorator
+@inline const S_CONSUMED: usize = 0;
+// @ts-ignore: decorator
+@inline const S_RECORDS: usize = 4;
+// @ts-ignore: decorator
+@inline const S_ZERO: usize = 8;
+// @ts-ignore: decorator
+@inline const S_NORMAL: usize = 12;
+// @ts-ignore: decorator
+@inline const S_XBZRLE: usize = 16;
+// @ts-ignore: decorator
+@inline const S_XBZRLE_BYTES: usize = 20;
+// @ts-ignore: decorator
+@inline const S_MISS: usize = 24;
+// @ts-ignore: decorator
+@inline const S_OVERFLOW: usize = 28;
+// @ts-ignore: decorator
+@inline const S_UNCHANGED: usize = 32;
+// @ts-ignore: decorator
+@inline const S_POISONED: usize = 36;
+// @ts-ignore: decorator
+@inline const S_LATENT: usize = 40;
+// @ts-ignore: decorator
+@inline const S_PAYLOAD: usize = 44;
+
+/** Address of the info block. */
+export function getStreamInfoPtr(): usize { return INFO; }
+/** Address of the pack statistics block. */
+export function getPackStatsPtr(): usize { return STATS; }
+
+// @ts-ignore: decorator
+@inline function bump(field: usize, by: u32 = 1): void {
+  store<u32>(STATS + field, load<u32>(STATS + field) + by);
+}
+
+/** Records a failure in the info block; returns -1. */
+function fail(reason: u32, offset: u32, pfn: u32, type: u32, length: u32, status: i32): i32 {
+  store<u32>(INFO, reason);
+  store<u32>(INFO, offset, 4);
+  store<u32>(INFO, pfn, 8);
+  store<u32>(INFO, type, 12);
+  store<u32>(INFO, length, 16);
+  store<i32>(INFO, status, 20);
+  return -1;
+}
+
+/** Writes a record header at `p`. */
+// @ts-ignore: decorator
+@inline function putHeader(p: usize, type: u32, len: u32, pfn: u32): void {
+  store<u64>(p, <u64>type | (<u64>len << 16) | (<u64>pfn << 32));
+}
+
+// ─── Packer ───────────────────────────────────────────────────────────────
+
+/**
+ * Makes a latent error found by the packer known, as src/ras/memory-error.ts
+ * reportLatentError does: the frame is flagged poison-known and the entry at
+ * `p` turns from LAT to PSN (R and W stay clear).
+ */
+function reportLatent(p: usize, e: u64, hfn: u32): void {
+  if (hfn != 0) {
+    const m = metaAddr(hfn);
+    store<u16>(m, load<u16>(m, 6) | FRAME_POISONED | FRAME_POISON_KNOWN, 6);
+  }
+  store<u64>(p, (e & ~(PTE_LATENT | PTE_R | PTE_W)) | PTE_POISONED);
+  bump(S_LATENT);
+}
+
+/** A POISON record for `pfn` at `rec`. Returns its size. */
+// @ts-ignore: decorator
+@inline function putPoison(rec: usize, pfn: u32): i32 {
+  putHeader(rec, REC_POISON, 0, pfn);
+  bump(S_POISONED);
+  return <i32>REC_HEADER_BYTES;
+}
+
+/** A PAGE record for `pfn` holding the page at `src`. Returns its size. */
+// @ts-ignore: decorator
+@inline function putPage(rec: usize, pfn: u32, src: usize): i32 {
+  putHeader(rec, REC_PAGE, PAGE_SIZE, pfn);
+  memory.copy(rec + REC_HEADER_BYTES, src, PAGE_SIZE);
+  bump(S_NORMAL);
+  return <i32>MAX_RECORD_BYTES;
+}
+
+/**
+ * QEMU cache_insert: fills the slot (metadata `m`, page `cached`) with the
+ * page at `src` (0 = a zero page) unless it holds another page that is still
+ * fresh (age + CACHED_PAGE_LIFETIME > generation).
+ */
+function cacheInsert(m: usize, cached: usize, pfn: u32, src: usize, generation: u32): void {
+  const tag = load<u32>(m);
+  if (tag != 0 && tag != pfn + 1 && <u64>load<u32>(m, 4) + CACHED_PAGE_LIFETIME > <u64>generation) return;
+  if (src == 0) memory.fill(cached, 0, PAGE_SIZE);
+  else memory.copy(cached, src, PAGE_SIZE);
+  store<u32>(m, pfn + 1);
+  store<u32>(m, generation, 4);
+}
+
+/** A ZERO record; with the cache on, a zero page goes into the page's slot (QEMU xbzrle_cache_zero_page). */
+function putZero(rec: usize, pfn: u32, cacheMeta: usize, cachePages: usize, slotMask: u32, useCache: bool, generation: u32): i32 {
+  putHeader(rec, REC_ZERO, 0, pfn);
+  bump(S_ZERO);
+  if (useCache) {
+    const s = pfn & slotMask;
+    cacheInsert(cacheMeta + (<usize>s << 3), cachePages + (<usize>s << 12), pfn, 0, generation);
+  }
+  return <i32>REC_HEADER_BYTES;
+}
+
+/**
+ * The XBZRLE path of a non-zero page at `src` (QEMU save_xbzrle_page). Miss:
+ * insert unless `last`, send a PAGE. Hit: encode against the cached copy;
+ * unchanged -> nothing (returns 0); overflow -> update the cache unless
+ * `last`, send a PAGE; else update the cache unless `last`, send XBZRLE.
+ */
+function packXbzrle(rec: usize, pfn: u32, src: usize, cacheMeta: usize, cachePages: usize, slotMask: u32, last: bool, generation: u32): i32 {
+  const s = pfn & slotMask;
+  const m = cacheMeta + (<usize>s << 3);
+  const cached = cachePages + (<usize>s << 12);
+  if (load<u32>(m) != pfn + 1) {
+    bump(S_MISS);
+    if (!last) cacheInsert(m, cached, pfn, src, generation);
+    return putPage(rec, pfn, src);
+  }
+  store<u32>(m, generation, 4); // a hit refreshes the age
+  const n = xbzrleEncode(cached, src, <i32>PAGE_SIZE, rec + REC_HEADER_BYTES, <i32>XBZRLE_MAX_BYTES);
+  if (n == 0) {
+    bump(S_UNCHANGED);
+    return 0;
+  }
+  if (!last) memory.copy(cached, src, PAGE_SIZE);
+  if (n < 0) {
+    bump(S_OVERFLOW);
+    return putPage(rec, pfn, src);
+  }
+  putHeader(rec, REC_XBZRLE, <u32>n, pfn);
+  bump(S_XBZRLE);
+  bump(S_XBZRLE_BYTES, <u32>n);
+  return <i32>REC_HEADER_BYTES + n;
+}
+
+/**
+ * Packs guest page `pfn` of the VM at descriptor `d` into `rec`. Returns the
+ * record size, 0 when nothing is sent (XBZRLE: unchanged), or -1 for a page
+ * the packer cannot read (swapped out; the info block says which).
+ */
+function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: usize, slotMask: u32, useCache: bool, last: bool, generation: u32): i32 {
+  const p = leafEntry(d, <u64>pfn, false);
+  const e: u64 = p > 0 ? load<u64>(<usize>p) : 0;
+  if ((e & PTE_POISONED) != 0) return putPoison(rec, pfn);
+  const hfn = pteFrame(e);
+  if ((e & PTE_LATENT) != 0) {
+    reportLatent(<usize>p, e, hfn);
+    return putPoison(rec, pfn);
+  }
+  if ((e & PTE_SWAPPED) != 0) return fail(REASON_PAGE_STATE, 0, pfn, 0, 0, -ERR_PAGE_STATE);
+  // Unpopulated, ballooned or zero-mapped: nothing to read.
+  if ((e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0) return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
+  const flags = load<u16>(metaAddr(hfn), 6);
+  if ((flags & FRAME_POISONED) != 0) { // the exception-safe read meets an error: never read the bytes
+    if ((flags & FRAME_POISON_KNOWN) == 0) reportLatent(<usize>p, e, hfn);
+    else store<u64>(<usize>p, (e & ~(PTE_R | PTE_W)) | PTE_POISONED);
+    return putPoison(rec, pfn);
+  }
+  if ((flags & FRAME_ZERO) != 0) return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
+  const src = frameAddr(hfn);
+  if (isZeroPage(src, PAGE_SIZE)) return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
+  if (!useCache) return putPage(rec, pfn, src);
+  return packXbzrle(rec, pfn, src, cacheMeta, cachePages, slotMask, last, generation);
+}
+
+/**
+ * Packs the pages listed at `listPtr` (`count` u32 pfns) of VM `slot` into
+ * records at `outPtr` until the list ends or fewer than MAX_RECORD_BYTES of
+ * `capacity` are left. `cacheSlots` = 0 turns XBZRLE off; it is also off in
+ * the bulk stage. Returns the number of pfns consumed (statistics in the
+ * stats block), or -1 (info block: reason, list index, pfn).
+ * INVARIANT: the list, the output and both cache areas are inside memory.
+ */
+export function streamPack(
+  slot: u32, listPtr: usize, count: u32, outPtr: usize, capacity: u32,
+  cacheMetaPtr: usize, cachePagesPtr: usize, cacheSlots: u32, stage: u32, generation: u32,
+): i32 {
+  memory.fill(STATS, 0, PACK_STATS_WORDS << 2);
+  store<u32>(INFO, 0);
+  const d = vmDesc(slot);
+  const pages = load<u64>(d, VM_GUEST_PAGES);
+  const useCache = cacheSlots != 0 && stage != STAGE_BULK;
+  const last = stage == STAGE_FINAL;
+  const slotMask = cacheSlots - 1;
+  let out: u32 = 0;
+  let i: u32 = 0;
+  for (; i < count; i++) {
+    if (<u64>out + MAX_RECORD_BYTES > <u64>capacity) break;
+    const pfn = load<u32>(listPtr + (<usize>i << 2));
+    if (<u64>pfn >= pages) return fail(REASON_PFN_RANGE, i, pfn, 0, 0, 0);
+    const n = packOne(d, pfn, outPtr + out, cacheMetaPtr, cachePagesPtr, slotMask, useCache, last, generation);
+    if (n < 0) {
+      store<u32>(INFO, i, 4);
+      return -1;
+    }
+    if (n > 0) bump(S_RECORDS);
+    out += <u32>n;
+  }
+  store<u32>(STATS + S_CONSUMED, i);
+  store<u32>(STATS + S_PAYLOAD, out);
+  return <i32>i;
+}
+
+// ─── Unpacker ─────────────────────────────────────────────────────────────
+
+/**
+ * True when `slen` bytes at `src` are a valid XBZRLE stream for a `dlen`-byte
+ * page: the checks of xbzrleDecode (QEMU xbzrle_decode_buffer), without
+ * writing anything, so a record is validated before it touches the guest.
+ */
+export function xbzrleValid(src: usize, slen: u32, dlen: u32): bool {
+  let i: u32 = 0, d: u32 = 0;
+  while (i < slen) {
+    if (slen - i < 2) return false;
+    const first = i == 0;
+    let zrun = <u32>load<u8>(src + i);
+    if (zrun & 0x80) {
+      const hi = <u32>load<u8>(src + i + 1);
+      if (hi & 0x80) return false;
+      zrun = (zrun & 0x7f) | (hi << 7);
+      i += 2;
+    } else i += 1;
+    if (zrun == 0 && !first) return false;
+    d += zrun;
+    if (d > dlen || slen - i < 2) return false;
+    let run = <u32>load<u8>(src + i);
+    if (run & 0x80) {
+      const hi = <u32>load<u8>(src + i + 1);
+      if (hi & 0x80) return false;
+      run = (run & 0x7f) | (hi << 7);
+      i += 2;
+    } else i += 1;
+    if (run == 0 || run > dlen - d || run > slen - i) return false;
+    d += run;
+    i += run;
+  }
+  return true;
+}
+
+/** Entry bits a page must not have for PAGE, ZERO or XBZRLE to apply. */
+// @ts-ignore: decorator
+@inline const UNWRITABLE: u64 = PTE_POISONED | PTE_LATENT | PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED;
+
+/**
+ * The private frame of destination page `pfn`, created (zeroed) or unshared
+ * as needed. Returns the frame number or a negative kernel status.
+ */
+function privateFrame(slot: u32, d: usize, pfn: u32): i32 {
+  const p = leafEntry(d, <u64>pfn, false);
+  const e: u64 = p > 0 ? load<u64>(<usize>p) : 0;
+  if ((e & UNWRITABLE) != 0) return -ERR_PAGE_STATE;
+  if ((e & PTE_R) == 0) return nptPopulate(slot, pfn, true);
+  if ((e & PTE_COW) != 0) return nptBreakCow(slot, pfn);
+  const hfn = pteFrame(e);
+  return hfn != 0 ? <i32>hfn : -ERR_PAGE_STATE;
+}
+
+/** Destination side of POISON: the entry becomes PSN with no frame; a private frame it had is freed. */
+function applyPoison(d: usize, pfn: u32): i32 {
+  const p = leafEntry(d, <u64>pfn, true);
+  if (p < 0) return <i32>p;
+  const e = load<u64>(<usize>p);
+  if ((e & (PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED | PTE_LATENT)) != 0) return -ERR_PAGE_STATE;
+  const hfn = pteFrame(e);
+  if ((e & PTE_R) != 0 && (e & PTE_COW) == 0 && hfn != 0) {
+    freeFrame(hfn);
+    store<u32>(d, load<u32>(d, VM_PRIVATE_FRAMES) - 1, VM_PRIVATE_FRAMES);
+  }
+  store<u64>(<usize>p, PTE_POISONED);
+  return 0;
+}
+
+/** Destination side of ZERO: a private frame is cleared; an unpopulated or zero-mapped page stays as it is. */
+function applyZero(d: usize, pfn: u32): i32 {
+  const p = leafEntry(d, <u64>pfn, false);
+  if (p <= 0) return 0;
+  const e = load<u64>(<usize>p);
+  if ((e & UNWRITABLE) != 0) return -ERR_PAGE_STATE;
+  const hfn = pteFrame(e);
+  if ((e & PTE_R) != 0 && (e & PTE_COW) == 0 && hfn != 0) memory.fill(frameAddr(hfn), 0, PAGE_SIZE);
+  return 0;
+}
+
+/** Payload length check for `type`: true when `len` is allowed. */
+// @ts-ignore: decorator
+@inline function lengthOk(type: u32, len: u32): bool {
+  if (type == REC_PAGE) return len == PAGE_SIZE;
+  if (type == REC_XBZRLE) return len >= 1 && len <= XBZRLE_MAX_BYTES;
+  if (type == REC_END_STREAM) return len == END_STREAM_BYTES;
+  return len == 0;
+}
+
+/** Applies one validated data record; returns 0 or a negative kernel status. */
+function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: u32): i32 {
+  if (type == REC_ZERO) return applyZero(d, pfn);
+  if (type == REC_POISON) return applyPoison(d, pfn);
+  const hfn = privateFrame(slot, d, pfn);
+  if (hfn < 0) return hfn;
+  if (type == REC_PAGE) memory.copy(frameAddr(<u32>hfn), src, PAGE_SIZE);
+  else xbzrleDecode(src, <i32>len, frameAddr(<u32>hfn), <i32>PAGE_SIZE);
+  return 0;
+}
+
+/**
+ * Validates and applies the records of the `len`-byte chunk payload at
+ * `ptr` to VM `slot`, from payload offset `offset`. Each record is checked
+ * in full (header inside the payload, type, flags 0, exact payload length,
+ * payload inside the chunk, pfn < guest pages, XBZRLE allowed and well
+ * formed, page state) before it writes anything. Stops at END_ROUND or
+ * END_STREAM, returning its offset (info: type, pfn = round); returns `len`
+ * when every record was applied (info type 0), or -1 (info: reason, offset,
+ * type, pfn, length, status). Never traps; out of frames is a reason.
+ * INVARIANT: [ptr, ptr + len) is inside memory.
+ */
+export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allowXbzrle: u32): i32 {
+  store<u32>(INFO, 0);
+  store<u32>(INFO, 0, 12);
+  const d = vmDesc(slot);
+  const pages = load<u64>(d, VM_GUEST_PAGES);
+  let off = offset;
+  while (off < len) {
+    if (len - off < REC_HEADER_BYTES) return fail(REASON_RECORD_HEADER, off, 0, 0, len - off, 0);
+    const h = load<u64>(ptr + off);
+    const type = <u32>h & 0xff;
+    const flags = <u32>(h >> 8) & 0xff;
+    const plen = <u32>(h >> 16) & 0xffff;
+    const pfn = <u32>(h >> 32);
+    if (type < REC_PAGE || type > REC_END_STREAM) return fail(REASON_TYPE, off, pfn, type, plen, 0);
+    if (flags != 0) return fail(REASON_FLAGS, off, pfn, type, flags, 0);
+    if (!lengthOk(type, plen)) return fail(REASON_LENGTH, off, pfn, type, plen, 0);
+    if (plen > len - off - REC_HEADER_BYTES) return fail(REASON_OVERRUN, off, pfn, type, plen, 0);
+    if (type >= REC_END_ROUND) {
+      if (type == REC_END_STREAM && pfn != 0) return fail(REASON_FIELD, off, pfn, type, plen, 0);
+      store<u32>(INFO, off, 4);
+      store<u32>(INFO, pfn, 8);
+      store<u32>(INFO, type, 12);
+      store<u32>(INFO, plen, 16);
+      return <i32>off;
+    }
+    if (<u64>pfn >= pages) return fail(REASON_PFN_RANGE, off, pfn, type, plen, 0);
+    const src = ptr + off + REC_HEADER_BYTES;
+    if (type == REC_XBZRLE) {
+      if (allowXbzrle == 0) return fail(REASON_XBZRLE_DISABLED, off, pfn, type, plen, 0);
+      if (!xbzrleValid(src, plen, PAGE_SIZE)) return fail(REASON_XBZRLE_INVALID, off, pfn, type, plen, 0);
+    }
+    const st = applyRecord(slot, d, type, pfn, src, plen);
+    if (st < 0) {
+      const reason = st == -ERR_PAGE_STATE ? REASON_PAGE_STATE : REASON_OUT_OF_FRAMES;
+      return fail(reason, off, pfn, type, plen, st);
+    }
+    off += REC_HEADER_BYTES + plen;
+  }
+  return <i32>off;
+}
+
+// ─── Walks: digest and poisoned pages ─────────────────────────────────────
+
+/** Leaf table found by findLeaf. */
+let walkLeaf: usize = 0;
+
+/**
+ * Finds the leaf table covering guest page `base` (a multiple of 512) and
+ * puts it in walkLeaf, returning 0; or returns the number of pages spanned
+ * by the missing table entry met on the way (512, 2^18 or 2^27).
+ */
+function findLeaf(d: usize, base: u64): u64 {
+  let table = frameAddr(load<u32>(d, VM_ROOT));
+  for (let shift: u64 = 27; shift > 0; shift -= 9) {
+    const e = load<u64>(table + ((<usize>(base >> shift) & 511) << 3));
+    if ((e & PTE_R) == 0) return (<u64>1) << shift;
+    table = tableOf(e);
+  }
+  walkLeaf = table;
+  return 0;
+}
+
+// XXH64 primes (hash.ts) for the digest fold.
+// @ts-ignore: decorator
+@inline const P1: u64 = 0x9E3779B185EBCA87;
+// @ts-ignore: decorator
+@inline const P2: u64 = 0xC2B2AE3D27D4EB4F;
+// @ts-ignore: decorator
+@inline const P3: u64 = 0x165667B19E3779F9;
+// @ts-ignore: decorator
+@inline const P4: u64 = 0x85EBCA77C2B2AE63;
+// @ts-ignore: decorator
+@inline const P5: u64 = 0x27D4EB2F165667C5;
+/** The hash a poisoned page contributes ("PSN_MARK" in ASCII): its bytes are never read. */
+// @ts-ignore: decorator
+@inline export const POISON_MARK: u64 = 0x50534E5F4D41524B;
+
+/** XXH64's round(0, h). */
+// @ts-ignore: decorator
+@inline function round0(h: u64): u64 {
+  return rotl<u64>(h * P2, 31) * P1;
+}
+
+/** One digest step: XXH64's 8-byte tail step with the page hash's round. */
+// @ts-ignore: decorator
+@inline function foldStep(acc: u64, r: u64): u64 {
+  return rotl<u64>(acc ^ r, 27) * P1 + P4;
+}
+
+/** Hash of the page entry `e` maps; poisoned pages counted in `INFO + 32`. */
+function pageHash(e: u64, zeroHash: u64): u64 {
+  if ((e & (PTE_POISONED | PTE_LATENT)) != 0) {
+    store<u32>(INFO, load<u32>(INFO, 32) + 1, 32);
+    return POISON_MARK;
+  }
+  const hfn = pteFrame(e);
+  if ((e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0) return zeroHash;
+  const flags = load<u16>(metaAddr(hfn), 6);
+  if ((flags & FRAME_POISONED) != 0) {
+    store<u32>(INFO, load<u32>(INFO, 32) + 1, 32);
+    return POISON_MARK;
+  }
+  if ((flags & FRAME_ZERO) != 0) return zeroHash;
+  return hash64(frameAddr(hfn), PAGE_SIZE, 0);
+}
+
+/**
+ * Digest of the guest memory of VM `slot` (docs/migration-stream.md):
+ * acc = P5 ^ pages; for each pfn in order acc = rotl(acc ^ round0(h), 27)
+ * × P1 + P4 where h = XXH64(page, seed 0), XXH64 of a zero page for an
+ * unpopulated, zero-mapped or ballooned page, POISON_MARK for a poisoned
+ * one (PSN, LAT or a frame flagged poisoned); then XXH64's avalanche.
+ * Unpopulated subtrees are folded without reading anything. Returns 0 (info:
+ * digest at +24, poisoned pages at +32) or -1 for a swapped-out page (info pfn).
+ */
+export function streamDigest(slot: u32): i32 {
+  memory.fill(INFO, 0, INFO_BYTES);
+  const d = vmDesc(slot);
+  const pages = load<u64>(d, VM_GUEST_PAGES);
+  const zeroHash = hash64(frameAddr(0), PAGE_SIZE, 0);
+  const zeroRound = round0(zeroHash);
+  let acc: u64 = P5 ^ pages;
+  let base: u64 = 0;
+  while (base < pages) {
+    const span = findLeaf(d, base);
+    if (span != 0) {
+      const next = (base & ~(span - 1)) + span;
+      const end = next < pages ? next : pages;
+      for (let g = base; g < end; g++) acc = foldStep(acc, zeroRound);
+      base = end;
+      continue;
+    }
+    const n = pages - base < 512 ? <usize>(pages - base) : 512;
+    for (let l: usize = 0; l < n; l++) {
+      const e = load<u64>(walkLeaf + (l << 3));
+      if ((e & PTE_SWAPPED) != 0) return fail(REASON_PAGE_STATE, 0, <u32>(base + l), 0, 0, -ERR_PAGE_STATE);
+      acc = foldStep(acc, round0(pageHash(e, zeroHash)));
+    }
+    base += 512;
+  }
+  acc ^= acc >> 33;
+  acc *= P2;
+  acc ^= acc >> 29;
+  acc *= P3;
+  acc ^= acc >> 32;
+  store<u64>(INFO, acc, 24);
+  return 0;
+}
+
+/**
+ * Lists the poisoned pages (entry PSN or LAT) of VM `slot` from `fromPfn` on,
+ * as u32 pfns at `outPtr`, at most `max`. Returns how many; the info block's
+ * nextPfn (+36) is where to continue (guest pages when the walk is done).
+ */
+export function streamPoisonList(slot: u32, outPtr: usize, max: u32, fromPfn: u32): u32 {
+  memory.fill(INFO, 0, INFO_BYTES);
+  const d = vmDesc(slot);
+  const pages = load<u64>(d, VM_GUEST_PAGES);
+  let count: u32 = 0;
+  let base: u64 = <u64>fromPfn & ~(<u64>511);
+  let next: u64 = <u64>fromPfn;
+  while (base < pages) {
+    const span = findLeaf(d, base);
+    if (span != 0) {
+      base = (base & ~(span - 1)) + span;
+      next = base;
+      continue;
+    }
+    const end = pages - base < 512 ? pages : base + 512;
+    for (let g = next > base ? next : base; g < end; g++) {
+      const e = load<u64>(walkLeaf + ((<usize>g & 511) << 3));
+      if ((e & (PTE_POISONED | PTE_LATENT)) == 0) continue;
+      if (count == max) {
+        store<u32>(INFO, <u32>g, 36);
+        return count;
+      }
+      store<u32>(outPtr + (<usize>count << 2), <u32>g);
+      count++;
+    }
+    base += 512;
+    next = base;
+  }
+  store<u32>(INFO, <u32>(pages < <u64>0xffffffff ? pages : <u64>0xffffffff), 36);
+  return count;
+}

@@ -1,0 +1,196 @@
+// The hypermem migration stream, version 1 (docs/migration-stream.md has the
+// byte-layout diagrams): a 40-byte header, then framed, checksummed chunks
+// whose payloads are records. Little endian throughout. The record packer
+// and unpacker are wasm kernels (assembly/stream.ts); this file holds the
+// constants, the header codec and the chunk framing.
+import { crc32 } from "node:zlib";
+import { pageHash64 } from "../pages/pages.js";
+import { ErrorCode, HypermemError } from "../errors.js";
+import { PAGE_SIZE, type Kernels } from "../wasm/kernels.js";
+
+/** "HMMS" */
+export const STREAM_MAGIC = 0x534d4d48;
+export const STREAM_VERSION = 1;
+export const HEADER_BYTES = 40;
+/** Header flag: XBZRLE records may appear. */
+export const FLAG_XBZRLE = 1 << 0;
+const KNOWN_FLAGS = FLAG_XBZRLE;
+
+/** "HMCK" */
+export const CHUNK_MAGIC = 0x4b434d48;
+export const CHUNK_HEADER_BYTES = 16;
+/** Largest payload the packer writes (1 MiB). */
+export const MAX_CHUNK_PAYLOAD = 1 << 20;
+/** Default receiver limit on a chunk payload: 1 MiB plus slack for other writers. */
+export const DEFAULT_MAX_CHUNK_BYTES = MAX_CHUNK_PAYLOAD + (64 << 10);
+
+/**
+ * The stream's staging area in a host: the second half of the kernel scratch
+ * (the "page I/O" half, src/host/host.ts). The packer builds a chunk there and
+ * the receiver lands a payload there, each only for the length of one call.
+ */
+export function stagingArea(k: Kernels): { readonly ptr: number; readonly bytes: number } {
+  const bytes = Math.floor(k.layout.scratchBytes / 2);
+  return { ptr: k.layout.scratchBase + k.layout.scratchBytes - bytes, bytes };
+}
+
+/** Record types (assembly/stream.ts REC_*). */
+export const RecordType = {
+  Page: 1,
+  Zero: 2,
+  Xbzrle: 3,
+  Poison: 4,
+  EndRound: 5,
+  EndStream: 6,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+export const RECORD_NAMES: Readonly<Record<number, string>> = {
+  1: "PAGE", 2: "ZERO", 3: "XBZRLE", 4: "POISON", 5: "END_ROUND", 6: "END_STREAM",
+};
+export const RECORD_HEADER_BYTES = 8;
+/** Largest record: a PAGE (header + 4096 bytes). */
+export const MAX_RECORD_BYTES = RECORD_HEADER_BYTES + PAGE_SIZE;
+/** END_STREAM payload: u64 digest, u32 guest pages, u32 poisoned pages. */
+export const END_STREAM_BYTES = 16;
+/** The hash a poisoned page contributes to the memory digest ("PSN_MARK"). */
+export const POISON_MARK = 0x50534e5f4d41524bn;
+
+/** Failure reasons of the stream kernels (assembly/stream.ts REASON_*), as message text. */
+export const KERNEL_REASONS: Readonly<Record<number, string>> = {
+  1: "record header runs past the end of the chunk",
+  2: "unknown record type",
+  3: "record flags must be 0",
+  4: "record payload length is wrong for its type",
+  5: "record payload runs past the end of the chunk",
+  6: "page index past the end of the guest",
+  7: "XBZRLE payload is not a valid XBZRLE stream for a 4096-byte page",
+  8: "XBZRLE record in a stream whose header does not enable XBZRLE",
+  9: "record for a page in a state it cannot apply to (poisoned, swapped, ballooned or traced)",
+  10: "the destination host ran out of frames",
+  11: "END_STREAM record field must be 0",
+};
+export const REASON_OUT_OF_FRAMES = 10;
+
+export interface StreamHeader {
+  readonly version: number;
+  /** FLAG_* bits. */
+  readonly flags: number;
+  readonly pageBytes: number;
+  readonly guestPages: number;
+  /** The source VM's id (informational). */
+  readonly vmId: number;
+}
+
+/**
+ * Header layout (40 bytes):
+ *  0 magic "HMMS" · 4 u16 version · 6 u16 flags · 8 u32 page size · 12 u32 header bytes
+ *  16 u64 guest pages · 24 u32 vm id · 28 u32 reserved · 32 u32 reserved · 36 u32 crc32(bytes 0..35)
+ */
+export function encodeHeader(h: { flags: number; guestPages: number; vmId: number }): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, STREAM_MAGIC, true);
+  v.setUint16(4, STREAM_VERSION, true);
+  v.setUint16(6, h.flags, true);
+  v.setUint32(8, PAGE_SIZE, true);
+  v.setUint32(12, HEADER_BYTES, true);
+  v.setBigUint64(16, BigInt(h.guestPages), true);
+  v.setUint32(24, h.vmId >>> 0, true);
+  v.setUint32(36, crc32(out.subarray(0, 36)), true);
+  return out;
+}
+
+function corrupt(message: string, details: Record<string, unknown>): HypermemError {
+  return new HypermemError(ErrorCode.StreamCorrupt, message, details);
+}
+
+/**
+ * Decodes and validates a 40-byte header: magic, version, page size, header
+ * size, crc, flags, reserved fields, and guest pages in [1, maxGuestPages].
+ * Throws ERR_STREAM_CORRUPT or ERR_STREAM_LIMIT naming the field and value.
+ */
+export function decodeHeader(bytes: Uint8Array, maxGuestPages: number): StreamHeader {
+  if (bytes.length < HEADER_BYTES) {
+    throw new HypermemError(ErrorCode.StreamTruncated, `stream header: ${bytes.length} of ${HEADER_BYTES} bytes`, { bytes: bytes.length });
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  const field = (name: string, offset: number, value: number | bigint, expected: string): HypermemError =>
+    corrupt(`stream header field ${name} (byte offset ${offset}) is ${typeof value === "bigint" ? value : `0x${value.toString(16)}`}, expected ${expected}`, { field: name, value, offset });
+  const magic = v.getUint32(0, true);
+  if (magic !== STREAM_MAGIC) throw field("magic", 0, magic, '"HMMS" (0x534d4d48)');
+  const crc = v.getUint32(36, true);
+  const want = crc32(bytes.subarray(0, 36));
+  if (crc !== want) throw field("crc", 36, crc, `0x${want.toString(16)} (crc32 of bytes 0..35)`);
+  const version = v.getUint16(4, true);
+  if (version !== STREAM_VERSION) throw field("version", 4, version, String(STREAM_VERSION));
+  const flags = v.getUint16(6, true);
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw field("flags", 6, flags, `only bits 0x${KNOWN_FLAGS.toString(16)}`);
+  const pageBytes = v.getUint32(8, true);
+  if (pageBytes !== PAGE_SIZE) throw field("pageSize", 8, pageBytes, String(PAGE_SIZE));
+  const headerBytes = v.getUint32(12, true);
+  if (headerBytes !== HEADER_BYTES) throw field("headerBytes", 12, headerBytes, String(HEADER_BYTES));
+  if (v.getUint32(28, true) !== 0) throw field("reserved", 28, v.getUint32(28, true), "0");
+  if (v.getUint32(32, true) !== 0) throw field("reserved", 32, v.getUint32(32, true), "0");
+  const pages = v.getBigUint64(16, true);
+  if (pages === 0n) throw field("guestPages", 16, pages, "at least 1");
+  if (pages > BigInt(maxGuestPages)) {
+    throw new HypermemError(
+      ErrorCode.StreamLimit,
+      `stream header field guestPages (byte offset 16) is ${pages} (${pages / 256n} MiB), above the receiver's limit of ${maxGuestPages} pages`,
+      { field: "guestPages", value: pages, limit: maxGuestPages },
+    );
+  }
+  return { version, flags, pageBytes, guestPages: Number(pages), vmId: v.getUint32(24, true) };
+}
+
+/** A decoded chunk header (not yet checked against a sequence or a limit). */
+export interface ChunkHeader {
+  readonly magic: number;
+  readonly sequence: number;
+  readonly payloadBytes: number;
+  /** Low 32 bits of XXH64 (seed 0) of the payload. */
+  readonly checksum: number;
+}
+
+/** Chunk header layout (16 bytes): 0 magic "HMCK" · 4 u32 sequence · 8 u32 payload bytes · 12 u32 checksum. */
+export function readChunkHeader(bytes: Uint8Array, at = 0): ChunkHeader {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, CHUNK_HEADER_BYTES);
+  return { magic: v.getUint32(0, true), sequence: v.getUint32(4, true), payloadBytes: v.getUint32(8, true), checksum: v.getUint32(12, true) };
+}
+
+/** The chunk checksum of a 64-bit XXH64 value: its low 32 bits. */
+export function checksumOf(xxh64: bigint): number {
+  return Number(xxh64 & 0xffff_ffffn);
+}
+
+/** Chunk checksum of a payload held in a JS array (the stream hot path hashes in wasm instead). */
+export function chunkChecksum(payload: Uint8Array): number {
+  return checksumOf(pageHash64(payload));
+}
+
+/** Writes a chunk header at `out[at]` for a payload of `payloadBytes` with `checksum`. */
+export function writeChunkHeader(out: Uint8Array, at: number, sequence: number, payloadBytes: number, checksum: number): void {
+  const v = new DataView(out.buffer, out.byteOffset + at, CHUNK_HEADER_BYTES);
+  v.setUint32(0, CHUNK_MAGIC, true);
+  v.setUint32(4, sequence >>> 0, true);
+  v.setUint32(8, payloadBytes, true);
+  v.setUint32(12, checksum >>> 0, true);
+}
+
+/** A framed chunk holding `payload`. */
+export function frameChunk(sequence: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(CHUNK_HEADER_BYTES + payload.length);
+  out.set(payload, CHUNK_HEADER_BYTES);
+  writeChunkHeader(out, 0, sequence, payload.length, chunkChecksum(payload));
+  return out;
+}
+
+/** Writes a record header (type, flags 0, payload length, pfn or round) at `view[at]`. */
+export function writeRecordHeader(view: DataView, at: number, type: RecordType, payloadBytes: number, pfn: number): void {
+  view.setUint8(at, type);
+  view.setUint8(at + 1, 0);
+  view.setUint16(at + 2, payloadBytes, true);
+  view.setUint32(at + 4, pfn >>> 0, true);
+}
+
+export { crc32 };
