@@ -66,16 +66,55 @@ export function allocFrame(owner: u16, gfn: u32, flags: u16): i32 {
 /**
  * Allocates `count` contiguous zero-filled frames for host use (bitmaps,
  * buffers). A single frame may come from the free list; longer runs come
- * from never-used frames only. Returns the first frame number.
+ * from never-used frames, or else from a run of freed frames (a scan of the
+ * metadata, the slow path). Returns the first frame number.
  */
 export function allocContiguous(count: u32): i32 {
   if (count == 1) return allocFrame(OWNER_HOST, 0, FRAME_BUFFER);
-  if (count == 0 || count > maxFrames - bumpFrame) return -ERR_OUT_OF_FRAMES;
-  const st = ensureMemory(<u64>frameAddr(bumpFrame) + (<u64>count << PAGE_SHIFT));
-  if (st < 0) return st;
-  const first = bumpFrame;
-  bumpFrame += count;
+  if (count == 0) return -ERR_OUT_OF_FRAMES;
+  let first: u32;
+  if (count <= maxFrames - bumpFrame) {
+    const st = ensureMemory(<u64>frameAddr(bumpFrame) + (<u64>count << PAGE_SHIFT));
+    if (st < 0) return st;
+    first = bumpFrame;
+    bumpFrame += count;
+  } else {
+    const run = takeFreeRun(count);
+    if (run < 0) return run;
+    first = <u32>run;
+    memory.fill(frameAddr(first), 0, <usize>count << PAGE_SHIFT);
+  }
   for (let i: u32 = 0; i < count; i++) claim(first + i, OWNER_HOST, i, FRAME_BUFFER);
+  return <i32>first;
+}
+
+/**
+ * Finds `count` consecutive free frames below bumpFrame, takes them off the
+ * free list (which is rebuilt without them) and returns the first, or
+ * -ERR_OUT_OF_FRAMES.
+ */
+function takeFreeRun(count: u32): i32 {
+  let run: u32 = 0;
+  let first: u32 = 0;
+  for (let hfn: u32 = 1; hfn < bumpFrame && run < count; hfn++) {
+    if (load<u16>(metaAddr(hfn), 4) == OWNER_FREE && (load<u16>(metaAddr(hfn), 6) & FRAME_RETIRED) == 0) {
+      if (run == 0) first = hfn;
+      run++;
+    } else {
+      run = 0;
+    }
+  }
+  if (run < count) return -ERR_OUT_OF_FRAMES;
+  freeHead = 0;
+  freeCount = 0;
+  for (let hfn = bumpFrame - 1; hfn >= 1; hfn--) {
+    if (hfn >= first && hfn < first + count) continue;
+    const m = metaAddr(hfn);
+    if (load<u16>(m, 4) != OWNER_FREE) continue;
+    store<u32>(m, freeHead, 8);
+    freeHead = hfn;
+    freeCount++;
+  }
   return <i32>first;
 }
 

@@ -14,6 +14,7 @@ import { resolveMigrationOptions, type MigrationOptions, type ResolvedMigrationO
 import { addStats, emptyPackStats, PagePacker, type PackStage, type PackStats } from "./packer.js";
 import { expectedDowntimeNs, qemuShouldSwitchover, SyncPeriod, xenStopReason } from "./policy.js";
 import { StreamReceiver } from "./receiver.js";
+import { encodeAck, isAck } from "./stream-format.js";
 import type { MigrationResult, RoundRecord } from "./stats.js";
 import { verifyGuests } from "./verify.js";
 
@@ -375,6 +376,12 @@ export async function migrateSource(vm: Vm, channel: Channel, o: ResolvedMigrati
       return buildResult(src, "cancelled", reason, 0, performance.now() - wallStart);
     }
     const downtimeNs = await src.stopAndCopy();
+    const ack = await channel.receive();
+    if (ack === null || !isAck(ack)) {
+      throw new HypermemError(ErrorCode.MigrationFailed, ack === null
+        ? "the destination closed the connection without acknowledging the stream"
+        : `the destination answered ${ack.length} bytes that are not an acknowledgement`, { bytes: ack?.length ?? 0 });
+    }
     channel.close();
     return buildResult(src, "completed", reason, downtimeNs, performance.now() - wallStart);
   } catch (err) {
@@ -388,16 +395,22 @@ export async function migrateSource(vm: Vm, channel: Channel, o: ResolvedMigrati
   }
 }
 
-/** Receives one migration from `channel` into `host`; the guest is discarded on any error. */
+/**
+ * Receives one migration from `channel` into `host`: reads until END_STREAM,
+ * checks the digest, acknowledges, and returns the running guest. On any
+ * error the partial guest is discarded and the channel closed with the error.
+ */
 export async function migrateDestination(host: Host, channel: Channel): Promise<Vm> {
   const receiver = new StreamReceiver(host);
   try {
-    for (;;) {
+    while (!receiver.done) {
       const bytes = await channel.receive();
       if (bytes === null) break;
       receiver.push(bytes);
     }
-    return receiver.finish();
+    const vm = receiver.finish();
+    await channel.send(encodeAck());
+    return vm;
   } catch (err) {
     receiver.abort();
     channel.close(err as Error);

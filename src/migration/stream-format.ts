@@ -52,6 +52,29 @@ export const RECORD_HEADER_BYTES = 8;
 export const MAX_RECORD_BYTES = RECORD_HEADER_BYTES + PAGE_SIZE;
 /** END_STREAM payload: u64 digest, u32 guest pages, u32 poisoned pages. */
 export const END_STREAM_BYTES = 16;
+
+/**
+ * The destination's acknowledgement, sent back once it has received
+ * END_STREAM and matched the digest (8 bytes): "HMAK", u32 status 0.
+ * The source reports a migration completed only after reading it.
+ */
+export const ACK_MAGIC = 0x4b414d48;
+export const ACK_BYTES = 8;
+
+export function encodeAck(): Uint8Array {
+  const out = new Uint8Array(ACK_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, ACK_MAGIC, true);
+  v.setUint32(4, 0, true);
+  return out;
+}
+
+/** True when `bytes` is exactly a success acknowledgement. */
+export function isAck(bytes: Uint8Array): boolean {
+  if (bytes.length !== ACK_BYTES) return false;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, ACK_BYTES);
+  return v.getUint32(0, true) === ACK_MAGIC && v.getUint32(4, true) === 0;
+}
 /** The hash a poisoned page contributes to the memory digest ("PSN_MARK"). */
 export const POISON_MARK = 0x50534e5f4d41524bn;
 

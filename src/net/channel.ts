@@ -62,6 +62,10 @@ class Pipe {
   }
 
   /** The reader is done with the chunk it held: its sender may go on. */
+  release(): void {
+    this.#release();
+  }
+
   #release(): void {
     this.#held?.resolve();
     this.#held = null;
@@ -91,11 +95,15 @@ export function createChannelPair(): [Channel, Channel] {
   const ab = new Pipe();
   const ba = new Pipe();
   const end = (out: Pipe, into: Pipe): Channel => ({
-    send: (bytes) => out.send(bytes),
+    send: (bytes) => {
+      into.release(); // a reply means the chunk received before it was consumed
+      return out.send(bytes);
+    },
     receive: () => into.receive(),
     close: (error) => {
       out.close(error);
       if (error) into.close(error);
+      else into.release();
     },
   });
   return [end(ab, ba), end(ba, ab)];
