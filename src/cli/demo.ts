@@ -53,15 +53,15 @@ export function runHostDemo(o: DemoOptions = DEMO_DEFAULTS): string[] {
 
 /** The flagship scenario: what both runs of the migration demo share. */
 export const MIGRATION_DEMO: { scenario: ScenarioOptions; migration: MigrationOptions } = Object.freeze({
-  scenario: { guestMiB: 1024, workload: { kind: "hotcold", hotFraction: 0.5, hotProbability: 0.95 }, ratePerSec: 2_000_000, writeFraction: 0.5, writeBytes: 64, seed: 1 },
-  migration: { bandwidthBytesPerSec: 1.25e9, downtimeLimitNs: 300e6, maxRounds: 12 },
+  scenario: { guestMiB: 1024, workload: { kind: "hotcold", hotFraction: 0.4, hotProbability: 0.95 }, ratePerSec: 1_500_000, writeFraction: 0.5, writeBytes: 64, seed: 1 },
+  migration: { bandwidthBytesPerSec: 1.25e9, downtimeLimitNs: 300e6, maxTotalTimeNs: 3e9 },
 });
 
 /** Runs the migration demo: plain, then XBZRLE + auto-converge. Returns the printed text. */
 export async function runMigrationDemo(progress: boolean): Promise<{ text: string; results: MigrationResult[] }> {
   const runs: Array<[string, MigrationOptions]> = [
     ["plain", MIGRATION_DEMO.migration],
-    ["xbzrle + auto-converge", { ...MIGRATION_DEMO.migration, xbzrleCacheBytes: 256 * 2 ** 20, autoConverge: true }],
+    ["xbzrle + auto-converge", { ...MIGRATION_DEMO.migration, xbzrleCacheBytes: 512 * 2 ** 20, autoConverge: true }],
   ];
   const results: MigrationResult[] = [];
   for (const [title, migration] of runs) {
@@ -69,7 +69,9 @@ export async function runMigrationDemo(progress: boolean): Promise<{ text: strin
     results.push(await runMigration({ scenario: MIGRATION_DEMO.scenario, migration, json: false }, progress));
   }
   const s = MIGRATION_DEMO.scenario;
-  const head = `hypermem demo: live migration of a ${s.guestMiB / 1024} GiB guest, hot/cold workload (50% of pages get 95% of ` +
-    `${formatCount(s.ratePerSec ?? 0)} accesses/s, half of them 64-byte writes), 10 Gbit link, 300 ms downtime limit, give up after 12 rounds`;
+  const head = [
+    `hypermem demo: live migration of a ${s.guestMiB / 1024} GiB guest over a 10 Gbit link (300 ms downtime limit, give up after 3 simulated seconds)`,
+    `guest workload: hot/cold, 40% of pages get 95% of ${formatCount(s.ratePerSec ?? 0)} accesses/s, half of them 64-byte writes`,
+  ].join("\n");
   return { text: `${head}\n\n${formatColumns(runs.map(([t]) => t), results.map(infoMigrateRows))}`, results };
 }

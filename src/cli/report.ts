@@ -55,15 +55,23 @@ export function infoMigrateRows(r: MigrationResult): Array<[string, string]> {
   return rows;
 }
 
-/** Aligned columns: a label column, then one value column per result. */
+/** Aligned columns: a label column, then one value column per result (rows matched by label). */
 export function formatColumns(titles: string[], columns: Array<Array<[string, string]>>): string {
-  const labels = columns[0].map(([l]) => l);
-  const cells = (i: number): string[] => columns.map((c) => c[i]?.[1] ?? "");
-  const labelWidth = Math.max(...labels.map((l) => l.length), 0) + 2;
-  const widths = columns.map((c, j) => Math.max(titles[j].length, ...c.map(([, v]) => v.length)) + 2);
+  const labels: string[] = [];
+  for (const column of columns) {
+    let after = -1;
+    for (const [label] of column) {
+      const at = labels.indexOf(label);
+      if (at >= 0) after = at;
+      else labels.splice(++after, 0, label);
+    }
+  }
+  const maps = columns.map((c) => new Map(c));
+  const labelWidth = Math.max(...labels.map((l) => l.length)) + 2;
+  const widths = maps.map((m, j) => Math.max(titles[j].length, ...[...m.values()].map((v) => v.length)) + 2);
   const line = (label: string, values: string[]): string =>
     `${label.padEnd(labelWidth)}${values.map((v, j) => v.padEnd(widths[j])).join("")}`.trimEnd();
-  return [line("", titles), ...labels.map((l, i) => line(l, cells(i)))].join("\n");
+  return [line("", titles), ...labels.map((l) => line(l, maps.map((m) => m.get(l) ?? "-")))].join("\n");
 }
 
 /** One line per round: round, pages, MiB, ms, pages dirtied, throttle. */

@@ -52,7 +52,8 @@ class PrecopySource {
   pagesSentTotal = 0;
   /** The guest is paused (stop-and-copy). */
   stopped = false;
-  precopyBytes = 0;
+  /** Bytes on the wire when the guest stopped (null while it runs). */
+  bytesAtStop: number | null = null;
   readonly rounds: RoundRecord[] = [];
   readonly totals: PackStats = emptyPackStats();
 
@@ -155,10 +156,7 @@ class PrecopySource {
     const wire = chunk ? chunk.length : 0;
     const encodes = stats.xbzrlePages + stats.xbzrleOverflow + stats.xbzrleUnchanged;
     const dt = Math.max(transferNs(this.o.link, wire), encodes * this.o.xbzrleEncodeNsPerPage);
-    if (!this.stopped) {
-      this.o.workload?.runFor(dt);
-      this.precopyBytes += wire;
-    }
+    if (!this.stopped) this.o.workload?.runFor(dt);
     this.nowNs += dt;
     this.roundBytes += wire;
     this.roundPages += stats.pages;
@@ -283,6 +281,7 @@ class PrecopySource {
   async stopAndCopy(): Promise<number> {
     const stoppedNs = this.nowNs;
     this.stopped = true;
+    this.bytesAtStop = this.transferred;
     this.pendingPages = this.vm.harvestDirtyInto(this.pendingPtr);
     if (this.o.policy === "xen") {
       this.vm.harvestDirtyInto(this.redirtiedPtr);
@@ -330,8 +329,8 @@ function buildResult(src: PrecopySource, status: MigrationResult["status"], reas
       pagesPerSecond: last ? last.pagesSent / (last.durationMs / 1e3) : 0,
       dirtyPagesRate: src.sync.dirtyPagesRate,
       mbps: totalMs > 0 ? (src.transferred * 8) / (totalMs / 1e3) / 1e6 : 0,
-      precopyBytes: src.precopyBytes,
-      downtimeBytes: src.transferred - src.precopyBytes,
+      precopyBytes: src.bytesAtStop ?? src.transferred,
+      downtimeBytes: src.transferred - (src.bytesAtStop ?? src.transferred),
     },
     xbzrleCache: src.o.xbzrleCacheBytes === null ? null : {
       cacheSize: src.o.xbzrleCacheBytes,
