@@ -65,6 +65,9 @@ import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
 @inline export const STAGE_ITERATE: u32 = 1;
 // @ts-ignore: decorator
 @inline export const STAGE_FINAL: u32 = 2;
+/** OR-ed into the stage: send zero pages whole (QEMU zero-page-detection=none). */
+// @ts-ignore: decorator
+@inline export const STAGE_NO_ZERO_DETECTION: u32 = 0x100;
 /** QEMU's CACHED_PAGE_LIFETIME: a slot filled this recently is not evicted by another page. */
 // @ts-ignore: decorator
 @inline const CACHED_PAGE_LIFETIME: u64 = 2;
@@ -261,7 +264,7 @@ function packXbzrle(rec: usize, pfn: u32, src: usize, cacheMeta: usize, cachePag
  * record size, 0 when nothing is sent (XBZRLE: unchanged), or -1 for a page
  * the packer cannot read (swapped out; the info block says which).
  */
-function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: usize, slotMask: u32, useCache: bool, last: bool, generation: u32): i32 {
+function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: usize, slotMask: u32, useCache: bool, last: bool, generation: u32, zeroDetect: bool): i32 {
   const p = leafEntry(d, <u64>pfn, false);
   const e: u64 = p > 0 ? load<u64>(<usize>p) : 0;
   if ((e & PTE_POISONED) != 0) return putPoison(rec, pfn);
@@ -271,17 +274,20 @@ function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: u
     return putPoison(rec, pfn);
   }
   if ((e & PTE_SWAPPED) != 0) return fail(REASON_PAGE_STATE, 0, pfn, 0, 0, -ERR_PAGE_STATE);
-  // Unpopulated, ballooned or zero-mapped: nothing to read.
-  if ((e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0) return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
+  // Unpopulated, ballooned or zero-mapped: nothing to read (the zero frame, when zero pages go whole).
+  if ((e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0) {
+    return zeroDetect ? putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation) : putPage(rec, pfn, frameAddr(0));
+  }
   const flags = load<u16>(metaAddr(hfn), 6);
   if ((flags & FRAME_POISONED) != 0) { // the exception-safe read meets an error: never read the bytes
     if ((flags & FRAME_POISON_KNOWN) == 0) reportLatent(<usize>p, e, hfn);
     else store<u64>(<usize>p, (e & ~(PTE_R | PTE_W)) | PTE_POISONED);
     return putPoison(rec, pfn);
   }
-  if ((flags & FRAME_ZERO) != 0) return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
   const src = frameAddr(hfn);
-  if (isZeroPage(src, PAGE_SIZE)) return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
+  if (zeroDetect && ((flags & FRAME_ZERO) != 0 || isZeroPage(src, PAGE_SIZE))) {
+    return putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation);
+  }
   if (!useCache) return putPage(rec, pfn, src);
   return packXbzrle(rec, pfn, src, cacheMeta, cachePages, slotMask, last, generation);
 }
@@ -290,7 +296,7 @@ function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: u
  * Packs the pages listed at `listPtr` (`count` u32 pfns) of VM `slot` into
  * records at `outPtr` until the list ends or fewer than MAX_RECORD_BYTES of
  * `capacity` are left. `cacheSlots` = 0 turns XBZRLE off; it is also off in
- * the bulk stage. Returns the number of pfns consumed (statistics in the
+ * the bulk stage. `stage` may carry STAGE_NO_ZERO_DETECTION. Returns the number of pfns consumed (statistics in the
  * stats block), or -1 (info block: reason, list index, pfn).
  * INVARIANT: the list, the output and both cache areas are inside memory.
  */
@@ -302,8 +308,10 @@ export function streamPack(
   store<u32>(INFO, 0);
   const d = vmDesc(slot);
   const pages = load<u64>(d, VM_GUEST_PAGES);
-  const useCache = cacheSlots != 0 && stage != STAGE_BULK;
-  const last = stage == STAGE_FINAL;
+  const zeroDetect = (stage & STAGE_NO_ZERO_DETECTION) == 0;
+  const phase = stage & 0xff;
+  const useCache = cacheSlots != 0 && phase != STAGE_BULK;
+  const last = phase == STAGE_FINAL;
   const slotMask = cacheSlots - 1;
   let out: u32 = 0;
   let i: u32 = 0;
@@ -311,7 +319,7 @@ export function streamPack(
     if (<u64>out + MAX_RECORD_BYTES > <u64>capacity) break;
     const pfn = load<u32>(listPtr + (<usize>i << 2));
     if (<u64>pfn >= pages) return fail(REASON_PFN_RANGE, i, pfn, 0, 0, 0);
-    const n = packOne(d, pfn, outPtr + out, cacheMetaPtr, cachePagesPtr, slotMask, useCache, last, generation);
+    const n = packOne(d, pfn, outPtr + out, cacheMetaPtr, cachePagesPtr, slotMask, useCache, last, generation, zeroDetect);
     if (n < 0) {
       store<u32>(INFO, i, 4);
       return -1;

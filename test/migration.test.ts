@@ -64,6 +64,13 @@ describe("pre-copy migration", () => {
     expect(r.downtime).toBeLessThanOrEqual(300);
   });
 
+  it("without zero-page detection, zero pages go whole", async () => {
+    const { r } = await run({ guestMiB: 16, prefill: 0.5, ...hot(0.1, 1) }, { bandwidthBytesPerSec: GBIT, zeroPageDetection: false });
+    expect(r.status).toBe("completed");
+    expect(r.ram.duplicate).toBe(0);
+    expect(r.ram.normal).toBe(4096);
+  });
+
   it("with QEMU's rule, the stop-and-copy fits the downtime limit whenever the rule fired", async () => {
     for (const [limitMs, rate, seed] of [[30, 50_000, 1], [100, 100_000, 2], [10, 20_000, 3], [300, 2_000_000, 4], [5, 5_000, 5]]) {
       const { r } = await run({ guestMiB: 32, seed, ...hot(0.05, rate) }, { bandwidthBytesPerSec: GBIT, downtimeLimitNs: limitMs * 1e6, maxRounds: 60 });

@@ -52,6 +52,8 @@ export interface PagePackerOptions {
    * chunk before it packs the next). @default false
    */
   borrowChunks?: boolean;
+  /** Send all-zero pages as 8-byte ZERO records; false sends them whole (QEMU zero-page-detection=none). @default true */
+  zeroPageDetection?: boolean;
 }
 
 export interface PackResult {
@@ -73,6 +75,9 @@ export function emptyPackStats(): PackStats {
 export function addStats(into: PackStats, s: PackStats): void {
   for (const key of Object.keys(into) as (keyof PackStats)[]) into[key] += s[key];
 }
+
+/** assembly/stream.ts STAGE_NO_ZERO_DETECTION. */
+const STAGE_NO_ZERO_DETECTION = 0x100;
 
 /** Largest cache: the host's memory bounds it anyway; this keeps slots and sizes in u32. */
 const MAX_CACHE_PAGES = 1 << 20;
@@ -98,11 +103,14 @@ export class PagePacker {
   #ended = false;
   #closed = false;
   readonly #borrow: boolean;
+  /** Flags OR-ed into every stage code. */
+  readonly #stageFlags: number;
   readonly #totals = emptyPackStats();
 
   constructor(vm: Vm, options: PagePackerOptions) {
-    rejectUnknown(options, ["xbzrleCacheBytes", "borrowChunks"], "PagePacker");
+    rejectUnknown(options, ["xbzrleCacheBytes", "borrowChunks", "zeroPageDetection"], "PagePacker");
     this.#borrow = options.borrowChunks ?? false;
+    this.#stageFlags = options.zeroPageDetection === false ? STAGE_NO_ZERO_DETECTION : 0;
     const cacheBytes = options.xbzrleCacheBytes;
     let cachePages = 0;
     if (cacheBytes !== null) {
@@ -170,7 +178,7 @@ export class PagePacker {
     if (count > 0 && first < this.#staging.ptr + this.#staging.bytes && end > this.#staging.ptr) {
       throw new HypermemError(ErrorCode.BadOption, `pfn list [${first}, ${end}) overlaps the stream staging area (the second half of the kernel scratch)`, { listPtr, start, count });
     }
-    const { consumed, payloadBytes, stats } = this.#pack(first, count, stageCode, generation, 0, MAX_CHUNK_PAYLOAD);
+    const { consumed, payloadBytes, stats } = this.#pack(first, count, stageCode | this.#stageFlags, generation, 0, MAX_CHUNK_PAYLOAD);
     const chunk = payloadBytes > 0 ? this.#frame(payloadBytes) : null;
     stats.wireBytes = chunk ? chunk.length : 0;
     addStats(this.#totals, stats);

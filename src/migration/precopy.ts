@@ -63,7 +63,7 @@ class PrecopySource {
     this.channel = channel;
     const k = vm.host.kernels;
     this.words = Math.ceil(vm.pages / 64);
-    this.packer = new PagePacker(vm, { xbzrleCacheBytes: o.xbzrleCacheBytes, borrowChunks: true });
+    this.packer = new PagePacker(vm, { xbzrleCacheBytes: o.xbzrleCacheBytes, borrowChunks: true, zeroPageDetection: o.zeroPageDetection });
     this.pendingPtr = k.allocBuffer(this.words * 8);
     this.redirtiedPtr = k.allocBuffer(this.words * 8);
     this.listPtr = k.allocBuffer(QEMU_WINDOW_WORDS * 64 * 4);

@@ -1,0 +1,42 @@
+// Sets hypermem's kernels beside ../shared/native/run (native C, -O3
+// -march=native, the same shapes and names) in one time window: alternates
+// the two benches `--rounds` times and reports the median of each and their
+// ratio. Optional tooling: it needs the native harness beside the repository.
+//
+//   npm run bench:native [-- --rounds 3] [-- --case NAME ...]
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+interface Row { case: string; impl: string; bytesPerSec: number; opsPerSec: number }
+
+const NATIVE = fileURLToPath(new URL("../../shared/native/run", import.meta.url));
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "2" }, case: { type: "string", multiple: true } } });
+if (!existsSync(NATIVE)) {
+  console.error(`bench:native: ${NATIVE} not found (the native harness lives beside the repository in the project workspace)`);
+  process.exit(2);
+}
+const rounds = Number(values.rounds);
+const caseArgs = (values.case ?? []).flatMap((c) => ["--case", c]);
+const ours: Row[] = [];
+const native: Row[] = [];
+for (let r = 0; r < rounds; r++) {
+  process.stderr.write(`round ${r + 1}/${rounds}: hypermem\n`);
+  ours.push(...JSON.parse(execFileSync("npx", ["tsx", "bench/run.ts", "--json", "--time", "300", ...caseArgs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as Row[]);
+  process.stderr.write(`round ${r + 1}/${rounds}: native\n`);
+  native.push(...JSON.parse(execFileSync(NATIVE, ["--json", "--quick", ...caseArgs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as Row[]);
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const names = [...new Set(ours.filter((r) => r.impl === "wasm").map((r) => r.case))];
+const rows = names.flatMap((name) => {
+  const n = native.filter((r) => r.case === name);
+  if (n.length === 0) return [];
+  const w = median(ours.filter((r) => r.case === name && r.impl === "wasm").map((r) => r.bytesPerSec));
+  const t = median(ours.filter((r) => r.case === name && r.impl === "ts").map((r) => r.bytesPerSec));
+  const c = median(n.map((r) => r.bytesPerSec));
+  const unit = (v: number): string => `${(v / 1e9).toFixed(2)} GB/s`;
+  return [{ case: name, wasm: unit(w), native: unit(c), "wasm/native": `${(w / c).toFixed(2)}x`, ts: unit(t), "wasm/ts": `${(w / t).toFixed(1)}x` }];
+});
+console.table(rows);
+console.log(`median of ${rounds} alternating rounds; GB/s = 10^9 counted bytes per second (see ../shared/native/README.md)`);
