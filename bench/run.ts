@@ -5,13 +5,15 @@
 //   npm run bench -- --json        [{ case, impl, bytesPerSec, opsPerSec }]
 //   npm run bench -- --case NAME   only that case (repeatable)
 //   npm run bench:check            exit 1 when wasm < gate × the reference
-// Scenario benches (a whole in-process migration) follow the kernel cases;
-// they have no reference and no gate.
+// Scenario benches follow the kernel cases: a whole in-process migration, a
+// migration over loopback TCP between two processes, and a plain Node socket
+// sending the same bytes; they have no reference and no gate.
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
 import type { BenchCase, BenchImpl, ScenarioBench } from "./case.js";
 import { allCases } from "./cases/index.js";
 import { migrationBench } from "./migration.bench.js";
+import { tcpBenches } from "./tcp.bench.js";
 
 export interface BenchResult {
   case: string;
@@ -30,7 +32,7 @@ const { values } = parseArgs({
 });
 const timeMs = Number(values.time);
 if (!Number.isFinite(timeMs) || timeMs <= 0) throw new Error(`--time must be a positive number of ms, got ${values.time}`);
-const scenarios: readonly ScenarioBench[] = [migrationBench];
+const scenarios: readonly ScenarioBench[] = [migrationBench, ...tcpBenches];
 const known = new Set([...allCases, ...scenarios].map((c) => c.name));
 for (const name of values.case ?? []) {
   if (!known.has(name)) throw new Error(`--case ${name}: unknown case (known: ${[...known].join(", ")})`);

@@ -31,6 +31,16 @@ export const ErrorCode = {
   StreamDigest: "ERR_STREAM_DIGEST",
   /** A migration failed or was cancelled. */
   MigrationFailed: "ERR_MIGRATION_FAILED",
+  /** The peer failed the token challenge-response (or we failed the peer's). */
+  Auth: "ERR_AUTH",
+  /** A handshake message failed a check (magic, version, type, length). */
+  Handshake: "ERR_HANDSHAKE",
+  /** The peer sent nothing for longer than the idle timeout. */
+  Timeout: "ERR_TIMEOUT",
+  /** The connection closed or reset before the protocol said it could. */
+  PeerClosed: "ERR_PEER_CLOSED",
+  /** The listener is serving another migration. */
+  Busy: "ERR_BUSY",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

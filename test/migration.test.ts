@@ -213,3 +213,14 @@ describe("guests with uncorrectable memory errors", () => {
     expectSameMemory(b, second.destination!);
   });
 });
+
+describe("scale", () => {
+  it("a 16 GiB guest with 2 GiB touched migrates between hosts of 4 GiB each", async () => {
+    const s = buildScenario({ guestMiB: 16384, prefill: 0.125, hostMiB: 4096, ...hot(0.05, 200_000) });
+    const r = await migrate(s.vm, s.destination, { workload: s.workload });
+    expect(r.status).toBe("completed");
+    expect(r.ram.total).toBe(16 * 2 ** 30);
+    expect(r.ram.normal).toBeGreaterThanOrEqual(524288);
+    expect(r.verification).toMatchObject({ ok: true, pagesCompared: 4 * 2 ** 20 });
+  }, 120_000);
+});

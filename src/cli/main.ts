@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { HypermemError } from "../errors.js";
 import { DEMO_DEFAULTS, runHostDemo, runMigrationDemo } from "./demo.js";
+import { LISTEN_USAGE, listenCommand } from "./listen.js";
 import { MIGRATE_USAGE, migrateCommand } from "./migrate.js";
 import { parseNumber, parseSize } from "./units.js";
 
@@ -15,9 +16,12 @@ commands:
               summarise what the host did
               --guest SIZE (1GiB)  --rate N (2000000 accesses/s)  --zipf S (1.1)  --seed N (1)
   migrate     live-migrate a guest between two simulated hosts (see below)
+  listen      run a destination host that receives migrations over TCP (see below)
   help        this text
 
-${MIGRATE_USAGE}`;
+${MIGRATE_USAGE}
+
+${LISTEN_USAGE}`;
 
 async function demo(args: string[]): Promise<void> {
   if (args[0] !== "host") {
@@ -50,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case "migrate":
         return await migrateCommand(rest);
+      case "listen":
+        return await listenCommand(rest);
       case undefined:
       case "help":
       case "--help":

@@ -10,7 +10,9 @@ import type { MigrationResult } from "../migration/stats.js";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { ProgressReporter } from "./progress.js";
 import { formatColumns, infoMigrateRows, roundRows } from "./report.js";
-import { parseDuration, parseNumber, parseRate, parseSize } from "./units.js";
+import { formatCount, parseDuration, parseNumber, parseRate, parseSize } from "./units.js";
+import { loadToken } from "../net/handshake.js";
+import { migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTransfer } from "../net/tcp-migrate.js";
 
 export const MIGRATE_USAGE = `hypermem migrate [options]
   --guest SIZE            guest memory (1GiB)
@@ -33,7 +35,10 @@ export const MIGRATE_USAGE = `hypermem migrate [options]
   --max-rounds N          give up after N rounds, leaving the source running
   --max-time DURATION     give up after this much simulated time
   --seed N                seed of the prefill, workload and error placement (1)
-  --json                  print one JSON object instead of the table`;
+  --json                  print one JSON object instead of the table
+  --to HOST:PORT          migrate over TCP to a hypermem listen destination instead of in-process
+  --token-file FILE       shared secret for --to (required with it)
+  --idle-timeout DUR      with --to: fail after this long without socket activity (10s)`;
 
 const OPTIONS = {
   guest: { type: "string" }, "host-memory": { type: "string" }, prefill: { type: "string" }, workload: { type: "string" },
@@ -43,12 +48,15 @@ const OPTIONS = {
   "xbzrle-cache": { type: "string" }, "auto-converge": { type: "boolean" }, "inject-errors": { type: "string" },
   "latent-errors": { type: "string" }, "max-rounds": { type: "string" }, "max-time": { type: "string" },
   seed: { type: "string" }, json: { type: "boolean" },
+  to: { type: "string" }, "token-file": { type: "string" }, "idle-timeout": { type: "string" },
 } as const;
 
 export interface MigrateCommand {
   readonly scenario: ScenarioOptions;
   readonly migration: MigrationOptions;
   readonly json: boolean;
+  /** Migrate over TCP to this destination (with --to). */
+  readonly to?: { host: string; port: number; tokenFile: string; idleTimeoutMs: number | undefined } | null;
 }
 
 function wholeMiB(option: string, bytes: number): number {
@@ -92,7 +100,18 @@ export function parseMigrateArgs(args: string[]): MigrateCommand {
     maxTotalTimeNs: v["max-time"] === undefined ? null : parseDuration("--max-time", v["max-time"]),
   };
   if (migration.xbzrleCacheBytes) scenario.extraHostMiB = migration.xbzrleCacheBytes / 2 ** 20;
-  return { scenario, migration, json: v.json ?? false };
+  if (v.to === undefined && (v["token-file"] !== undefined || v["idle-timeout"] !== undefined)) {
+    throw new HypermemError(ErrorCode.BadOption, "--token-file and --idle-timeout need --to HOST:PORT", { option: "--to" });
+  }
+  if (v.to !== undefined && v["token-file"] === undefined) {
+    throw new HypermemError(ErrorCode.BadOption, "--to needs --token-file FILE (the destination's shared secret)", { option: "--token-file" });
+  }
+  const to = v.to === undefined ? null : {
+    ...parseHostPort("--to", v.to),
+    tokenFile: v["token-file"]!,
+    idleTimeoutMs: v["idle-timeout"] === undefined ? undefined : parseDuration("--idle-timeout", v["idle-timeout"]) / 1e6,
+  };
+  return { scenario, migration, json: v.json ?? false, to };
 }
 
 /** Runs one scenario's migration with progress on stderr. */
@@ -112,9 +131,62 @@ export async function runMigration(cmd: MigrateCommand, progress: boolean): Prom
   return plain;
 }
 
+/**
+ * Runs one scenario's migration over TCP to `cmd.to` (the scenario's own
+ * destination host is unused). Connect and handshake errors throw.
+ */
+export async function runTcpMigration(cmd: MigrateCommand, progress: boolean, signal?: AbortSignal): Promise<TcpMigrationResult> {
+  if (!cmd.to) throw new HypermemError(ErrorCode.BadOption, "runTcpMigration needs --to", { option: "--to" });
+  const token = await loadToken(cmd.to.tokenFile);
+  const cache = cmd.migration.xbzrleCacheBytes;
+  const s = buildScenario(cache ? { extraHostMiB: cache / 2 ** 20, ...cmd.scenario } : cmd.scenario);
+  const reporter = progress ? new ProgressReporter(s.vm.memoryBytes) : null;
+  try {
+    return await migrateOverTcp(s.vm, {
+      ...cmd.migration,
+      workload: s.workload,
+      onProgress: reporter ? (p) => reporter.update(p) : null,
+    }, { host: cmd.to.host, port: cmd.to.port, token, idleTimeoutMs: cmd.to.idleTimeoutMs, signal });
+  } finally {
+    reporter?.done();
+    s.workload.close();
+  }
+}
+
+/** The wall-clock rows of a TCP migration. */
+export function tcpRows(t: TcpTransfer): Array<[string, string]> {
+  return [
+    ["destination", t.peer],
+    ["handshake (wall)", `${t.handshakeMs.toFixed(1)} ms`],
+    ["transfer (wall)", `${t.wallMs.toFixed(0)} ms`],
+    ["bytes on socket", `${formatCount(t.bytesSent / 1024)} kbytes`],
+    ["wall-clock rate", `${t.mibPerSec.toFixed(0)} MiB/s`],
+  ];
+}
+
 /** `hypermem migrate`: returns the exit status. */
 export async function migrateCommand(args: string[]): Promise<number> {
   const cmd = parseMigrateArgs(args);
+  if (cmd.to) {
+    const abort = new AbortController();
+    const onSigint = (): void => abort.abort();
+    process.once("SIGINT", onSigint);
+    let tcp: TcpMigrationResult;
+    try {
+      tcp = await runTcpMigration(cmd, !cmd.json, abort.signal);
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+    if (cmd.json) {
+      process.stdout.write(`${JSON.stringify(tcp, null, 2)}\n`);
+    } else {
+      const { tcp: transfer, ...result } = tcp;
+      console.log(formatColumns(["result"], [[...infoMigrateRows(result), ...tcpRows(transfer)]]));
+      console.log(`\n${roundRows(result)}`);
+    }
+    if (abort.signal.aborted) return 130;
+    return tcp.status === "completed" && tcp.verification?.ok === true ? 0 : 1;
+  }
   const result = await runMigration(cmd, true);
   if (cmd.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

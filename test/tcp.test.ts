@@ -1,0 +1,397 @@
+// Migration between processes' worth of machinery over real loopback
+// sockets (port 0): handshake, listener, TCP channel and the source side.
+// Every completed migration is checked against the source page by page.
+import { createHash } from "node:crypto";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import { createHost, type Host } from "../src/host/host.js";
+import type { Vm } from "../src/host/vm.js";
+import { parseMigrateArgs } from "../src/cli/migrate.js";
+import { createChannelPair } from "../src/net/channel.js";
+import { decodeFrameHeader, encodeFrame, loadToken, MessageType } from "../src/net/handshake.js";
+import { SEND_HIGH_WATER_BYTES, TcpChannel } from "../src/net/tcp-channel.js";
+import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/net/listener.js";
+import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/net/tcp-migrate.js";
+import { resolveMigrationOptions } from "../src/migration/options.js";
+import { migrateSource } from "../src/migration/precopy.js";
+import { buildScenario, type Scenario } from "../src/migration/scenario.js";
+import { StreamReceiver } from "../src/migration/receiver.js";
+import { verifyGuests } from "../src/migration/verify.js";
+
+const TOKEN = Buffer.from("correct horse battery staple");
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/** A listener whose reports can be awaited one by one; guests are kept for checking. */
+async function startListener(o: { idleTimeoutMs?: number; keep?: (vm: Vm) => void } = {}): Promise<{ listener: MigrationListener; host: Host; next(): Promise<ListenerReport> }> {
+  const host = createHost({ memoryMiB: 64 });
+  const reports: ListenerReport[] = [];
+  const waiters: Array<(r: ListenerReport) => void> = [];
+  const listener = await listenForMigrations({
+    port: 0, token: TOKEN, host, idleTimeoutMs: o.idleTimeoutMs ?? 2000,
+    onReport: (r) => { const w = waiters.shift(); if (w) w(r); else reports.push(r); },
+    onGuest: o.keep ? (vm) => { o.keep!(vm); return true; } : undefined,
+  });
+  closers.push(() => listener.close());
+  const next = (): Promise<ListenerReport> => {
+    const r = reports.shift();
+    return r ? Promise.resolve(r) : new Promise((resolve) => waiters.push(resolve));
+  };
+  return { listener, host, next };
+}
+
+function scenario(guestMiB = 4, writeFraction = 0.5): Scenario {
+  const s = buildScenario({ guestMiB, hostMiB: guestMiB + 32, workload: { kind: "hotcold", hotFraction: 0.1, hotProbability: 0.9 }, ratePerSec: 20_000, writeFraction });
+  closers.push(() => s.workload.close());
+  return s;
+}
+
+/** sha256 of the whole guest memory. */
+function memoryHash(vm: Vm): string {
+  const h = createHash("sha256");
+  for (let pfn = 0; pfn < vm.pages; pfn += 256) h.update(vm.read(pfn * 4096, 256 * 4096));
+  return h.digest("hex");
+}
+
+async function migrateTo(s: Scenario, port: number, token: Uint8Array = TOKEN, extra: { signal?: AbortSignal; abortAfterChunks?: number } = {}): Promise<TcpMigrationResult> {
+  return migrateOverTcp(s.vm, { workload: s.workload, bandwidthBytesPerSec: 1.25e8 }, { host: "127.0.0.1", port, token, idleTimeoutMs: 2000, signal: extra.signal });
+}
+
+/** The whole stream a migration of `s` sends, captured in-process (checked by a receiver). */
+async function captureStream(s: Scenario): Promise<Uint8Array> {
+  const [a, b] = createChannelPair();
+  const check = new StreamReceiver(createHost({ memoryMiB: 16 }));
+  const parts: Uint8Array[] = [];
+  const sending = migrateSource(s.vm, a, resolveMigrationOptions({}));
+  while (!check.done) {
+    const bytes = await b.receive();
+    if (bytes === null) break;
+    parts.push(bytes.slice());
+    check.push(bytes);
+  }
+  check.finish().destroy();
+  b.close(new Error("capture done")); // no acknowledgement: the source run fails, which is fine here
+  await sending;
+  return Buffer.concat(parts);
+}
+
+/** A TCP proxy to `port` that cuts both connections after `cutAfter` bytes from the client. */
+async function cuttingProxy(port: number, cutAfter: number): Promise<{ port: number; server: Server }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    const up = connect({ host: "127.0.0.1", port });
+    sockets.add(up);
+    let forwarded = 0;
+    let cut = false;
+    client.on("data", (d: Buffer) => {
+      if (cut) return;
+      if (forwarded + d.length >= cutAfter) {
+        cut = true;
+        up.end(d.subarray(0, cutAfter - forwarded), () => up.destroy());
+        client.destroy();
+        return;
+      }
+      forwarded += d.length;
+      up.write(d);
+    });
+    up.on("data", (d: Buffer) => { if (!cut) client.write(d); });
+    for (const s of [client, up]) {
+      s.on("error", () => undefined);
+      s.on("close", () => { client.destroy(); up.destroy(); });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  closers.push(() => { for (const s of sockets) s.destroy(); return new Promise((r) => server.close(r)); });
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+describe("migration over TCP", () => {
+  it("migrates a running guest, acknowledged after the digest check, equal page by page", async () => {
+    let received: Vm | null = null;
+    const { listener, host, next } = await startListener({ keep: (vm) => { received = vm; } });
+    const s = scenario(8);
+    const r = await migrateTo(s, listener.address.port);
+    expect(r.status).toBe("completed");
+    expect(r.error).toBeNull();
+    expect(r.verification).toMatchObject({ ok: true, pagesCompared: 2048 });
+    expect(r.tcp.bytesSent).toBeGreaterThan(8 * 2 ** 20);
+    expect(r.tcp.bytesSent).toBeGreaterThanOrEqual(r.ram.transferred);
+    const report = await next();
+    expect(report).toMatchObject({ event: "received", guestBytes: 8 * 2 ** 20, kept: true });
+    expect(verifyGuests(s.vm, received!)).toMatchObject({ ok: true, firstMismatchPfn: null });
+    received!.destroy();
+    expect(host.stats().vms).toBe(0);
+  });
+
+  it("destroys each received guest by default and serves migrations one after another", async () => {
+    const { listener, host, next } = await startListener();
+    for (let i = 0; i < 3; i++) {
+      const r = await migrateTo(scenario(2), listener.address.port);
+      expect(r.status).toBe("completed");
+      expect(await next()).toMatchObject({ event: "received", kept: false });
+      expect(host.stats().vms).toBe(0);
+    }
+  });
+
+  it("refuses a wrong token on both sides before any guest state, allocating nothing", async () => {
+    const { listener, host, next } = await startListener();
+    const before = host.stats();
+    const s = scenario(2);
+    const source = memoryHash(s.vm);
+    const err = await migrateTo(s, listener.address.port, Buffer.from("wrong token")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HypermemError);
+    expect((err as HypermemError).code).toBe(ErrorCode.Auth);
+    expect((err as HypermemError).message).toMatch(/authentication failed/);
+    const report = await next();
+    expect(report).toMatchObject({ event: "refused", error: { code: "ERR_AUTH" } });
+    expect(host.stats().vms).toBe(0);
+    expect(host.stats().usedFrames).toBe(before.usedFrames);
+    expect(memoryHash(s.vm)).toBe(source);
+  });
+
+  it("refuses a source that knows the destination's proof but sends a wrong one", async () => {
+    const { listener, host, next } = await startListener();
+    // Handshake by hand: a valid HELLO, then a PROOF of zeros.
+    const socket = connect({ host: "127.0.0.1", port: listener.address.port });
+    await new Promise((r) => socket.once("connect", r));
+    socket.write(encodeFrame(MessageType.Hello, new Uint8Array(32)));
+    socket.write(encodeFrame(MessageType.Proof, new Uint8Array(32)));
+    const reply = await new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      socket.on("data", (d: Buffer) => parts.push(d));
+      socket.on("close", () => resolve(Buffer.concat(parts)));
+      socket.on("end", () => socket.end());
+    });
+    // CHALLENGE (8 + 64) then REJECT.
+    expect(decodeFrameHeader(reply.subarray(0, 8)).type).toBe(MessageType.Challenge);
+    expect(decodeFrameHeader(reply.subarray(72, 80)).type).toBe(MessageType.Reject);
+    expect(reply.subarray(80).toString()).toMatch(/ERR_AUTH/);
+    expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_AUTH" } });
+    expect(host.stats().vms).toBe(0);
+  });
+
+  it("refuses missing and empty token files with a clear error", async () => {
+    await expect(loadToken("/nonexistent/token")).rejects.toMatchObject({ code: ErrorCode.BadOption, message: expect.stringMatching(/cannot read.*ENOENT/) });
+    const { writeFile, mkdtemp } = await import("node:fs/promises");
+    const dir = await mkdtemp("/tmp/hypermem-token-");
+    await writeFile(`${dir}/empty`, "  \n");
+    await expect(loadToken(`${dir}/empty`)).rejects.toMatchObject({ code: ErrorCode.BadOption, message: expect.stringMatching(/is empty/) });
+    await writeFile(`${dir}/tok`, "  s3cret\n");
+    expect((await loadToken(`${dir}/tok`)).toString()).toBe("s3cret");
+  });
+
+  it("a cut at any byte offset fails the source, which stays intact; the destination discards; a retry succeeds", async () => {
+    const { listener, host, next } = await startListener();
+    const s = scenario(2, 0); // read-only workload: the source memory must not change at all
+    const first = await migrateTo(s, listener.address.port);
+    expect(first.status).toBe("completed");
+    await next();
+    const total = first.tcp.bytesSent;
+    const source = memoryHash(s.vm);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: total - 1 }), async (cutAfter) => {
+        const proxy = await cuttingProxy(listener.address.port, cutAfter);
+        const r = await migrateTo(s, proxy.port).catch((e: unknown) => e);
+        if (r instanceof HypermemError) {
+          expect([ErrorCode.PeerClosed, ErrorCode.Handshake, ErrorCode.Timeout]).toContain(r.code); // cut inside the handshake
+        } else {
+          expect((r as TcpMigrationResult).status).toBe("failed");
+          expect((r as TcpMigrationResult).error).not.toBeNull();
+        }
+        const report = await next();
+        expect(["refused", "failed"]).toContain(report.event);
+        expect(host.stats().vms).toBe(0);
+        expect(memoryHash(s.vm)).toBe(source);
+        const retry = await migrateTo(s, listener.address.port);
+        expect(retry.status).toBe("completed");
+        expect(await next()).toMatchObject({ event: "received" });
+      }),
+      { numRuns: 10, seed: 42 },
+    );
+  });
+
+  it("survives hostile streams after a valid handshake (garbage, truncated, corrupted, reordered) and then serves a valid one", async () => {
+    const { listener, host, next } = await startListener();
+    const stream = await captureStream(scenario(1));
+    const hostile = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 4096 }),
+      fc.integer({ min: 0, max: stream.length - 1 }).map((n) => stream.slice(0, n)),
+      fc.tuple(fc.integer({ min: 0, max: stream.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([at, x]) => {
+        const copy = stream.slice();
+        copy[at] ^= x;
+        return copy;
+      }),
+      fc.tuple(fc.integer({ min: 0, max: stream.length - 8192 }), fc.integer({ min: 0, max: stream.length - 8192 })).filter(([a, b]) => Math.abs(a - b) >= 4096)
+        .map(([a, b]) => {
+          const copy = stream.slice();
+          copy.set(stream.subarray(a, a + 4096), b);
+          copy.set(stream.subarray(b, b + 4096), a);
+          return copy;
+        }),
+    );
+    await fc.assert(
+      fc.asyncProperty(hostile, async (bytes) => {
+        const ch = await connectMigrationChannel({ host: "127.0.0.1", port: listener.address.port, token: TOKEN, idleTimeoutMs: 2000 });
+        if (bytes.length > 0) await ch.send(bytes).catch(() => undefined);
+        ch.close();
+        const report = await next();
+        expect(report.event).toBe("failed");
+        if (report.event === "failed") expect(report.error.code).toMatch(/^ERR_(STREAM_|PEER_CLOSED|TIMEOUT)/);
+        ch.destroy();
+        expect(host.stats().vms).toBe(0);
+      }),
+      { numRuns: 12, seed: 7 },
+    );
+    const r = await migrateTo(scenario(2), listener.address.port);
+    expect(r.status).toBe("completed");
+    expect(await next()).toMatchObject({ event: "received" });
+  });
+
+  it("refuses garbage instead of a handshake without allocating", async () => {
+    const { listener, host, next } = await startListener();
+    const socket = connect({ host: "127.0.0.1", port: listener.address.port });
+    socket.on("error", () => undefined);
+    await new Promise((r) => socket.once("connect", r));
+    socket.write(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_HANDSHAKE" } });
+    // A HELLO announcing an absurd payload length is refused too.
+    const s2 = connect({ host: "127.0.0.1", port: listener.address.port });
+    s2.on("error", () => undefined);
+    await new Promise((r) => s2.once("connect", r));
+    const absurd = encodeFrame(MessageType.Hello, new Uint8Array(32));
+    new DataView(absurd.buffer).setUint16(6, 65535, true);
+    s2.write(absurd);
+    expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_HANDSHAKE", message: expect.stringMatching(/65535 bytes/) } });
+    socket.destroy();
+    s2.destroy();
+    expect(host.stats().vms).toBe(0);
+  });
+
+  it("times out a peer that stalls before or after the handshake, and a destination that never answers", async () => {
+    const { listener, host, next } = await startListener({ idleTimeoutMs: 300 });
+    const silent = connect({ host: "127.0.0.1", port: listener.address.port });
+    silent.on("error", () => undefined);
+    expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_TIMEOUT" } });
+    const ch = await connectMigrationChannel({ host: "127.0.0.1", port: listener.address.port, token: TOKEN, idleTimeoutMs: 5000 });
+    expect(await next()).toMatchObject({ event: "failed", error: { code: "ERR_TIMEOUT" } });
+    ch.destroy();
+    silent.destroy();
+    expect(host.stats().vms).toBe(0);
+
+    const held: Socket[] = [];
+    const mute = createServer((socket) => { held.push(socket); });
+    await new Promise<void>((r) => mute.listen(0, "127.0.0.1", () => r()));
+    closers.push(() => { for (const h of held) h.destroy(); return new Promise((r) => mute.close(r)); });
+    const port = (mute.address() as { port: number }).port;
+    const t0 = performance.now();
+    await expect(connectMigrationChannel({ host: "127.0.0.1", port, token: TOKEN, idleTimeoutMs: 300 })).rejects.toMatchObject({ code: ErrorCode.Timeout });
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  it("refuses a second source while busy with ERR_BUSY", async () => {
+    const { listener, next } = await startListener();
+    const first = await connectMigrationChannel({ host: "127.0.0.1", port: listener.address.port, token: TOKEN });
+    await expect(connectMigrationChannel({ host: "127.0.0.1", port: listener.address.port, token: TOKEN })).rejects.toMatchObject({ code: ErrorCode.Busy });
+    expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_BUSY" } });
+    first.destroy();
+    expect(await next()).toMatchObject({ event: "failed" });
+  });
+
+  it("cancels on abort (SIGINT in the CLI): failed, source intact, destination discards", async () => {
+    const { listener, host, next } = await startListener();
+    const s = scenario(8, 0);
+    const source = memoryHash(s.vm);
+    const abort = new AbortController();
+    let chunks = 0;
+    const r = await migrateOverTcp(s.vm, { workload: s.workload, onProgress: () => { if (++chunks === 2) abort.abort(); } },
+      { host: "127.0.0.1", port: listener.address.port, token: TOKEN, signal: abort.signal });
+    expect(r.status).toBe("failed");
+    expect(r.error?.message).toMatch(/cancelled/);
+    expect(await next()).toMatchObject({ event: "failed" });
+    expect(host.stats().vms).toBe(0);
+    expect(memoryHash(s.vm)).toBe(source);
+  });
+});
+
+describe("TcpChannel backpressure", () => {
+  it("stops resolving sends once 4 MiB of copies wait for a peer that does not read, and reuses nothing early", async () => {
+    const held: Socket[] = [];
+    const server = createServer((socket) => { socket.pause(); held.push(socket); });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    closers.push(() => { for (const h of held) h.destroy(); return new Promise((r) => server.close(r)); });
+    const socket = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port });
+    await new Promise((r) => socket.once("connect", r));
+    const ch = new TcpChannel(socket, { idleTimeoutMs: 5000 });
+    const chunk = new Uint8Array(2 ** 20);
+    let sent = 0;
+    let pending: Promise<void> | null = null;
+    while (sent < 256) {
+      chunk.fill(sent & 0xff); // the caller reuses its buffer after each send
+      const p = ch.send(chunk);
+      const done = await Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]);
+      if (!done) { pending = p; break; }
+      sent++;
+      expect(ch.bufferedBytes).toBeLessThanOrEqual(SEND_HIGH_WATER_BYTES);
+    }
+    expect(pending).not.toBeNull(); // the peer's window and the kernel buffers filled, then sends stopped resolving
+    expect(ch.bufferedBytes).toBeLessThanOrEqual(SEND_HIGH_WATER_BYTES + chunk.length);
+    ch.destroy();
+    await expect(pending).rejects.toMatchObject({ code: ErrorCode.PeerClosed });
+  });
+});
+
+describe("migrate --to arguments", () => {
+  it("parses HOST:PORT and requires a token file", () => {
+    expect(parseHostPort("--to", "127.0.0.1:4444")).toEqual({ host: "127.0.0.1", port: 4444 });
+    expect(parseHostPort("--to", "[::1]:80")).toEqual({ host: "::1", port: 80 });
+    expect(() => parseHostPort("--to", "host:0")).toThrow(/HOST:PORT/);
+    expect(() => parseHostPort("--to", "host")).toThrow(/HOST:PORT/);
+    expect(parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--idle-timeout", "2s"]).to).toEqual({ host: "h", port: 1, tokenFile: "t", idleTimeoutMs: 2000 });
+    expect(() => parseMigrateArgs(["--to", "h:1"])).toThrow(/--token-file/);
+    expect(() => parseMigrateArgs(["--token-file", "t"])).toThrow(/--to/);
+    expect(parseMigrateArgs([]).to).toBeNull();
+  });
+});
+
+describe("hypermem listen and migrate --to (processes)", () => {
+  it("runs a listener process, migrates to it from the CLI code path, and stops on SIGTERM", async () => {
+    const { spawn } = await import("node:child_process");
+    const { writeFile, mkdtemp } = await import("node:fs/promises");
+    const { runTcpMigration } = await import("../src/cli/migrate.js");
+    const dir = await mkdtemp("/tmp/hypermem-listen-");
+    await writeFile(`${dir}/token`, "cli token\n");
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "listen", "--port", "0", "--token-file", `${dir}/token`, "--host-memory", "64MiB", "--idle-timeout", "2s", "--json"],
+      { cwd: new URL("..", import.meta.url).pathname, stdio: ["ignore", "pipe", "pipe"] });
+    closers.push(() => { child.kill("SIGKILL"); });
+    const lines: Array<Record<string, unknown>> = [];
+    const waiters: Array<() => void> = [];
+    let buffered = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      buffered += d.toString();
+      const parts = buffered.split("\n");
+      buffered = parts.pop()!;
+      for (const p of parts) lines.push(JSON.parse(p) as Record<string, unknown>);
+      for (const w of waiters.splice(0)) w();
+    });
+    const line = async (n: number): Promise<Record<string, unknown>> => {
+      while (lines.length <= n) await new Promise<void>((r) => waiters.push(r));
+      return lines[n];
+    };
+    const listening = await line(0);
+    expect(listening).toMatchObject({ event: "listening", host: "127.0.0.1", hostMiB: 64 });
+    const cmd = parseMigrateArgs(["--guest", "4MiB", "--to", `127.0.0.1:${String(listening.port)}`, "--token-file", `${dir}/token`]);
+    const r = await runTcpMigration(cmd, false);
+    expect(r.status).toBe("completed");
+    expect(r.verification?.ok).toBe(true);
+    expect(await line(1)).toMatchObject({ event: "received", guestBytes: 4 * 2 ** 20, kept: false });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(await line(2)).toMatchObject({ event: "closed", served: 1 });
+  });
+});
