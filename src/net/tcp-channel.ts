@@ -103,7 +103,10 @@ export class TcpChannel implements Channel {
         writer.resolve();
       }
     });
-    if (this.#inFlightBytes <= SEND_HIGH_WATER_BYTES) return Promise.resolve();
+    // Resolve on the next turn of the event loop, not in a microtask: a sender
+    // that never yields would keep libuv from flushing the socket until the
+    // high-water mark, and the two ends would take turns instead of overlapping.
+    if (this.#inFlightBytes <= SEND_HIGH_WATER_BYTES) return new Promise((resolve) => setImmediate(resolve));
     return new Promise((resolve, reject) => { this.#writer = { resolve, reject }; });
   }
 
