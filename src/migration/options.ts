@@ -2,7 +2,6 @@
 // Xen xc_domain_save), resolved once into a frozen object.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { GuestWorkload } from "../host/guest-workload.js";
-import type { Channel } from "../net/channel.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import type { LinkModel } from "../sim/link.js";
 import type { MigrationProgress } from "./stats.js";
@@ -47,8 +46,6 @@ export interface MigrationOptions {
   verify?: boolean;
   /** Called after every chunk with the current state. */
   onProgress?: ((p: MigrationProgress) => void) | null;
-  /** Carries the stream; @default an in-process channel */
-  channel?: Channel | null;
 }
 
 export interface ResolvedAutoConverge {
@@ -71,7 +68,6 @@ export interface ResolvedMigrationOptions {
   readonly workload: GuestWorkload | null;
   readonly verify: boolean;
   readonly onProgress: ((p: MigrationProgress) => void) | null;
-  readonly channel: Channel | null;
 }
 
 export const MIGRATION_DEFAULTS = Object.freeze({
@@ -91,7 +87,7 @@ export const XEN_MIN_PAGES = 50;
 const KEYS = [
   "bandwidthBytesPerSec", "latencyNs", "maxBandwidthBytesPerSec", "policy", "downtimeLimitNs", "autoConverge",
   "zeroPageDetection", "xbzrleCacheBytes", "xbzrleEncodeNsPerPage", "maxRounds", "maxTotalTimeNs", "workload",
-  "verify", "onProgress", "channel",
+  "verify", "onProgress",
 ];
 
 function resolveAutoConverge(o: boolean | AutoConvergeOptions | undefined): ResolvedAutoConverge | null {
@@ -142,6 +138,5 @@ export function resolveMigrationOptions(o: MigrationOptions = {}): ResolvedMigra
     workload: o.workload ?? null,
     verify: o.verify ?? true,
     onProgress: o.onProgress ?? null,
-    channel: o.channel ?? null,
   });
 }

@@ -425,14 +425,11 @@ export async function migrateDestination(host: Host, channel: Channel): Promise<
  */
 export async function migrate(vm: Vm, destination: Host, options: MigrationOptions = {}): Promise<MigrationOutcome> {
   const o = resolveMigrationOptions(options);
-  const [sourceEnd, destEnd] = o.channel ? [o.channel, null] : createChannelPair();
-  const received = destEnd ? migrateDestination(destination, destEnd).then((v) => v, (e: unknown) => e as Error) : Promise.resolve(null);
+  const [sourceEnd, destEnd] = createChannelPair();
+  const received = migrateDestination(destination, destEnd).then((v) => v, (e: unknown) => e as Error);
   const result = await migrateSource(vm, sourceEnd, o);
   const dest = await received;
-  if (result.status === "completed" && dest instanceof Error) {
-    const e = dest instanceof HypermemError ? dest : new HypermemError(ErrorCode.MigrationFailed, dest.message);
-    return { ...result, status: "failed", error: { code: e.code, message: e.message }, destination: null };
-  }
+  // The source reports completed only after the destination acknowledged, so then dest is its Vm.
   const destVm = dest instanceof Error ? null : dest;
   if (result.status === "completed" && destVm && o.verify) result.verification = verifyGuests(vm, destVm);
   return { ...result, destination: result.status === "completed" ? destVm : null };

@@ -136,7 +136,6 @@ class SourceChannel implements Channel {
  * source guest is intact unless completed.
  */
 export async function migrateOverTcp(vm: Vm, options: MigrationOptions, target: TcpTarget): Promise<TcpMigrationResult> {
-  if (options.channel) throw new HypermemError(ErrorCode.BadOption, "migrateOverTcp makes its own channel; do not pass `channel`", { option: "channel" });
   const o = resolveMigrationOptions(options);
   const started = performance.now();
   const ch = await connectMigrationChannel(target);
