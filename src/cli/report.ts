@@ -48,7 +48,10 @@ export function infoMigrateRows(r: MigrationResult): Array<[string, string]> {
   );
   if (r.verification) {
     const v = r.verification;
-    rows.push(["verification", v.ok ? `ok: ${formatCount(v.pagesCompared)} pages equal (${v.poisonedPages} poisoned on both)` : `MISMATCH at guest page ${v.firstMismatchPfn}`]);
+    const ok = v.method === "digest"
+      ? `ok: the destination's memory digest matched the source's (${formatCount(v.pagesCompared)} pages, ${v.poisonedPages} poisoned)`
+      : `ok: ${formatCount(v.pagesCompared)} pages equal (${v.poisonedPages} poisoned on both)`;
+    rows.push(["verification", v.ok ? ok : `MISMATCH at guest page ${v.firstMismatchPfn}`]);
   }
   if (r.error) rows.push(["error", `${r.error.code}: ${r.error.message}`]);
   rows.push(["simulation wall time", ms(r.wallTimeMs)]);

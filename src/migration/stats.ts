@@ -61,6 +61,11 @@ export interface RoundRecord {
 }
 
 export interface Verification {
+  /**
+   * "page-hash": both guests hashed page by page here (in-process);
+   * "digest": the destination matched the source's end-of-stream digest (over TCP).
+   */
+  readonly method: "page-hash" | "digest";
   readonly ok: boolean;
   readonly pagesCompared: number;
   readonly poisonedPages: number;

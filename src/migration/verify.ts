@@ -17,7 +17,7 @@ function hashes(vm: Vm, first: number, count: number): { bytes: Uint8Array; pois
 /** Compares `destination` with `source` page by page. */
 export function verifyGuests(source: Vm, destination: Vm): Verification {
   if (source.pages !== destination.pages) {
-    return { ok: false, pagesCompared: 0, poisonedPages: 0, firstMismatchPfn: Math.min(source.pages, destination.pages) };
+    return { method: "page-hash", ok: false, pagesCompared: 0, poisonedPages: 0, firstMismatchPfn: Math.min(source.pages, destination.pages) };
   }
   let poisonedPages = 0;
   for (let first = 0; first < source.pages; first += WINDOW_PAGES) {
@@ -28,8 +28,8 @@ export function verifyGuests(source: Vm, destination: Vm): Verification {
     if (Buffer.compare(a.bytes, b.bytes) !== 0) {
       let i = 0;
       while (a.bytes[i] === b.bytes[i]) i++;
-      return { ok: false, pagesCompared: first + (i >>> 3), poisonedPages, firstMismatchPfn: first + (i >>> 3) };
+      return { method: "page-hash", ok: false, pagesCompared: first + (i >>> 3), poisonedPages, firstMismatchPfn: first + (i >>> 3) };
     }
   }
-  return { ok: true, pagesCompared: source.pages, poisonedPages, firstMismatchPfn: null };
+  return { method: "page-hash", ok: true, pagesCompared: source.pages, poisonedPages, firstMismatchPfn: null };
 }

@@ -163,7 +163,7 @@ export async function migrateOverTcp(vm: Vm, options: MigrationOptions, target: 
     }
     if (result.status === "completed") {
       // The destination checked its memory against the source's end-of-stream digest before acknowledging.
-      result.verification = { ok: true, pagesCompared: vm.pages, poisonedPages: result.poisonedPagesSent, firstMismatchPfn: null };
+      result.verification = { method: "digest", ok: true, pagesCompared: vm.pages, poisonedPages: result.poisonedPagesSent, firstMismatchPfn: null };
     }
     const wallMs = performance.now() - started;
     return { ...result, tcp: { peer: ch.peer, handshakeMs, wallMs, bytesSent: ch.bytesSent, mibPerSec: ch.bytesSent / 2 ** 20 / (wallMs / 1e3) } };
