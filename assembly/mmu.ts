@@ -45,11 +45,24 @@ function classify(e: u64, write: bool): u32 {
   return FAULT_NOT_PRESENT;
 }
 
-/** Writes `len` bytes of the seeded pattern at host address `p` for guest address `gpa`. */
+/**
+ * Writes `len` bytes of the seeded pattern at host address `p` for guest
+ * address `gpa`, 16 bytes per vector store (fewer µops per access lets the
+ * CPU overlap more of the cache misses that dominate the MMU).
+ */
 // @ts-ignore: decorator
 @inline function writePattern(p: usize, gpa: u64, seed: u32, len: u32): void {
   const mix = <u64>seed * SEED_MIX;
   let j: u32 = 0;
+  if (len >= 16) {
+    const m = i64x2.splat(mix);
+    const step = i64x2.splat(16);
+    let words = i64x2.replace_lane(i64x2.splat(gpa), 1, gpa + 8);
+    for (; j + 16 <= len; j += 16) {
+      v128.store(p + j, v128.xor(v128.not(words), m));
+      words = i64x2.add(words, step);
+    }
+  }
   for (; j + 8 <= len; j += 8) store<u64>(p + j, ~(gpa + j) ^ mix);
   if (j < len) {
     let w = ~(gpa + j) ^ mix;
@@ -60,11 +73,16 @@ function classify(e: u64, write: bool): u32 {
   }
 }
 
-/** XOR-folds `len` bytes at `p` into a u64. */
+/** XOR-folds `len` bytes at `p` into a u64 (the XOR of its 8-byte words, 16 bytes per vector load). */
 // @ts-ignore: decorator
 @inline function readFold(p: usize, len: u32): u64 {
   let acc: u64 = 0;
   let j: u32 = 0;
+  if (len >= 16) {
+    let v = v128.load(p);
+    for (j = 16; j + 16 <= len; j += 16) v = v128.xor(v, v128.load(p + j));
+    acc = i64x2.extract_lane(v, 0) ^ i64x2.extract_lane(v, 1);
+  }
   for (; j + 8 <= len; j += 8) acc ^= load<u64>(p + j);
   for (; j < len; j++) acc ^= <u64>load<u8>(p + j) << ((<u64>j & 7) << 3);
   return acc;
