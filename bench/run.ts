@@ -68,7 +68,7 @@ function runCase(c: BenchCase): BenchResult[] {
 }
 
 const fmtRate = (r: BenchResult): string =>
-  r.case === "mmu-write" || r.case.startsWith("harvest") || r.case.startsWith("bitmap")
+  r.case === "mmu-write" || r.case.startsWith("harvest") || r.case.startsWith("bitmap") || r.case.startsWith("workload")
     ? `${(r.opsPerSec / 1e6).toFixed(1)} M/s`
     : `${(r.bytesPerSec / 1e9).toFixed(2)} GB/s`;
 
