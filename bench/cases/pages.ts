@@ -7,28 +7,10 @@
 import type { BenchCase, BenchImpl } from "../case.js";
 import { Kernels, PAGE_SIZE } from "../../src/wasm/kernels.js";
 import { bitmapScanRef, firstDiffRef, isZeroRef, xorParityRef, xxh64Ref } from "../../test/reference/pages.js";
+import { fillRandom, splitMix32 } from "./prng.js";
 
 const MIB = 1 << 20;
 const PAGE_WORDS32 = PAGE_SIZE / 4;
-
-/** A SplitMix-style 32-bit generator (golden-ratio increment, two xor-multiply mixes). */
-function splitMix32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
-    z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
-    return (z ^ (z >>> 15)) >>> 0;
-  };
-}
-
-/** Fills `bytes` (length a multiple of 4) with the generator's output. */
-function fillRandom(bytes: Uint8Array, seed: number): void {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-  const next = splitMix32(seed);
-  for (let i = 0; i < words.length; i++) words[i] = next();
-}
 
 /** Throws with the first differing offset when `a` and `b` differ. */
 function assertSameBytes(what: string, a: Uint8Array, b: Uint8Array): void {

@@ -11,24 +11,13 @@
 import type { BenchCase, BenchImpl } from "../case.js";
 import { Kernels, PAGE_SIZE } from "../../src/wasm/kernels.js";
 import { refXbzrleDecode, refXbzrleEncode } from "../../test/reference/xbzrle.js";
+import { splitMix32 } from "./prng.js";
 
 const MIB = 1 << 20;
 const PAGES = 256;
 const SET_BYTES = PAGES * PAGE_SIZE;
 const SCRATCH_BYTES = 8 * MIB;
 const [OLD, NEW, OUT, ENC, DEC] = [0, 1, 2, 3, 4].map((n) => n * MIB);
-
-/** SplitMix32: a seeded generator of u32 values (golden-ratio step, two xor-multiply mixes). */
-function splitMix32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
 
 /** 256 random old pages and their new pages with `changed` distinct bytes per page altered. */
 function makePages(changed: number, seed: number): { oldPages: Uint8Array; newPages: Uint8Array } {
