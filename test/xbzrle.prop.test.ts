@@ -3,11 +3,12 @@
 // and mutated streams, and the argument checks.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ErrorCode, HypermemError } from "../src/errors.js";
+import { ErrorCode } from "../src/errors.js";
 import { xbzrleDecode, xbzrleEncode } from "../src/pages/xbzrle.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { refXbzrleDecode, refXbzrleEncode } from "./reference/xbzrle.js";
 import { mulberry32 } from "../src/sim/prng.js";
+import { thrownCode } from "./helpers.js";
 
 /** A described change pattern, applied to a seeded random old page. */
 type Changes =
@@ -62,17 +63,6 @@ const pagePair = fc.tuple(pageLength, fc.nat(), changes).map(([len, seed, c]) =>
 /** A limit for a page of `len` bytes, or undefined for the default. */
 const limitFor = (len: number): fc.Arbitrary<number | undefined> =>
   fc.oneof(fc.constantFrom(undefined, 0, 1, 2, 3, len - 1, len, len + 1, 2 * len + 100), fc.nat(2 * len + 20));
-
-/** The HypermemError code `fn` throws, or "none". */
-function thrownCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HypermemError) return err.code;
-    throw err;
-  }
-  return "none";
-}
 
 /** The oracle's answer for encode: bytes, or null for -1. */
 function refEncode(oldPage: Uint8Array, newPage: Uint8Array, limit: number): Uint8Array | null {

@@ -3,10 +3,11 @@
 // guard bytes after each buffer) and the TypeScript oracle.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ErrorCode, HypermemError } from "../src/errors.js";
+import { ErrorCode } from "../src/errors.js";
 import { xbzrleDecode, xbzrleEncode } from "../src/pages/xbzrle.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { refXbzrleDecode, refXbzrleEncode } from "./reference/xbzrle.js";
+import { thrownCode } from "./helpers.js";
 
 interface EncodeVector {
   kind: "encode"; category: string; name: string; slen: number; dlen: number; ret: number;
@@ -32,17 +33,6 @@ const A = k.layout.scratchBase;
 
 /** Expected encoder output bytes of a vector (empty unless ret > 0). */
 const expectedEncoding = (v: EncodeVector): Uint8Array => (v.ret > 0 && v.encoded ? b64(v.encoded) : new Uint8Array(0));
-
-/** The HypermemError code `fn` throws, or "none". */
-function thrownCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HypermemError) return err.code;
-    throw err;
-  }
-  return "none";
-}
 
 function sameBytes(actual: Uint8Array, expected: Uint8Array): void {
   expect(actual.length).toBe(expected.length);
