@@ -24,8 +24,8 @@
 //  +0  u32 rootFrame        PML4 of the nested page table
 //  +4  u32 vmId
 //  +8  u64 guestPages
-//  +16 u32 dirtyBitmapPtr   ceil(guestPages/64) u64 words
-//  +20 u32 accessedBitmapPtr
+//  +16 u32 rsvd
+//  +20 u32 rsvd
 //  +24 u32 tableFrames      frames used by the NPT
 //  +28 u32 privateFrames    frames mapped privately (not the zero frame)
 

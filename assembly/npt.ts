@@ -17,10 +17,6 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 // @ts-ignore: decorator
 @inline export const VM_GUEST_PAGES: u32 = 8;
 // @ts-ignore: decorator
-@inline export const VM_DIRTY_BITMAP: u32 = 16;
-// @ts-ignore: decorator
-@inline export const VM_ACCESSED_BITMAP: u32 = 20;
-// @ts-ignore: decorator
 @inline export const VM_TABLE_FRAMES: u32 = 24;
 // @ts-ignore: decorator
 @inline export const VM_PRIVATE_FRAMES: u32 = 28;
@@ -44,10 +40,10 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 }
 
 /**
- * Sets up VM slot `slot`: allocates its PML4 and records its size and bitmaps.
+ * Sets up VM slot `slot`: allocates its PML4 and records its id and size.
  * Returns 0 or a negative status.
  */
-export function vmInit(slot: u32, vmId: u32, guestPages: u64, dirtyBitmapPtr: usize, accessedBitmapPtr: usize): i32 {
+export function vmInit(slot: u32, vmId: u32, guestPages: u64): i32 {
   const root = allocTable(4);
   if (root < 0) return root;
   const d = vmDesc(slot);
@@ -55,8 +51,6 @@ export function vmInit(slot: u32, vmId: u32, guestPages: u64, dirtyBitmapPtr: us
   store<u32>(d, <u32>root, VM_ROOT);
   store<u32>(d, vmId, VM_ID);
   store<u64>(d, guestPages, VM_GUEST_PAGES);
-  store<u32>(d, <u32>dirtyBitmapPtr, VM_DIRTY_BITMAP);
-  store<u32>(d, <u32>accessedBitmapPtr, VM_ACCESSED_BITMAP);
   store<u32>(d, 1, VM_TABLE_FRAMES);
   return 0;
 }

@@ -93,7 +93,7 @@ export class Vm {
     try {
       dirtyPtr = k.allocBuffer(bytes);
       accessedPtr = k.allocBuffer(bytes);
-      k.vmInit(slot, id, this.pages, dirtyPtr, accessedPtr);
+      k.vmInit(slot, id, this.pages);
     } catch (err) {
       if (dirtyPtr >= 0) k.freeBuffer(dirtyPtr, bytes);
       if (accessedPtr >= 0) k.freeBuffer(accessedPtr, bytes);

@@ -26,7 +26,7 @@ export interface HvExports {
   allocContiguous(count: number): number;
   freeFrame(hfn: number): void;
 
-  vmInit(slot: number, vmId: number, guestPages: bigint, dirtyBitmapPtr: number, accessedBitmapPtr: number): number;
+  vmInit(slot: number, vmId: number, guestPages: bigint): number;
   vmDestroy(slot: number): number;
   nptLookup(slot: number, gfn: number): bigint;
   nptSet(slot: number, gfn: number, pte: bigint): number;

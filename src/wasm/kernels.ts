@@ -106,8 +106,8 @@ export class Kernels {
   get freeFrames(): number { return this.exports.getFreeFrames() >>> 0; }
 
   // Nested page tables and MMU.
-  vmInit(slot: number, vmId: number, guestPages: number, dirtyPtr: number, accessedPtr: number): void {
-    check(this.exports.vmInit(slot, vmId, BigInt(guestPages), dirtyPtr, accessedPtr), "vmInit", { vmId, guestPages });
+  vmInit(slot: number, vmId: number, guestPages: number): void {
+    check(this.exports.vmInit(slot, vmId, BigInt(guestPages)), "vmInit", { vmId, guestPages });
   }
   vmDestroy(slot: number): number { return this.exports.vmDestroy(slot) >>> 0; }
   nptLookup(slot: number, gfn: number): bigint { return this.exports.nptLookup(slot, gfn); }
