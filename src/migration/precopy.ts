@@ -50,9 +50,7 @@ class PrecopySource {
   roundBytes = 0;
   bandwidth: number;
   pagesSentTotal = 0;
-  /** The guest is paused (stop-and-copy). */
-  stopped = false;
-  /** Bytes on the wire when the guest stopped (null while it runs). */
+  /** Bytes on the wire when the guest stopped for stop-and-copy (null while it runs). */
   bytesAtStop: number | null = null;
   readonly rounds: RoundRecord[] = [];
   readonly totals: PackStats = emptyPackStats();
@@ -156,7 +154,7 @@ class PrecopySource {
     const wire = chunk ? chunk.length : 0;
     const encodes = stats.xbzrlePages + stats.xbzrleOverflow + stats.xbzrleUnchanged;
     const dt = Math.max(transferNs(this.o.link, wire), encodes * this.o.xbzrleEncodeNsPerPage);
-    if (!this.stopped) this.o.workload?.runFor(dt);
+    if (this.bytesAtStop === null) this.o.workload?.runFor(dt);
     this.nowNs += dt;
     this.roundBytes += wire;
     this.roundPages += stats.pages;
@@ -280,11 +278,10 @@ class PrecopySource {
   /** Stop-and-copy: the guest is paused; every pending page goes, then the end of the stream. */
   async stopAndCopy(): Promise<number> {
     const stoppedNs = this.nowNs;
-    this.stopped = true;
     this.bytesAtStop = this.transferred;
     this.pendingPages = this.vm.harvestDirtyInto(this.pendingPtr);
     if (this.o.policy === "xen") {
-      this.vm.harvestDirtyInto(this.redirtiedPtr);
+      // Pages skipped as re-dirtied during the unfinished round wait in redirtied.
       this.vm.host.kernels.bitmapOr(this.pendingPtr, this.redirtiedPtr, this.words);
       this.pendingPages = this.vm.host.kernels.bitmapCount(this.pendingPtr, this.words);
     }
