@@ -47,12 +47,23 @@ export function ensureMemory(end: u64): i32 {
  * (> 0), or -ERR_OUT_OF_FRAMES / -ERR_MEMORY_GROW.
  */
 export function allocFrame(owner: u16, gfn: u32, flags: u16): i32 {
+  const reused = freeHead != 0;
+  const hfn = allocFrameUncleared(owner, gfn, flags);
+  if (hfn > 0 && reused) memory.fill(frameAddr(<u32>hfn), 0, PAGE_SIZE);
+  return hfn;
+}
+
+/**
+ * allocFrame without clearing a reused frame: for a caller that overwrites
+ * all 4 KiB before anything can read them (a received PAGE record), so a
+ * previous owner's bytes never show. Never-used frames are zero anyway.
+ */
+export function allocFrameUncleared(owner: u16, gfn: u32, flags: u16): i32 {
   let hfn: u32;
   if (freeHead != 0) {
     hfn = freeHead;
     freeHead = load<u32>(metaAddr(hfn), 8);
     freeCount--;
-    memory.fill(frameAddr(hfn), 0, PAGE_SIZE);
   } else {
     if (bumpFrame >= maxFrames) return -ERR_OUT_OF_FRAMES;
     const st = ensureMemory(<u64>frameAddr(bumpFrame) + PAGE_SIZE);

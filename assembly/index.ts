@@ -17,7 +17,7 @@ export { xorParity } from "./parity";
 export { hash64, hashPages } from "./hash";
 export { xbzrleEncode, xbzrleDecode } from "./xbzrle";
 export { workloadInit, workloadGenerate, traceValidate } from "./workload";
-export { streamPack, streamUnpack, streamDigest, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";
+export { streamPack, streamUnpack, streamDigest, streamDigestTableInit, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";
 export { vmPageHashes } from "./verify";
 export { allocFrame, allocContiguous, freeFrame };
 

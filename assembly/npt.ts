@@ -2,7 +2,7 @@
 // table, stored in host frames), rooted at the VM descriptor's rootFrame.
 // Guest frame number bits: 35..27 PML4, 26..18 PDPT, 17..9 PD, 8..0 leaf.
 import { FRAME_POISONED, FRAME_ZERO, OWNER_HOST, PAGE_SIZE, ctrlBase, frameAddr, metaAddr, VM_DESC_BYTES } from "./layout";
-import { allocFrame, allocTable, freeFrame, retireFrame } from "./frames";
+import { allocFrame, allocFrameUncleared, allocTable, freeFrame, retireFrame } from "./frames";
 import {
   PTE_BALLOONED, PTE_COW, PTE_FRAME_MASK, PTE_LEAF_RW, PTE_POISONED, PTE_R, PTE_SWAPPED,
   PTE_TABLE, PTE_TRACED, PTE_W, PTE_WP, PTE_MT_WB, PTE_X, PTE_A, PTE_D,
@@ -101,6 +101,18 @@ export function nptSet(slot: u32, gfn: u32, pte: u64): i32 {
  * a write maps a fresh private zeroed frame. Returns the host frame number.
  */
 export function nptPopulate(slot: u32, gfn: u32, write: bool): i32 {
+  return populate(slot, gfn, write, true);
+}
+
+/**
+ * nptPopulate for a write that overwrites the whole page (a received PAGE
+ * record): a reused frame is not cleared first.
+ */
+export function nptPopulateForOverwrite(slot: u32, gfn: u32): i32 {
+  return populate(slot, gfn, true, false);
+}
+
+function populate(slot: u32, gfn: u32, write: bool, clear: bool): i32 {
   const d = vmDesc(slot);
   if (<u64>gfn >= load<u64>(d, VM_GUEST_PAGES)) return -ERR_GFN_RANGE;
   const p = leafEntry(d, <u64>gfn, true);
@@ -111,7 +123,7 @@ export function nptPopulate(slot: u32, gfn: u32, write: bool): i32 {
     store<u64>(<usize>p, PTE_R | PTE_X | PTE_MT_WB | PTE_COW);
     return 0;
   }
-  const hfn = allocFrame(<u16>load<u32>(d, VM_ID), gfn, 0);
+  const hfn = clear ? allocFrame(<u16>load<u32>(d, VM_ID), gfn, 0) : allocFrameUncleared(<u16>load<u32>(d, VM_ID), gfn, 0);
   if (hfn < 0) return hfn;
   store<u64>(<usize>p, (<u64>hfn << 12) | PTE_LEAF_RW);
   store<u32>(d, load<u32>(d, VM_PRIVATE_FRAMES) + 1, VM_PRIVATE_FRAMES);

@@ -25,7 +25,7 @@
 // counts or offsets and -1 on failure with the reason in the info block.
 import { FRAME_POISONED, FRAME_POISON_KNOWN, FRAME_ZERO, PAGE_SIZE, frameAddr, metaAddr } from "./layout";
 import { freeFrame } from "./frames";
-import { VM_GUEST_PAGES, VM_PRIVATE_FRAMES, VM_ROOT, leafEntry, nptBreakCow, nptPopulate, pteFrame, tableOf, vmDesc } from "./npt";
+import { VM_GUEST_PAGES, VM_PRIVATE_FRAMES, VM_ROOT, leafEntry, nptBreakCow, nptPopulate, nptPopulateForOverwrite, pteFrame, tableOf, vmDesc } from "./npt";
 import {
   PTE_BALLOONED, PTE_COW, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
 } from "./pte";
@@ -373,14 +373,15 @@ export function xbzrleValid(src: usize, slen: u32, dlen: u32): bool {
 @inline const UNWRITABLE: u64 = PTE_POISONED | PTE_LATENT | PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED;
 
 /**
- * The private frame of destination page `pfn`, created (zeroed) or unshared
- * as needed. Returns the frame number or a negative kernel status.
+ * The private frame of destination page `pfn`, created (zeroed, unless the
+ * caller will `overwrite` all of it) or unshared as needed. Returns the
+ * frame number or a negative kernel status.
  */
-function privateFrame(slot: u32, d: usize, pfn: u32): i32 {
+function privateFrame(slot: u32, d: usize, pfn: u32, overwrite: bool): i32 {
   const p = leafEntry(d, <u64>pfn, false);
   const e: u64 = p > 0 ? load<u64>(<usize>p) : 0;
   if ((e & UNWRITABLE) != 0) return -ERR_PAGE_STATE;
-  if ((e & PTE_R) == 0) return nptPopulate(slot, pfn, true);
+  if ((e & PTE_R) == 0) return overwrite ? nptPopulateForOverwrite(slot, pfn) : nptPopulate(slot, pfn, true);
   if ((e & PTE_COW) != 0) return nptBreakCow(slot, pfn);
   const hfn = pteFrame(e);
   return hfn != 0 ? <i32>hfn : -ERR_PAGE_STATE;
@@ -421,15 +422,41 @@ function applyZero(d: usize, pfn: u32): i32 {
   return len == 0;
 }
 
-/** Applies one validated data record; returns 0 or a negative kernel status. */
+/**
+ * Applies one validated data record; returns the frame written (PAGE and
+ * XBZRLE), 0 (ZERO and POISON) or a negative kernel status.
+ */
 function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: u32): i32 {
   if (type == REC_ZERO) return applyZero(d, pfn);
   if (type == REC_POISON) return applyPoison(d, pfn);
-  const hfn = privateFrame(slot, d, pfn);
+  const hfn = privateFrame(slot, d, pfn, type == REC_PAGE);
   if (hfn < 0) return hfn;
   if (type == REC_PAGE) memory.copy(frameAddr(<u32>hfn), src, PAGE_SIZE);
   else xbzrleDecode(src, <i32>len, frameAddr(<u32>hfn), <i32>PAGE_SIZE);
-  return 0;
+  return hfn;
+}
+
+/**
+ * The digest-table entry of a page after applyRecord returned `st` for a
+ * `type` record: what pageHash would give, hashing the frame just written
+ * (still in cache) rather than reading it all again at END_STREAM.
+ */
+function appliedHash(type: u32, st: i32): u64 {
+  if (type == REC_POISON) return POISON_MARK;
+  if (type == REC_ZERO) return zeroPageHash();
+  return hash64(frameAddr(<u32>st), PAGE_SIZE, 0);
+}
+
+let zeroHashCached: u64 = 0;
+let zeroHashReady = false;
+
+/** XXH64 of a 4 KiB page of zeros (the read-only zero frame), computed once. */
+function zeroPageHash(): u64 {
+  if (!zeroHashReady) {
+    zeroHashCached = hash64(frameAddr(0), PAGE_SIZE, 0);
+    zeroHashReady = true;
+  }
+  return zeroHashCached;
 }
 
 /**
@@ -443,7 +470,7 @@ function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: 
  * type, pfn, length, status). Never traps; out of frames is a reason.
  * INVARIANT: [ptr, ptr + len) is inside memory.
  */
-export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allowXbzrle: u32): i32 {
+export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allowXbzrle: u32, tablePtr: usize): i32 {
   store<u32>(INFO, 0);
   store<u32>(INFO, 0, 12);
   const d = vmDesc(slot);
@@ -479,6 +506,7 @@ export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allow
       const reason = st == -ERR_PAGE_STATE ? REASON_PAGE_STATE : REASON_OUT_OF_FRAMES;
       return fail(reason, off, pfn, type, plen, st);
     }
+    if (tablePtr != 0) store<u64>(tablePtr + (<usize>pfn << 3), appliedHash(type, st));
     off += REC_HEADER_BYTES + plen;
   }
   return <i32>off;
@@ -532,8 +560,11 @@ function findLeaf(d: usize, base: u64): u64 {
   return rotl<u64>(acc ^ r, 27) * P1 + P4;
 }
 
-/** Hash of the page entry `e` maps; poisoned pages counted in `INFO + 32`. */
-function pageHash(e: u64, zeroHash: u64): u64 {
+/**
+ * Hash of the page entry `e` maps; poisoned pages counted in `INFO + 32`.
+ * `countOnly` skips reading the page (the caller has its hash) and returns 0.
+ */
+function pageHash(e: u64, zeroHash: u64, countOnly: bool): u64 {
   if ((e & (PTE_POISONED | PTE_LATENT)) != 0) {
     store<u32>(INFO, load<u32>(INFO, 32) + 1, 32);
     return POISON_MARK;
@@ -546,7 +577,13 @@ function pageHash(e: u64, zeroHash: u64): u64 {
     return POISON_MARK;
   }
   if ((flags & FRAME_ZERO) != 0) return zeroHash;
-  return hash64(frameAddr(hfn), PAGE_SIZE, 0);
+  return countOnly ? 0 : hash64(frameAddr(hfn), PAGE_SIZE, 0);
+}
+
+/** Sets every entry of a digest table for `pages` pages to the zero page's hash (nothing received yet). */
+export function streamDigestTableInit(tablePtr: usize, pages: u32): void {
+  const zeroHash = zeroPageHash();
+  for (let g: usize = 0; g < <usize>pages; g++) store<u64>(tablePtr + (g << 3), zeroHash);
 }
 
 /**
@@ -555,14 +592,17 @@ function pageHash(e: u64, zeroHash: u64): u64 {
  * × P1 + P4 where h = XXH64(page, seed 0), XXH64 of a zero page for an
  * unpopulated, zero-mapped or ballooned page, POISON_MARK for a poisoned
  * one (PSN, LAT or a frame flagged poisoned); then XXH64's avalanche.
- * Unpopulated subtrees are folded without reading anything. Returns 0 (info:
- * digest at +24, poisoned pages at +32) or -1 for a swapped-out page (info pfn).
+ * Unpopulated subtrees are folded without reading anything. With a digest
+ * table (`tablePtr` != 0, kept by streamUnpack) the page hashes come from
+ * the table and no page is read; the page entries are still walked, for
+ * the poisoned count and the swapped check. Returns 0 (info: digest at +24,
+ * poisoned pages at +32) or -1 for a swapped-out page (info pfn).
  */
-export function streamDigest(slot: u32): i32 {
+export function streamDigest(slot: u32, tablePtr: usize): i32 {
   memory.fill(INFO, 0, INFO_BYTES);
   const d = vmDesc(slot);
   const pages = load<u64>(d, VM_GUEST_PAGES);
-  const zeroHash = hash64(frameAddr(0), PAGE_SIZE, 0);
+  const zeroHash = zeroPageHash();
   const zeroRound = round0(zeroHash);
   let acc: u64 = P5 ^ pages;
   let base: u64 = 0;
@@ -579,7 +619,8 @@ export function streamDigest(slot: u32): i32 {
     for (let l: usize = 0; l < n; l++) {
       const e = load<u64>(walkLeaf + (l << 3));
       if ((e & PTE_SWAPPED) != 0) return fail(REASON_PAGE_STATE, 0, <u32>(base + l), 0, 0, -ERR_PAGE_STATE);
-      acc = foldStep(acc, round0(pageHash(e, zeroHash)));
+      const h = pageHash(e, zeroHash, tablePtr != 0);
+      acc = foldStep(acc, round0(tablePtr != 0 ? load<u64>(tablePtr + (<usize>(base + l) << 3)) : h));
     }
     base += 512;
   }

@@ -30,7 +30,7 @@ export { buildScenario, type Scenario, type ScenarioOptions } from "./migration/
 export { PagePacker, type PackStage, type PackStats } from "./migration/packer.js";
 export { StreamReceiver, type ReceiverLimits } from "./migration/receiver.js";
 export { createChannelPair, type Channel } from "./net/channel.js";
-export { DEFAULT_IDLE_TIMEOUT_MS, RECEIVE_HIGH_WATER_BYTES, SEND_HIGH_WATER_BYTES, TcpChannel, type TcpChannelOptions } from "./net/tcp-channel.js";
+export { DEFAULT_IDLE_TIMEOUT_MS, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type TcpChannelOptions } from "./net/tcp-channel.js";
 export { clientHandshake, loadToken, serverHandshake } from "./net/handshake.js";
 export { listenForMigrations, MigrationListener, type ListenerOptions, type ListenerReport } from "./net/listener.js";
 export {

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { createHost, type Host, type MachineCheck, type Vm } from "../src/index.js";
 import { PagePacker, type PackStage, type PackStats, emptyPackStats } from "../src/migration/packer.js";
-import { StreamReceiver } from "../src/migration/receiver.js";
+import { DIGEST_TABLE_MAX_PAGES, StreamReceiver } from "../src/migration/receiver.js";
 import {
   CHUNK_HEADER_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, HEADER_BYTES, MAX_RECORD_BYTES, POISON_MARK,
   RECORD_HEADER_BYTES, RecordType, crc32, decodeHeader, encodeHeader, frameChunk, readChunkHeader,
@@ -745,17 +745,48 @@ describe("receiver errors", () => {
     expect(() => new StreamReceiver(dst, { maxFrames: 1 } as never)).toThrow(expect.objectContaining({ code: ErrorCode.UnknownOption }));
   });
 
-  it("a destination that runs out of frames fails with ERR_STREAM_LIMIT, not a trap", () => {
-    const small = createHost({ memoryMiB: 1 });
-    const big = src.createVm({ pages: 400 });
-    big.write(0, new Uint8Array(400 * PAGE).fill(1));
+  it("a guest too large for a digest table is digested by reading it at END_STREAM, which still catches a changed page", () => {
+    const pages = DIGEST_TABLE_MAX_PAGES + 512;
+    const big = src.createVm({ pages });
+    const touched = [0, 1, 777, DIGEST_TABLE_MAX_PAGES - 1, DIGEST_TABLE_MAX_PAGES, pages - 1];
+    for (const pfn of touched) big.write(pfn * PAGE, randomBytes(PAGE, rng(pfn + 1)));
+    src.injectMemoryError({ vm: big, gpa: 777 * PAGE });
     const p = new PagePacker(big, { xbzrleCacheBytes: null });
-    const before = small.stats().usedFrames;
-    const r = new StreamReceiver(small);
-    r.push(p.header());
-    expectStreamError(() => sendPages(p, r, range(400), "bulk", 1), ErrorCode.StreamLimit, /PAGE, pfn \d+.*ran out of frames/);
-    expect(small.stats()).toMatchObject({ usedFrames: before, vms: 0 });
+    const stream = [p.header(), ...sendPages(p, null, touched, "bulk", 1).chunks, p.endRound(0), p.endStream()];
     p.close();
+    expect(endStreamOf(stream[stream.length - 1])).toMatchObject({ pages, poisoned: 1 });
+    const r = new StreamReceiver(dst);
+    for (const c of stream) r.push(c);
+    const dvm = r.finish();
+    for (const pfn of touched.filter((x) => x !== 777)) expect(Buffer.compare(dvm.read(pfn * PAGE, PAGE), big.read(pfn * PAGE, PAGE))).toBe(0);
+    expect(dvm.pteInfo(777).poisoned).toBe(true);
+    dvm.destroy();
+    const first = records(stream[1])[0];
+    expect(first).toMatchObject({ type: RecordType.Page, pfn: 0 });
+    const payload = stream[1].slice(CHUNK_HEADER_BYTES);
+    payload[first.at - CHUNK_HEADER_BYTES + RECORD_HEADER_BYTES + 17] ^= 1;
+    const bad = stream.map((c, i) => (i === 1 ? frameChunk(readChunkHeader(c).sequence, payload) : c));
+    const before = dst.stats().usedFrames;
+    const r2 = new StreamReceiver(dst);
+    expectStreamError(() => { for (const c of bad) r2.push(c); }, ErrorCode.StreamDigest, /memory digest/);
+    expect(dst.stats()).toMatchObject({ usedFrames: before, vms: 0 });
+    big.destroy();
+  });
+
+  it("a destination that runs out of frames fails with ERR_STREAM_LIMIT, not a trap", () => {
+    const big = src.createVm({ pages: 600 });
+    big.write(0, new Uint8Array(600 * PAGE).fill(1));
+    // 2 MiB: room for the 1 MiB payload buffer, not for the guest; 1 MiB: not even for the buffer.
+    for (const [memoryMiB, error] of [[2, /PAGE, pfn \d+.*ran out of frames/], [1, /payloadBytes is \d+: the destination host has no room for a \d+-byte chunk payload/]] as const) {
+      const small = createHost({ memoryMiB });
+      const p = new PagePacker(big, { xbzrleCacheBytes: null });
+      const before = small.stats().usedFrames;
+      const r = new StreamReceiver(small);
+      r.push(p.header());
+      expectStreamError(() => sendPages(p, r, range(600), "bulk", 1), ErrorCode.StreamLimit, error);
+      expect(small.stats()).toMatchObject({ usedFrames: before, vms: 0 });
+      p.close();
+    }
     big.destroy();
   });
 

@@ -11,7 +11,7 @@ import type { Vm } from "../src/host/vm.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { createChannelPair } from "../src/net/channel.js";
 import { decodeFrameHeader, encodeFrame, loadToken, MessageType } from "../src/net/handshake.js";
-import { SEND_HIGH_WATER_BYTES, TcpChannel } from "../src/net/tcp-channel.js";
+import { SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
 import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/net/listener.js";
 import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/net/tcp-migrate.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
@@ -319,7 +319,7 @@ describe("migration over TCP", () => {
 });
 
 describe("TcpChannel backpressure", () => {
-  it("stops resolving sends once 4 MiB of copies wait for a peer that does not read, and reuses nothing early", async () => {
+  it("holds at most SEND_DEPTH unwritten chunks for a peer that does not read, copies nothing, and refuses one more", async () => {
     const held: Socket[] = [];
     const server = createServer((socket) => { socket.pause(); held.push(socket); });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -327,21 +327,28 @@ describe("TcpChannel backpressure", () => {
     const socket = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port });
     await new Promise((r) => socket.once("connect", r));
     const ch = new TcpChannel(socket, { idleTimeoutMs: 5000 });
-    const chunk = new Uint8Array(2 ** 20);
-    let sent = 0;
-    let pending: Promise<void> | null = null;
-    while (sent < 256) {
-      chunk.fill(sent & 0xff); // the caller reuses its buffer after each send
-      const p = ch.send(chunk);
-      const done = await Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]);
-      if (!done) { pending = p; break; }
-      sent++;
-      expect(ch.bufferedBytes).toBeLessThanOrEqual(SEND_HIGH_WATER_BYTES);
+    expect(ch.sendDepth).toBe(SEND_DEPTH);
+    // Like the migration source: one buffer per send in flight, reused only once its send resolved.
+    const buffers = Array.from({ length: SEND_DEPTH }, () => new Uint8Array(2 ** 20));
+    const inFlight: Promise<void>[] = [];
+    let stalled: Promise<void> | null = null;
+    for (let sent = 0; sent < 512 && !stalled; sent++) {
+      const buf = buffers[sent % SEND_DEPTH];
+      buf.fill(sent & 0xff);
+      inFlight.push(ch.send(buf));
+      expect(ch.bufferedBytes).toBeLessThanOrEqual(SEND_DEPTH * buf.length);
+      if (inFlight.length < SEND_DEPTH) continue;
+      const oldest = inFlight.shift()!;
+      const done = await Promise.race([oldest.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]);
+      if (!done) stalled = oldest;
     }
-    expect(pending).not.toBeNull(); // the peer's window and the kernel buffers filled, then sends stopped resolving
-    expect(ch.bufferedBytes).toBeLessThanOrEqual(SEND_HIGH_WATER_BYTES + chunk.length);
+    expect(stalled).not.toBeNull(); // the peer's window and the kernel buffers filled, then sends stopped resolving
+    expect(ch.bufferedBytes).toBeGreaterThan(0);
+    expect(ch.bufferedBytes).toBeLessThanOrEqual(SEND_DEPTH * 2 ** 20);
+    await expect(ch.send(new Uint8Array(1))).rejects.toMatchObject({ message: expect.stringMatching(/more than 4 sends in flight/) });
     ch.destroy();
-    await expect(pending).rejects.toMatchObject({ code: ErrorCode.PeerClosed });
+    await expect(stalled).rejects.toMatchObject({ code: ErrorCode.PeerClosed });
+    await Promise.all(inFlight.map((p) => expect(p).rejects.toMatchObject({ code: ErrorCode.PeerClosed })));
   });
 });
 

@@ -47,11 +47,14 @@ export interface PagePackerOptions {
   /** XBZRLE page cache size in bytes: a power-of-two number of 4 KiB pages, or null for no XBZRLE. */
   xbzrleCacheBytes: number | null;
   /**
-   * Return packChunk's chunks as views of the host's memory, valid only until
-   * the next call on this packer (no copy; for a sender that is done with a
-   * chunk before it packs the next). @default false
+   * Return packChunk's chunks as views of output buffers the packer owns in
+   * the source host (no copy). A view stays valid until `chunkBuffers` more
+   * chunks have been packed: a sender may keep that many in flight, then
+   * must be done with the oldest before the next packChunk. @default false
    */
   borrowChunks?: boolean;
+  /** Output buffers for borrowed chunks (about 1 MiB each), 1..16. @default 1 */
+  chunkBuffers?: number;
   /** Send all-zero pages as 8-byte ZERO records; false sends them whole (QEMU zero-page-detection=none). @default true */
   zeroPageDetection?: boolean;
 }
@@ -85,14 +88,17 @@ const MAX_CACHE_PAGES = 1 << 20;
 const POISON_LIST_BATCH = 16384;
 /** Offset of endStream's poison list in the staging area (after the chunk being built). */
 const POISON_LIST_OFFSET = 2 << 20;
+/** Size of one output buffer: a chunk header and the largest payload. */
+const OUT_BUFFER_BYTES = CHUNK_HEADER_BYTES + MAX_CHUNK_PAYLOAD;
 
 export class PagePacker {
   readonly vm: Vm;
   /** XBZRLE cache slots (pages); 0 when XBZRLE is off. */
   readonly cachePages: number;
   readonly #k: Kernels;
-  /** Where chunks are built: the host's staging area (only during a call; copied out). */
-  readonly #outPtr: number;
+  /** Where chunks are built: owned buffers taken in turn (borrowChunks), or the host's staging area (copied out). */
+  readonly #outs: readonly number[];
+  #next = 0;
   readonly #staging: { readonly ptr: number; readonly bytes: number };
   readonly #cachePtr: number;
   readonly #cacheBytes: number;
@@ -108,8 +114,9 @@ export class PagePacker {
   readonly #totals = emptyPackStats();
 
   constructor(vm: Vm, options: PagePackerOptions) {
-    rejectUnknown(options, ["xbzrleCacheBytes", "borrowChunks", "zeroPageDetection"], "PagePacker");
+    rejectUnknown(options, ["xbzrleCacheBytes", "borrowChunks", "chunkBuffers", "zeroPageDetection"], "PagePacker");
     this.#borrow = options.borrowChunks ?? false;
+    const chunkBuffers = requireInt("chunkBuffers", options.chunkBuffers ?? 1, 1, 16);
     this.#stageFlags = options.zeroPageDetection === false ? STAGE_NO_ZERO_DETECTION : 0;
     const cacheBytes = options.xbzrleCacheBytes;
     let cachePages = 0;
@@ -131,9 +138,26 @@ export class PagePacker {
     if (this.#staging.bytes < POISON_LIST_OFFSET + POISON_LIST_BATCH * 4) {
       throw new HypermemError(ErrorCode.Length, `the host's ${this.#staging.bytes}-byte staging area cannot hold a chunk`, { bytes: this.#staging.bytes });
     }
-    this.#outPtr = this.#staging.ptr;
     this.#cacheBytes = cachePages * (PAGE_SIZE + 8);
     this.#cachePtr = cachePages > 0 ? this.#k.allocBuffer(this.#cacheBytes) : 0;
+    const outs: number[] = [];
+    try {
+      for (let i = 0; this.#borrow && i < chunkBuffers; i++) outs.push(this.#k.allocBuffer(OUT_BUFFER_BYTES));
+    } catch (err) {
+      for (const ptr of outs) this.#k.freeBuffer(ptr, OUT_BUFFER_BYTES);
+      if (cachePages > 0) this.#k.freeBuffer(this.#cachePtr, this.#cacheBytes);
+      throw err;
+    }
+    this.#outs = this.#borrow ? outs : [this.#staging.ptr];
+  }
+
+  /** Where the chunk being built goes. */
+  get #outPtr(): number { return this.#outs[this.#next]; }
+
+  /** Does [first, end) overlap the staging area or an output buffer? */
+  #overlapsOwnBuffers(first: number, end: number): boolean {
+    const areas = [[this.#staging.ptr, this.#staging.bytes], ...this.#outs.map((ptr) => [ptr, OUT_BUFFER_BYTES])];
+    return areas.some(([ptr, bytes]) => first < ptr + bytes && end > ptr);
   }
 
   /** The 40-byte stream header for this VM (send it first). */
@@ -175,11 +199,11 @@ export class PagePacker {
     if (first % 4 !== 0 || end > this.#k.heap.byteLength) {
       throw new HypermemError(ErrorCode.Length, `pfn list [${first}, ${end}) is not a 4-aligned range of linear memory`, { listPtr, start, count });
     }
-    if (count > 0 && first < this.#staging.ptr + this.#staging.bytes && end > this.#staging.ptr) {
-      throw new HypermemError(ErrorCode.BadOption, `pfn list [${first}, ${end}) overlaps the stream staging area (the second half of the kernel scratch)`, { listPtr, start, count });
+    if (count > 0 && this.#overlapsOwnBuffers(first, end)) {
+      throw new HypermemError(ErrorCode.BadOption, `pfn list [${first}, ${end}) overlaps the stream staging area (the second half of the kernel scratch) or the packer's output buffers`, { listPtr, start, count });
     }
     const { consumed, payloadBytes, stats } = this.#pack(first, count, stageCode | this.#stageFlags, generation, 0, MAX_CHUNK_PAYLOAD);
-    const chunk = payloadBytes > 0 ? this.#frame(payloadBytes) : null;
+    const chunk = payloadBytes > 0 ? this.#frame(payloadBytes, this.#borrow) : null;
     stats.wireBytes = chunk ? chunk.length : 0;
     addStats(this.#totals, stats);
     return { consumed, chunk, stats };
@@ -220,15 +244,18 @@ export class PagePacker {
 
   /**
    * Frames the payload in the output buffer (checksum hashed in wasm) and
-   * returns the chunk: a copy, or with `borrowChunks` a view of linear memory
-   * valid until the next call on this packer.
+   * returns the chunk: a copy, or (`borrow`) a view of the output buffer,
+   * the next of which is then used.
    */
-  #frame(payloadBytes: number): Uint8Array {
+  #frame(payloadBytes: number, borrow: boolean): Uint8Array {
     const k = this.#k;
-    const checksum = checksumOf(k.hash64(this.#outPtr + CHUNK_HEADER_BYTES, payloadBytes));
-    writeChunkHeader(k.heap.u8, this.#outPtr, this.#sequence++, payloadBytes, checksum);
+    const out = this.#outPtr;
+    const checksum = checksumOf(k.hash64(out + CHUNK_HEADER_BYTES, payloadBytes));
+    writeChunkHeader(k.heap.u8, out, this.#sequence++, payloadBytes, checksum);
     const bytes = CHUNK_HEADER_BYTES + payloadBytes;
-    return this.#borrow ? k.heap.borrow(this.#outPtr, bytes) : k.heap.copyOut(this.#outPtr, bytes);
+    if (!borrow) return k.heap.copyOut(out, bytes);
+    this.#next = (this.#next + 1) % this.#outs.length;
+    return k.heap.borrow(out, bytes);
   }
 
   /** A chunk holding END_ROUND for `round`; rounds are numbered 0, 1, 2... (the bulk pass is round 0). */
@@ -247,8 +274,9 @@ export class PagePacker {
    * Ends the stream: POISON records for every page poisoned on the source
    * (so the destination's poisoned set equals the source's at switchover,
    * including latent errors found only now), then END_STREAM with the digest
-   * of the source guest. Returns one or more framed chunks, concatenated; the
-   * last one ends with END_STREAM. The packer accepts nothing afterwards.
+   * of the source guest. Returns one or more framed chunks, concatenated (a
+   * copy, also with borrowChunks); the last one ends with END_STREAM. The
+   * packer accepts nothing afterwards.
    */
   endStream(): Uint8Array {
     this.#alive("endStream");
@@ -266,7 +294,7 @@ export class PagePacker {
         payload += r.payloadBytes;
         addStats(this.#totals, r.stats);
         if (done < n) { // the chunk is full
-          chunks.push(this.#frame(payload));
+          chunks.push(this.#frame(payload, false));
           payload = 0;
         }
       }
@@ -274,7 +302,7 @@ export class PagePacker {
       from = next;
     }
     payload += this.#putEndStream(payload);
-    chunks.push(this.#frame(payload));
+    chunks.push(this.#frame(payload, false));
     for (const c of chunks) this.#totals.wireBytes += c.length;
     this.#ended = true;
     if (chunks.length === 1) return chunks[0];
@@ -286,7 +314,7 @@ export class PagePacker {
   /** Writes END_STREAM at payload offset `at`; returns its size. */
   #putEndStream(at: number): number {
     const k = this.#k;
-    if (k.streamDigest(this.vm.slot) < 0) {
+    if (k.streamDigest(this.vm.slot, 0) < 0) {
       const { pfn } = k.streamInfo();
       throw new HypermemError(ErrorCode.PageState, `vm ${this.vm.id}: guest page ${pfn} is swapped out; the digest needs every page`, { pfn });
     }
@@ -333,6 +361,7 @@ export class PagePacker {
     this.#closed = true;
     const k = this.#k;
     if (this.cachePages > 0) k.freeBuffer(this.#cachePtr, this.#cacheBytes);
+    if (this.#borrow) for (const ptr of this.#outs) k.freeBuffer(ptr, OUT_BUFFER_BYTES);
     if (this.#listPtr >= 0) k.freeBuffer(this.#listPtr, this.#listBytes);
     this.#listPtr = -1;
   }

@@ -54,6 +54,9 @@ class PrecopySource {
   bytesAtStop: number | null = null;
   readonly rounds: RoundRecord[] = [];
   readonly totals: PackStats = emptyPackStats();
+  /** Sends the channel has not resolved yet, oldest first (at most its sendDepth). */
+  readonly inFlight: Promise<void>[] = [];
+  readonly sendDepth: number;
 
   constructor(vm: Vm, o: ResolvedMigrationOptions, channel: Channel) {
     this.vm = vm;
@@ -61,7 +64,8 @@ class PrecopySource {
     this.channel = channel;
     const k = vm.host.kernels;
     this.words = Math.ceil(vm.pages / 64);
-    this.packer = new PagePacker(vm, { xbzrleCacheBytes: o.xbzrleCacheBytes, borrowChunks: true, zeroPageDetection: o.zeroPageDetection });
+    this.sendDepth = Math.max(1, Math.min(16, Math.floor(channel.sendDepth ?? 1)));
+    this.packer = new PagePacker(vm, { xbzrleCacheBytes: o.xbzrleCacheBytes, borrowChunks: true, chunkBuffers: this.sendDepth, zeroPageDetection: o.zeroPageDetection });
     this.pendingPtr = k.allocBuffer(this.words * 8);
     this.redirtiedPtr = k.allocBuffer(this.words * 8);
     this.listPtr = k.allocBuffer(QEMU_WINDOW_WORDS * 64 * 4);
@@ -78,10 +82,22 @@ class PrecopySource {
     k.freeBuffer(this.listPtr, QEMU_WINDOW_WORDS * 64 * 4);
   }
 
-  /** Sends framed bytes; the link time is accounted by the caller. */
+  /**
+   * Sends framed bytes; the link time is accounted by the caller. Up to
+   * sendDepth sends stay in flight (each borrowed chunk in its own packer
+   * buffer); past that, waits for the oldest.
+   */
   async send(bytes: Uint8Array): Promise<void> {
-    await this.channel.send(bytes);
+    const sent = this.channel.send(bytes);
+    sent.catch(() => {}); // observed when awaited below or by flush()
+    this.inFlight.push(sent);
     this.transferred += bytes.length;
+    if (this.inFlight.length >= this.sendDepth) await this.inFlight.shift();
+  }
+
+  /** Waits for every send in flight. */
+  async flush(): Promise<void> {
+    while (this.inFlight.length > 0) await this.inFlight.shift();
   }
 
   /** Starts dirty logging and marks every page pending (the bulk pass). */
@@ -295,6 +311,7 @@ class PrecopySource {
     }
     const end = this.packer.endStream();
     await this.send(end);
+    await this.flush();
     this.nowNs += transferNs(this.o.link, end.length) + this.o.link.latencyNs;
     this.rounds.push({
       round: this.round, pagesSent: this.roundPages, bytes: this.roundBytes,

@@ -1,18 +1,26 @@
 // StreamReceiver: the destination side of the migration stream. Bytes arrive
-// split anywhere (as from TCP); only an unfinished header or chunk is
-// buffered, bounded by the chunk limit. Every field is validated before
-// anything is allocated or written; records are validated and applied by
-// the wasm kernel streamUnpack. Any error destroys the partial guest (the
-// host gets every frame back) and makes the receiver refuse further input.
+// split anywhere (as from TCP) and are copied once, straight into a payload
+// buffer in the destination host's memory; only an unfinished header or
+// chunk is buffered, bounded by the chunk limit. Every field is validated
+// before anything is allocated or written; records are validated and applied
+// by the wasm kernel streamUnpack, which also keeps a digest table (the hash
+// of every page it writes, while the page is in cache) so END_STREAM costs a
+// fold rather than a pass over the guest. Any error destroys the partial
+// guest (the host gets every frame back) and makes the receiver refuse
+// further input.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt } from "../options.js";
 import type { Host } from "../host/host.js";
 import { MAX_GUEST_PAGES, type Vm } from "../host/vm.js";
+import { PAGE_SIZE } from "../wasm/kernels.js";
 import {
   CHUNK_HEADER_BYTES, CHUNK_MAGIC, DEFAULT_MAX_CHUNK_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, HEADER_BYTES,
   KERNEL_REASONS, REASON_OUT_OF_FRAMES, RECORD_HEADER_BYTES, RECORD_NAMES, RecordType, STREAM_MAGIC,
   checksumOf, decodeHeader, readChunkHeader, stagingArea, type ChunkHeader, type StreamHeader,
 } from "./stream-format.js";
+
+/** Largest guest given a digest table (8 bytes per page: 64 MiB); larger guests are digested by reading them at END_STREAM. */
+export const DIGEST_TABLE_MAX_PAGES = 1 << 23;
 
 export interface ReceiverLimits {
   /** Largest guest a stream header may announce, in 4 KiB pages. @default MAX_GUEST_PAGES (1 TiB) */
@@ -33,8 +41,12 @@ export class StreamReceiver {
   #phase: Phase = "header";
   /** Header and chunk-header bytes being collected. */
   readonly #small = new Uint8Array(HEADER_BYTES);
-  /** Payload bytes being collected (grown up to maxChunkBytes). */
-  #staging = new Uint8Array(0);
+  /** Payload buffer in the destination host, grown to the largest chunk so far; -1 before the first chunk and after. */
+  #payloadPtr = -1;
+  #payloadCapacity = 0;
+  /** Digest table in the destination host (8 bytes per guest page), or -1 when the guest is too large for one. */
+  #tablePtr = -1;
+  #tableBytes = 0;
   #have = 0;
   #need = HEADER_BYTES;
   /** Stream bytes consumed so far. */
@@ -115,7 +127,7 @@ export class StreamReceiver {
     this.#phase = "failed";
     if (this.#vm && !this.#handedOver) this.#vm.destroy();
     this.#vm = null;
-    this.#staging = new Uint8Array(0);
+    this.#releaseBuffers();
     this.#error = err instanceof HypermemError
       ? err
       : new HypermemError(ErrorCode.StreamCorrupt, `stream receive failed: ${String(err)}`, {});
@@ -130,16 +142,11 @@ export class StreamReceiver {
       }
       const take = Math.min(this.#need - this.#have, bytes.length - at);
       if (this.#phase === "payload") {
-        if (this.#have === 0 && take === this.#need) {
-          this.#offset += take;
-          this.#applyChunk(bytes.subarray(at, at + take)); // whole chunk in this push: no copy
-        } else {
-          this.#staging.set(bytes.subarray(at, at + take), this.#have);
-          this.#have += take;
-          this.#offset += take;
-          if (this.#have === this.#need) this.#applyChunk(this.#staging.subarray(0, this.#need));
-        }
+        this.host.kernels.heap.copyIn(this.#payloadPtr + this.#have, bytes.subarray(at, at + take));
+        this.#have += take;
+        this.#offset += take;
         at += take;
+        if (this.#have === this.#need) this.#applyChunk(this.#need);
         continue;
       }
       this.#small.set(bytes.subarray(at, at + take), this.#have);
@@ -183,7 +190,51 @@ export class StreamReceiver {
       throw err;
     }
     this.#header = header;
+    this.#allocBuffers(header.guestPages);
     this.#startChunk();
+  }
+
+  /** For a guest up to DIGEST_TABLE_MAX_PAGES, the digest table. */
+  #allocBuffers(pages: number): void {
+    if (pages > DIGEST_TABLE_MAX_PAGES) return;
+    const k = this.host.kernels;
+    this.#tablePtr = this.#hostBuffer(pages * 8, "guestPages", pages, "its digest table");
+    this.#tableBytes = pages * 8;
+    k.streamDigestTableInit(this.#tablePtr, pages);
+  }
+
+  /** A buffer of `bytes` in the destination host; ERR_STREAM_LIMIT naming `field` when the host is full. */
+  #hostBuffer(bytes: number, field: string, value: number, what: string): number {
+    try {
+      return this.host.kernels.allocBuffer(bytes);
+    } catch (err) {
+      if (err instanceof HypermemError && err.code === ErrorCode.OutOfFrames) {
+        throw new HypermemError(ErrorCode.StreamLimit, `field ${field} is ${value}: the destination host has no room for ${what} (${err.message})`, { field, value, cause: err.code });
+      }
+      throw err;
+    }
+  }
+
+  /** Room for a `bytes`-byte payload: the buffer is replaced by a larger one when needed (it holds nothing between chunks). */
+  #ensurePayloadBuffer(bytes: number): void {
+    if (bytes <= this.#payloadCapacity) return;
+    const k = this.host.kernels;
+    if (this.#payloadPtr >= 0) k.freeBuffer(this.#payloadPtr, this.#payloadCapacity);
+    this.#payloadPtr = -1;
+    this.#payloadCapacity = 0;
+    const capacity = Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
+    this.#payloadPtr = this.#hostBuffer(capacity, "payloadBytes", bytes, `a ${bytes}-byte chunk payload`);
+    this.#payloadCapacity = capacity;
+  }
+
+  /** Returns the payload buffer and digest table to the host. */
+  #releaseBuffers(): void {
+    const k = this.host.kernels;
+    if (this.#payloadPtr >= 0) k.freeBuffer(this.#payloadPtr, this.#payloadCapacity);
+    if (this.#tablePtr >= 0) k.freeBuffer(this.#tablePtr, this.#tableBytes);
+    this.#payloadPtr = -1;
+    this.#payloadCapacity = 0;
+    this.#tablePtr = -1;
   }
 
   #startChunk(): void {
@@ -217,36 +268,36 @@ export class StreamReceiver {
         { field: "payloadBytes", value: h.payloadBytes, chunk: this.#sequence, offset: this.#chunkOffset + 8 },
       );
     }
+    this.#ensurePayloadBuffer(h.payloadBytes);
     this.#chunk = h;
     this.#phase = "payload";
     this.#have = 0;
     this.#need = h.payloadBytes;
-    if (this.#staging.length < h.payloadBytes) this.#staging = new Uint8Array(h.payloadBytes);
   }
 
-  /** Copies a complete payload into wasm, checks its checksum there, then validates and applies its records. */
-  #applyChunk(payload: Uint8Array): void {
+  /** Checks the checksum of the `length`-byte payload in the payload buffer, then validates and applies its records. */
+  #applyChunk(length: number): void {
     const h = this.#chunk!;
     const vm = this.#vm!;
     const where = `chunk ${this.#sequence} (stream offset ${this.#chunkOffset})`;
     const k = this.host.kernels;
-    const ptr = stagingArea(k).ptr;
-    k.heap.copyIn(ptr, payload);
-    const checksum = checksumOf(k.hash64(ptr, payload.length));
+    const ptr = this.#payloadPtr;
+    const checksum = checksumOf(k.hash64(ptr, length));
     if (checksum !== h.checksum) {
       throw new HypermemError(
         ErrorCode.StreamCorrupt,
-        `${where}: field checksum is 0x${h.checksum.toString(16)}, the ${payload.length}-byte payload's is 0x${checksum.toString(16)}`,
+        `${where}: field checksum is 0x${h.checksum.toString(16)}, the ${length}-byte payload's is 0x${checksum.toString(16)}`,
         { field: "checksum", value: h.checksum, actual: checksum, chunk: this.#sequence, offset: this.#chunkOffset + 12 },
       );
     }
     const allowXbzrle = (this.#header!.flags & FLAG_XBZRLE) !== 0;
     const payloadOffset = this.#chunkOffset + CHUNK_HEADER_BYTES;
+    const table = Math.max(0, this.#tablePtr);
     let off = 0;
-    while (off < payload.length) {
-      const r = k.streamUnpack(vm.slot, ptr, payload.length, off, allowXbzrle);
+    while (off < length) {
+      const r = k.streamUnpack(vm.slot, ptr, length, off, allowXbzrle, table);
       if (r < 0) throw this.#recordError(where, payloadOffset);
-      if (r === payload.length) break;
+      if (r === length) break;
       const info = k.streamInfo();
       if (info.type === RecordType.EndRound) {
         if (info.pfn !== this.#round + 1) {
@@ -260,7 +311,7 @@ export class StreamReceiver {
         off = r + RECORD_HEADER_BYTES;
         continue;
       }
-      this.#endStream(payload, r, where, payloadOffset);
+      this.#endStream(length, r, where, payloadOffset);
       return;
     }
     this.#sequence++;
@@ -280,22 +331,22 @@ export class StreamReceiver {
   }
 
   /** END_STREAM at payload offset `r`: last in the chunk, right guest size, matching digest. */
-  #endStream(payload: Uint8Array, r: number, where: string, payloadOffset: number): void {
+  #endStream(length: number, r: number, where: string, payloadOffset: number): void {
     const end = r + RECORD_HEADER_BYTES + END_STREAM_BYTES;
     const at = `${where}, END_STREAM record at payload offset ${r} (stream offset ${payloadOffset + r})`;
-    if (end !== payload.length) {
-      throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: ${payload.length - end} bytes follow it in the chunk`, { chunk: this.#sequence, offset: payloadOffset + end });
+    if (end !== length) {
+      throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: ${length - end} bytes follow it in the chunk`, { chunk: this.#sequence, offset: payloadOffset + end });
     }
-    const v = new DataView(payload.buffer, payload.byteOffset + r + RECORD_HEADER_BYTES, END_STREAM_BYTES);
-    const digest = v.getBigUint64(0, true);
-    const pages = v.getUint32(8, true);
-    const poisoned = v.getUint32(12, true);
+    const k = this.host.kernels;
+    const field = this.#payloadPtr + r + RECORD_HEADER_BYTES;
+    const digest = k.heap.view.getBigUint64(field, true);
+    const pages = k.heap.view.getUint32(field + 8, true);
+    const poisoned = k.heap.view.getUint32(field + 12, true);
     const vm = this.#vm!;
     if (pages !== vm.pages) {
       throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: field guestPages is ${pages}, the header said ${vm.pages}`, { field: "guestPages", value: pages, expected: vm.pages, offset: payloadOffset + r + 16 });
     }
-    const k = this.host.kernels;
-    if (k.streamDigest(vm.slot) < 0) {
+    if (k.streamDigest(vm.slot, Math.max(0, this.#tablePtr)) < 0) {
       throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: the received guest has a page (pfn ${k.streamInfo().pfn}) it cannot digest`, { pfn: k.streamInfo().pfn });
     }
     const own = k.streamInfo();
@@ -310,6 +361,6 @@ export class StreamReceiver {
     this.#phase = "done";
     this.#have = 0;
     this.#need = 0;
-    this.#staging = new Uint8Array(0);
+    this.#releaseBuffers();
   }
 }

@@ -6,9 +6,15 @@ import { ErrorCode, HypermemError } from "../errors.js";
 export interface Channel {
   /**
    * Sends `bytes`; resolves once the channel no longer needs them, so the
-   * caller may then reuse their buffer (bounded buffering: one send at a time).
+   * caller may then reuse their buffer. Until then the caller must not
+   * change them.
    */
   send(bytes: Uint8Array): Promise<void>;
+  /**
+   * How many sends may be unresolved at once (the caller waits for the
+   * oldest before going past it); this bounds what the sender holds. @default 1
+   */
+  readonly sendDepth?: number;
   /** The next bytes from the peer, or null once the peer closed cleanly. */
   receive(): Promise<Uint8Array | null>;
   /** Closes this end; with an error, the peer's pending and later calls fail with it. */

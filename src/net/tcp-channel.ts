@@ -1,14 +1,15 @@
 // TcpChannel: a Channel over a node:net socket, with an idle timeout and
 // bounded buffering in both directions.
 //
-// Sending: each send copies the bytes into a channel-owned buffer (the
-// caller reuses its own, and a borrowed view of wasm memory may be detached
-// by a later memory.grow) and hands the copy to the socket. The send
-// resolves at once while the copies not yet written to the kernel total at
-// most SEND_HIGH_WATER_BYTES, and otherwise from the write callback that
-// brings them back under it. So the source keeps packing while the kernel
-// sends (pipelining), yet never holds more than 4 MiB plus one chunk in user
-// space, whatever the peer's pace. Copy buffers are pooled.
+// Sending: zero-copy. The caller's bytes (for the migration source, a chunk
+// in one of its packer's output buffers in wasm memory) go to the socket as
+// they are; the send resolves once the socket has written them to the
+// kernel, and the caller leaves them alone until then. Up to SEND_DEPTH
+// sends may be in flight, so the source packs the next chunk while the
+// kernel takes the last ones, and holds at most SEND_DEPTH chunks whatever
+// the peer's pace. A pending write keeps pointing at wasm memory even if the
+// memory grows meanwhile: the module declares a 4 GiB maximum, so V8
+// reserves it up front and grows in place, never moving the bytes.
 //
 // Receiving: 'data' chunks are queued; above RECEIVE_HIGH_WATER_BYTES the
 // socket is paused (TCP flow control then stops the peer) and resumed when
@@ -19,10 +20,8 @@ import type { Channel } from "./channel.js";
 
 /** Idle timeout used when none is given, ms. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
-/** Bytes the sender may have copied and handed to the socket but not yet written to the kernel; a send past this waits. */
-export const SEND_HIGH_WATER_BYTES = 4 * 2 ** 20;
-/** Size of the pooled copy buffers (one migration chunk fits). */
-const POOL_BUFFER_BYTES = 2 ** 20 + 128 * 1024;
+/** Sends that may be in flight at once (chunks the source holds for the socket). */
+export const SEND_DEPTH = 4;
 /** Received bytes queued before the socket is paused. */
 export const RECEIVE_HIGH_WATER_BYTES = 4 * 2 ** 20;
 
@@ -48,11 +47,11 @@ export class TcpChannel implements Channel {
   #ended = false;
   #error: HypermemError | null = null;
   #reader: Waiter<Uint8Array | null> | null = null;
-  #writer: Waiter<void> | null = null;
-  /** Bytes copied and handed to the socket whose write has not completed. */
+  /** Sends whose write has not completed. */
+  readonly #writers = new Set<Waiter<void>>();
+  /** Bytes handed to the socket whose write has not completed. */
   #inFlightBytes = 0;
-  /** Copy buffers whose writes completed, for reuse. */
-  readonly #pool: ArrayBuffer[] = [];
+  readonly sendDepth = SEND_DEPTH;
   /** Bytes handed to the kernel so far. */
   bytesSent = 0;
   /** Bytes received from the socket so far. */
@@ -77,46 +76,39 @@ export class TcpChannel implements Channel {
     });
   }
 
-  /** Copied bytes handed to the socket and not yet written to the kernel. */
+  /** Bytes handed to the socket and not yet written to the kernel. */
   get bufferedBytes(): number { return this.#inFlightBytes; }
 
   /** The error that ended the channel, if any. */
   get error(): HypermemError | null { return this.#error; }
 
+  /**
+   * Writes `bytes` without copying them; resolves once they are in the
+   * kernel (on the next turn of the event loop, so a sender that always
+   * finds room still lets timers and signals run). At most sendDepth sends
+   * may be unresolved.
+   */
   send(bytes: Uint8Array): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#writer) return Promise.reject(new HypermemError(ErrorCode.MigrationFailed, "TcpChannel: one send at a time"));
-    const out = this.#takeBuffer(bytes.length);
-    out.set(bytes);
-    this.#inFlightBytes += out.length;
-    this.socket.write(out, (err) => {
-      this.#inFlightBytes -= out.length;
-      if (err) {
-        this.#fail(this.#error ?? new HypermemError(ErrorCode.PeerClosed, `write to ${this.peer} failed: ${err.message}`, { peer: this.peer }));
-        return;
-      }
-      this.bytesSent += out.length;
-      if (out.buffer.byteLength >= POOL_BUFFER_BYTES && this.#pool.length < 8) this.#pool.push(out.buffer as ArrayBuffer);
-      if (this.#writer && this.#inFlightBytes <= SEND_HIGH_WATER_BYTES) {
-        const writer = this.#writer;
-        this.#writer = null;
-        writer.resolve();
-      }
-    });
-    // Resolve on the next turn of the event loop, not in a microtask: a sender
-    // that never yields would keep libuv from flushing the socket until the
-    // high-water mark, and the two ends would take turns instead of overlapping.
-    if (this.#inFlightBytes <= SEND_HIGH_WATER_BYTES) return new Promise((resolve) => setImmediate(resolve));
-    return new Promise((resolve, reject) => { this.#writer = { resolve, reject }; });
-  }
-
-  /** A copy target for `length` bytes: a pooled buffer whose previous write has completed, or a new one. */
-  #takeBuffer(length: number): Buffer {
-    if (length <= POOL_BUFFER_BYTES) {
-      const pooled = this.#pool.pop();
-      return Buffer.from(pooled ?? new ArrayBuffer(POOL_BUFFER_BYTES), 0, length);
+    if (this.#writers.size >= this.sendDepth) {
+      return Promise.reject(new HypermemError(ErrorCode.MigrationFailed, `TcpChannel: more than ${this.sendDepth} sends in flight`, { sendDepth: this.sendDepth }));
     }
-    return Buffer.allocUnsafeSlow(length);
+    return new Promise((resolve, reject) => {
+      const writer: Waiter<void> = { resolve, reject };
+      this.#writers.add(writer);
+      this.#inFlightBytes += bytes.length;
+      this.socket.write(bytes, (err) => {
+        this.#inFlightBytes -= bytes.length;
+        if (!this.#writers.delete(writer)) return; // already failed
+        if (err) {
+          this.#fail(new HypermemError(ErrorCode.PeerClosed, `write to ${this.peer} failed: ${err.message}`, { peer: this.peer }));
+          reject(this.#error!);
+          return;
+        }
+        this.bytesSent += bytes.length;
+        setImmediate(resolve);
+      });
+    });
   }
 
   receive(): Promise<Uint8Array | null> {
@@ -196,11 +188,10 @@ export class TcpChannel implements Channel {
     if (this.#error) return;
     this.#error = error;
     const reader = this.#reader;
-    const writer = this.#writer;
     this.#reader = null;
-    this.#writer = null;
     reader?.reject(error);
-    writer?.reject(error);
+    for (const writer of this.#writers) writer.reject(error);
+    this.#writers.clear();
     this.socket.destroy();
   }
 }

@@ -61,8 +61,9 @@ export interface HvExports {
     slot: number, listPtr: number, count: number, outPtr: number, capacity: number,
     cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number,
   ): number;
-  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: number): number;
-  streamDigest(slot: number): number;
+  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: number, tablePtr: number): number;
+  streamDigest(slot: number, tablePtr: number): number;
+  streamDigestTableInit(tablePtr: number, pages: number): void;
   streamPoisonList(slot: number, outPtr: number, max: number, fromPfn: number): number;
   getStreamInfoPtr(): number;
   getPackStatsPtr(): number;

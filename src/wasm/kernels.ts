@@ -167,12 +167,18 @@ export class Kernels {
     cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number): number {
     return this.exports.streamPack(slot, listPtr, count, outPtr, capacity, cacheMetaPtr, cachePagesPtr, cacheSlots, stage, generation >>> 0);
   }
-  /** Validates and applies records from payload offset `offset`; returns where it stopped, or -1. */
-  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: boolean): number {
-    return this.exports.streamUnpack(slot, ptr, len, offset, allowXbzrle ? 1 : 0);
+  /**
+   * Validates and applies records from payload offset `offset`; returns where
+   * it stopped, or -1. With a digest table (`tablePtr` != 0, see
+   * streamDigestTableInit) it records the hash of every page it writes.
+   */
+  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: boolean, tablePtr = 0): number {
+    return this.exports.streamUnpack(slot, ptr, len, offset, allowXbzrle ? 1 : 0, tablePtr);
   }
-  /** Guest-memory digest of VM `slot`, or -1 (a swapped-out page; see streamInfo). */
-  streamDigest(slot: number): number { return this.exports.streamDigest(slot); }
+  /** Guest-memory digest of VM `slot`, page hashes read from a digest table if given; or -1 (a swapped-out page; see streamInfo). */
+  streamDigest(slot: number, tablePtr = 0): number { return this.exports.streamDigest(slot, tablePtr); }
+  /** Fills a digest table (8 bytes per guest page) for a guest with nothing received yet. */
+  streamDigestTableInit(tablePtr: number, pages: number): void { this.exports.streamDigestTableInit(tablePtr, pages); }
   /** Lists poisoned pfns (PSN or LAT) from `fromPfn` at outPtr, at most `max`; streamInfo().nextPfn continues. */
   streamPoisonList(slot: number, outPtr: number, max: number, fromPfn: number): number {
     return this.exports.streamPoisonList(slot, outPtr, max, fromPfn) >>> 0;
