@@ -58,7 +58,7 @@ function memoryHash(vm: Vm): string {
 }
 
 async function migrateTo(s: Scenario, port: number, token: Uint8Array = TOKEN, extra: { signal?: AbortSignal; abortAfterChunks?: number } = {}): Promise<TcpMigrationResult> {
-  return migrateOverTcp(s.vm, { workload: s.workload, bandwidthBytesPerSec: 1.25e8 }, { host: "127.0.0.1", port, token, idleTimeoutMs: 2000, signal: extra.signal });
+  return migrateOverTcp(s.vm, { workload: s.workload }, { host: "127.0.0.1", port, token, idleTimeoutMs: 2000, signal: extra.signal });
 }
 
 /** The whole stream a migration of `s` sends, captured in-process (checked by a receiver). */
@@ -126,6 +126,49 @@ describe("migration over TCP", () => {
     expect(verifyGuests(s.vm, received!)).toMatchObject({ ok: true, firstMismatchPfn: null });
     received!.destroy();
     expect(host.stats().vms).toBe(0);
+  });
+
+  it("runs in wall-clock time: the guest runs while the bytes travel, and every time in the result is measured", async () => {
+    const { listener, next } = await startListener();
+    const s = scenario(8);
+    const writesBefore = s.vm.counters.writes;
+    const r = await migrateTo(s, listener.address.port);
+    expect(r.status).toBe("completed");
+    await next();
+    // Connect to acknowledgement on the wall clock; the engine's clock starts after the handshake and stops at the last byte.
+    expect(r.totalTime).toBeGreaterThan(0);
+    expect(r.totalTime).toBeLessThanOrEqual(r.tcp.wallMs - r.tcp.handshakeMs + 1);
+    expect(r.totalTime).toBeGreaterThan((r.tcp.wallMs - r.tcp.handshakeMs) / 2);
+    expect(r.downtime).toBeGreaterThan(0);
+    expect(r.downtime).toBeLessThan(r.totalTime);
+    const roundsMs = r.rounds.reduce((t, x) => t + x.durationMs, 0);
+    expect(roundsMs).toBeLessThanOrEqual(r.totalTime + 1);
+    // 20,000 accesses per second, 50 % writes, for the time before the stop (give or take a batch).
+    const writes = s.vm.counters.writes - writesBefore;
+    const precopySec = (r.totalTime - r.downtime) / 1e3;
+    expect(writes).toBeGreaterThan(0.5 * 10_000 * precopySec - 10);
+    expect(writes).toBeLessThan(1.5 * 10_000 * r.totalTime / 1e3 + 10);
+  });
+
+  it("max-bandwidth caps the rate in 100 ms windows; the simulated link's options are refused", async () => {
+    const { listener, next } = await startListener();
+    const s = scenario(4, 0);
+    const cap = 8 * 2 ** 20;
+    // A tight downtime limit keeps every page in precopy, which the cap paces (the stop-and-copy is not limited, as in QEMU).
+    const r = await migrateOverTcp(s.vm, { workload: s.workload, maxBandwidthBytesPerSec: cap, downtimeLimitNs: 1e6 }, { host: "127.0.0.1", port: listener.address.port, token: TOKEN });
+    expect(r.status).toBe("completed");
+    await next();
+    const precopyMs = r.totalTime - r.downtime;
+    expect(r.ram.precopyBytes).toBeGreaterThan(4 * 2 ** 20);
+    // The bytes before the last chunk waited for the cap; the last chunk (at most ~1 MiB) may go at once.
+    expect(precopyMs).toBeGreaterThanOrEqual(((r.ram.precopyBytes - 1.1 * 2 ** 20) / cap) * 1e3);
+    expect(precopyMs).toBeLessThan((r.ram.precopyBytes / cap) * 1e3 + 400);
+    for (const option of [{ bandwidthBytesPerSec: 1e9 }, { latencyNs: 1000 }, { xbzrleEncodeNsPerPage: 10 }]) {
+      await expect(migrateOverTcp(s.vm, option, { host: "127.0.0.1", port: listener.address.port, token: TOKEN }))
+        .rejects.toMatchObject({ code: ErrorCode.BadOption, details: { option: Object.keys(option)[0] } });
+    }
+    expect(() => parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--bandwidth", "1Gbit"])).toThrow(/--bandwidth sets the simulated link/);
+    expect(() => parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--latency", "1ms"])).toThrow(/--latency sets the simulated link/);
   });
 
   it("destroys each received guest by default and serves migrations one after another", async () => {

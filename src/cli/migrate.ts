@@ -19,11 +19,11 @@ export const MIGRATE_USAGE = `hypermem migrate [options]
   --host-memory SIZE      memory of each host (guest x prefill + XBZRLE cache + 256MiB, at most 4GiB)
   --prefill FRACTION      share of guest pages written with seeded data first (1)
   --workload SPEC         uniform | zipf:S | hotcold:F,P | sequential | trace:FILE (hotcold:0.1,0.9)
-  --rate N                guest accesses per simulated second (1000000)
+  --rate N                guest accesses per second: simulated, or wall-clock with --to (1000000)
   --write-fraction F      share of accesses that write (0.3)
   --write-size BYTES      bytes per access, 8..4096, a power of two (64)
-  --bandwidth RATE        link rate, e.g. 10Gbit, 1GiB/s (10Gbit)
-  --latency DURATION      one-way link latency (100us)
+  --bandwidth RATE        simulated link rate, e.g. 10Gbit, 1GiB/s (10Gbit; not with --to)
+  --latency DURATION      simulated one-way link latency (100us; not with --to)
   --downtime-limit DUR    QEMU downtime-limit (300ms)
   --max-bandwidth RATE    QEMU max-bandwidth cap on migration traffic (none)
   --policy qemu|xen       stop rule (qemu)
@@ -33,7 +33,7 @@ export const MIGRATE_USAGE = `hypermem migrate [options]
   --inject-errors N       known uncorrectable memory errors in guest pages (0)
   --latent-errors N       latent uncorrectable memory errors (0)
   --max-rounds N          give up after N rounds, leaving the source running
-  --max-time DURATION     give up after this much simulated time
+  --max-time DURATION     give up after this much time (simulated, or wall-clock with --to)
   --seed N                seed of the prefill, workload and error placement (1)
   --json                  print one JSON object instead of the table
   --to HOST:PORT          migrate over TCP to a hypermem listen destination instead of in-process
@@ -88,9 +88,16 @@ export function parseMigrateArgs(args: string[]): MigrateCommand {
     injectErrors: int("--inject-errors", v["inject-errors"], 0, 2 ** 28),
     latentErrors: int("--latent-errors", v["latent-errors"], 0, 2 ** 28),
   };
+  for (const option of ["bandwidth", "latency"] as const) {
+    if (v.to !== undefined && v[option] !== undefined) {
+      throw new HypermemError(ErrorCode.BadOption, `--${option} sets the simulated link of an in-process migration; with --to the link is real (--max-bandwidth caps the rate)`, { option: `--${option}` });
+    }
+  }
   const migration: MigrationOptions = {
-    bandwidthBytesPerSec: parseRate("--bandwidth", v.bandwidth ?? "10Gbit"),
-    latencyNs: parseDuration("--latency", v.latency ?? "100us"),
+    ...(v.to === undefined ? {
+      bandwidthBytesPerSec: parseRate("--bandwidth", v.bandwidth ?? "10Gbit"),
+      latencyNs: parseDuration("--latency", v.latency ?? "100us"),
+    } : {}),
     downtimeLimitNs: parseDuration("--downtime-limit", v["downtime-limit"] ?? "300ms"),
     maxBandwidthBytesPerSec: v["max-bandwidth"] === undefined ? null : parseRate("--max-bandwidth", v["max-bandwidth"]),
     policy,

@@ -38,9 +38,9 @@ export interface MigrationOptions {
   xbzrleEncodeNsPerPage?: number;
   /** Give up (status "cancelled", source keeps running) after this many precopy rounds. @default none */
   maxRounds?: number | null;
-  /** Give up after this much simulated time, ns. @default none */
+  /** Give up after this much time (simulated in-process, wall-clock over TCP), ns. @default none */
   maxTotalTimeNs?: number | null;
-  /** The guest's running workload (on the migrating VM): it runs concurrently in simulated time. */
+  /** The guest's running workload (on the migrating VM): it runs concurrently, in simulated time in-process and in wall-clock time over TCP. */
   workload?: GuestWorkload | null;
   /** Compare destination and source memory page by page at the end. @default true */
   verify?: boolean;
@@ -56,6 +56,11 @@ export interface ResolvedAutoConverge {
 }
 
 export interface ResolvedMigrationOptions {
+  /**
+   * How time passes: "simulated" by the link model (in-process), or the
+   * "wall" clock (over TCP, where the link is real; set by migrateOverTcp).
+   */
+  readonly clock: "simulated" | "wall";
   readonly link: LinkModel;
   readonly policy: "qemu" | "xen";
   readonly downtimeLimitNs: number;
@@ -122,6 +127,7 @@ export function resolveMigrationOptions(o: MigrationOptions = {}): ResolvedMigra
     }
   }
   return Object.freeze({
+    clock: "simulated",
     link: Object.freeze({
       bandwidthBytesPerSec: requireNumber("bandwidthBytesPerSec", o.bandwidthBytesPerSec ?? MIGRATION_DEFAULTS.bandwidthBytesPerSec, 1, 1e15),
       latencyNs: requireNumber("latencyNs", o.latencyNs ?? MIGRATION_DEFAULTS.latencyNs, 0, 60e9),

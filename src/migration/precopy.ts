@@ -2,9 +2,13 @@
 // xc_domain_save). The source sends every page (the bulk pass), then keeps
 // sending the pages the running guest dirtied, syncing its dirty bitmap,
 // until the policy stops precopy; then it pauses the guest and sends what is
-// left (stop-and-copy). Time is simulated: each chunk takes its wire bytes /
-// bandwidth (or its encode time, if longer) and the guest's workload runs for
-// exactly that long meanwhile, so pages it dirties show up in the next sync.
+// left (stop-and-copy). In-process, time is simulated: each chunk takes its
+// wire bytes / bandwidth (or its encode time, if longer) and the guest's
+// workload runs for exactly that long meanwhile, so pages it dirties show up
+// in the next sync. Over TCP the clock is the wall clock: after each chunk
+// the guest runs for the real time that passed, the bandwidth is measured
+// every 100 ms (QEMU's BUFFER_DELAY), and max-bandwidth paces the sends (each
+// waits until the bytes before it fit the cap) until the guest stops.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
@@ -17,6 +21,9 @@ import { StreamReceiver } from "./receiver.js";
 import { encodeAck, isAck } from "./stream-format.js";
 import type { MigrationResult, RoundRecord } from "./stats.js";
 import { verifyGuests } from "./verify.js";
+
+/** QEMU's BUFFER_DELAY: the wall-clock window of bandwidth measurement and rate limiting, ns. */
+const RATE_WINDOW_NS = 100e6;
 
 /** Words of the migration bitmap scanned at a time: 65,536 pages (QEMU), 1,024 pages (Xen, which re-checks the dirty log per window). */
 const QEMU_WINDOW_WORDS = 1024;
@@ -54,6 +61,10 @@ class PrecopySource {
   bytesAtStop: number | null = null;
   readonly rounds: RoundRecord[] = [];
   readonly totals: PackStats = emptyPackStats();
+  /** Wall clock: performance.now() at the start, and the current rate window (start ns, bytes sent in it). */
+  readonly wallStartMs = performance.now();
+  windowStartNs = 0;
+  windowBytes = 0;
   /** Sends the channel has not resolved yet, oldest first (at most its sendDepth). */
   readonly inFlight: Promise<void>[] = [];
   readonly sendDepth: number;
@@ -70,7 +81,7 @@ class PrecopySource {
     this.redirtiedPtr = k.allocBuffer(this.words * 8);
     this.listPtr = k.allocBuffer(QEMU_WINDOW_WORDS * 64 * 4);
     this.pendingPages = vm.pages;
-    this.bandwidth = effectiveRate(o.link);
+    this.bandwidth = o.clock === "wall" ? 0 : effectiveRate(o.link); // wall: unknown until measured
     this.sync = new SyncPeriod(0, o.autoConverge);
   }
 
@@ -93,6 +104,45 @@ class PrecopySource {
     this.inFlight.push(sent);
     this.transferred += bytes.length;
     if (this.inFlight.length >= this.sendDepth) await this.inFlight.shift();
+    if (this.o.clock === "wall" && this.bytesAtStop === null) await this.meterAndLimit(bytes.length); // QEMU lifts the limit for the completion
+  }
+
+  /** Wall clock: ns since the migration started. */
+  wallNs(): number {
+    return (performance.now() - this.wallStartMs) * 1e6;
+  }
+
+  /**
+   * Wall clock, after each send: with max-bandwidth, waits until the bytes
+   * sent so far fit the cap (so the rate never exceeds it by more than the
+   * last chunk); counts the bytes into the 100 ms window and, at its end,
+   * takes the window's rate as the bandwidth.
+   */
+  async meterAndLimit(bytes: number): Promise<void> {
+    this.windowBytes += bytes;
+    let now = this.wallNs();
+    const cap = this.o.link.maxBandwidthBytesPerSec;
+    if (cap !== null) {
+      const allowedNs = ((this.transferred - bytes) * 1e9) / cap;
+      if (allowedNs > now) {
+        await new Promise((resolve) => setTimeout(resolve, (allowedNs - now) / 1e6));
+        now = this.wallNs();
+      }
+    }
+    if (now - this.windowStartNs >= RATE_WINDOW_NS) {
+      this.bandwidth = (this.windowBytes * 1e9) / (now - this.windowStartNs);
+      this.windowStartNs = now;
+      this.windowBytes = 0;
+    }
+  }
+
+  /** Moves the clock past `wireBytes` sent (simulated: their link time, or the encode time if longer; wall: to now). Returns the time that passed, ns. */
+  advance(wireBytes: number, encodes = 0): number {
+    const dt = this.o.clock === "wall"
+      ? this.wallNs() - this.nowNs
+      : Math.max(transferNs(this.o.link, wireBytes), encodes * this.o.xbzrleEncodeNsPerPage);
+    this.nowNs += dt;
+    return dt;
   }
 
   /** Waits for every send in flight. */
@@ -114,7 +164,8 @@ class PrecopySource {
     }
     const header = this.packer.header();
     await this.send(header);
-    this.nowNs = transferNs(this.o.link, header.length) + 2 * this.o.link.latencyNs;
+    this.advance(header.length);
+    if (this.o.clock === "simulated") this.nowNs += 2 * this.o.link.latencyNs;
     this.setupNs = this.nowNs;
     this.roundStartNs = this.nowNs;
   }
@@ -168,10 +219,8 @@ class PrecopySource {
     addStats(this.totals, stats);
     if (chunk) await this.send(chunk);
     const wire = chunk ? chunk.length : 0;
-    const encodes = stats.xbzrlePages + stats.xbzrleOverflow + stats.xbzrleUnchanged;
-    const dt = Math.max(transferNs(this.o.link, wire), encodes * this.o.xbzrleEncodeNsPerPage);
+    const dt = this.advance(wire, stats.xbzrlePages + stats.xbzrleOverflow + stats.xbzrleUnchanged);
     if (this.bytesAtStop === null) this.o.workload?.runFor(dt);
-    this.nowNs += dt;
     this.roundBytes += wire;
     this.roundPages += stats.pages;
     this.pagesSentTotal += stats.pages;
@@ -202,7 +251,7 @@ class PrecopySource {
     });
     const marker = this.packer.endRound(this.round);
     await this.send(marker);
-    this.nowNs += transferNs(this.o.link, marker.length);
+    this.advance(marker.length);
     this.generation++;
     this.round++;
     this.roundStartNs = this.nowNs;
@@ -293,6 +342,7 @@ class PrecopySource {
 
   /** Stop-and-copy: the guest is paused; every pending page goes, then the end of the stream. */
   async stopAndCopy(): Promise<number> {
+    this.advance(0);
     const stoppedNs = this.nowNs;
     this.bytesAtStop = this.transferred;
     this.pendingPages = this.vm.harvestDirtyInto(this.pendingPtr);
@@ -312,7 +362,8 @@ class PrecopySource {
     const end = this.packer.endStream();
     await this.send(end);
     await this.flush();
-    this.nowNs += transferNs(this.o.link, end.length) + this.o.link.latencyNs;
+    this.advance(end.length);
+    if (this.o.clock === "simulated") this.nowNs += this.o.link.latencyNs;
     this.rounds.push({
       round: this.round, pagesSent: this.roundPages, bytes: this.roundBytes,
       durationMs: (this.nowNs - stoppedNs) / 1e6, pagesDirtied: 0, throttlePct: this.sync.throttlePct,

@@ -7,7 +7,7 @@
 import { connect } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Vm } from "../host/vm.js";
-import { resolveMigrationOptions, type MigrationOptions } from "../migration/options.js";
+import { resolveMigrationOptions, type MigrationOptions, type ResolvedMigrationOptions } from "../migration/options.js";
 import { migrateSource } from "../migration/precopy.js";
 import type { MigrationResult } from "../migration/stats.js";
 import { ACK_BYTES, ACK_MAGIC, isAck } from "../migration/stream-format.js";
@@ -129,14 +129,37 @@ class SourceChannel implements Channel {
   }
 }
 
+/** Options that model the simulated link of an in-process migration; over TCP the link is real. */
+const SIMULATED_LINK_OPTIONS = ["bandwidthBytesPerSec", "latencyNs", "xbzrleEncodeNsPerPage"] as const;
+
 /**
- * Live-migrates `vm` to a `hypermem listen` destination over TCP. Connect and
- * handshake errors throw (nothing was sent); after that the result says
- * completed (acknowledged by the destination), cancelled or failed, and the
- * source guest is intact unless completed.
+ * The engine's options over TCP: the wall clock, the real link (no modelled
+ * rate or latency; maxBandwidthBytesPerSec still caps the rate).
+ */
+export function resolveTcpMigrationOptions(options: MigrationOptions): ResolvedMigrationOptions {
+  for (const key of SIMULATED_LINK_OPTIONS) {
+    if (options[key] !== undefined) {
+      throw new HypermemError(ErrorCode.BadOption, `${key} models the simulated link of an in-process migration; over TCP the link is real and time is wall-clock time (maxBandwidthBytesPerSec caps the rate)`, { option: key, value: options[key] });
+    }
+  }
+  const o = resolveMigrationOptions(options);
+  return Object.freeze({
+    ...o,
+    clock: "wall",
+    link: Object.freeze({ bandwidthBytesPerSec: Number.POSITIVE_INFINITY, latencyNs: 0, maxBandwidthBytesPerSec: o.link.maxBandwidthBytesPerSec }),
+  });
+}
+
+/**
+ * Live-migrates `vm` to a `hypermem listen` destination over TCP, in wall-
+ * clock time: the guest's workload runs for the real time that passes, and
+ * every time in the result (total, setup, downtime, rounds) is measured.
+ * Connect and handshake errors throw (nothing was sent); after that the
+ * result says completed (acknowledged by the destination), cancelled or
+ * failed, and the source guest is intact unless completed.
  */
 export async function migrateOverTcp(vm: Vm, options: MigrationOptions, target: TcpTarget): Promise<TcpMigrationResult> {
-  const o = resolveMigrationOptions(options);
+  const o = resolveTcpMigrationOptions(options);
   const started = performance.now();
   const ch = await connectMigrationChannel(target);
   const handshakeMs = performance.now() - started;
