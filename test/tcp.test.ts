@@ -2,7 +2,7 @@
 // sockets (port 0): handshake, listener, TCP channel and the source side.
 // Every completed migration is checked against the source page by page.
 import { createHash } from "node:crypto";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, Socket, type Server } from "node:net";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
@@ -11,7 +11,7 @@ import type { Vm } from "../src/host/vm.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { createChannelPair } from "../src/net/channel.js";
 import { decodeFrameHeader, encodeFrame, loadToken, MessageType } from "../src/net/handshake.js";
-import { SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
+import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
 import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/net/listener.js";
 import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/net/tcp-migrate.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
@@ -392,6 +392,90 @@ describe("TcpChannel backpressure", () => {
     ch.destroy();
     await expect(stalled).rejects.toMatchObject({ code: ErrorCode.PeerClosed });
     await Promise.all(inFlight.map((p) => expect(p).rejects.toMatchObject({ code: ErrorCode.PeerClosed })));
+  });
+});
+
+describe("TcpChannel.accept: reading into the channel's own buffer", () => {
+  /** A pauseOnConnect server whose connections become channels, and a client sending `bytes` in random writes. */
+  async function acceptedPair(bytes: Uint8Array, seed: number): Promise<{ ch: TcpChannel; server: Server }> {
+    let serverRef: Server | null = null;
+    const accepted = new Promise<TcpChannel>((resolve) => {
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => resolve(TcpChannel.accept(socket, { idleTimeoutMs: 5000 })));
+      closers.push(() => new Promise((r) => server.close(r)));
+      server.listen(0, "127.0.0.1", () => {
+        const client = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port });
+        closers.push(() => client.destroy());
+        let next = seed;
+        client.once("connect", async () => {
+          for (let at = 0; at < bytes.length;) {
+            next = (next * 1103515245 + 12345) >>> 0;
+            const n = Math.min(bytes.length - at, 1 + (next % (3 << 20)));
+            if (!client.write(bytes.subarray(at, at + n))) await new Promise((r) => client.once("drain", r));
+            at += n;
+          }
+          client.end();
+        });
+      });
+      serverRef = server;
+    });
+    const ch = await accepted;
+    return { ch, server: serverRef! };
+  }
+
+  function randomStream(n: number, seed: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let x = seed;
+    for (let i = 0; i < n; i += 4) { x = (x * 1664525 + 1013904223) >>> 0; out[i] = x; out[i + 1] = x >>> 8; out[i + 2] = x >>> 16; out[i + 3] = x >>> 24; }
+    return out;
+  }
+
+  it("delivers every byte in order to a reader that consumes at once, and to one that lets bytes queue (copied, paused at the high-water mark)", async () => {
+    const bytes = randomStream(24 * 2 ** 20, 5);
+    const want = createHash("sha256").update(bytes).digest("hex");
+    for (const slow of [false, true]) {
+      const { ch, server } = await acceptedPair(bytes, slow ? 9 : 3);
+      expect(ch.readBufferBytes).toBe(READ_BUFFER_BYTES);
+      const h = createHash("sha256");
+      let got = 0;
+      let maxQueued = 0;
+      for (;;) {
+        const chunk = await ch.receive();
+        if (chunk === null) break;
+        h.update(chunk); // consumed before yielding: a view of the read buffer is fine
+        got += chunk.length;
+        if (slow && got % (4 << 20) < chunk.length) {
+          await new Promise((r) => setTimeout(r, 30)); // the reader is away: what arrives is copied into the queue
+          maxQueued = Math.max(maxQueued, ch.queuedBytes);
+        }
+      }
+      expect(got).toBe(bytes.length);
+      expect(h.digest("hex")).toBe(want);
+      if (slow) {
+        expect(maxQueued).toBeGreaterThan(0);
+        expect(maxQueued).toBeLessThanOrEqual(RECEIVE_HIGH_WATER_BYTES + READ_BUFFER_BYTES);
+      }
+      ch.destroy();
+      // The server's connection count was released: close() completes.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it("a handshake-style read() that leaves bytes over keeps them intact while later reads reuse the buffer", async () => {
+    const bytes = randomStream(8 * 2 ** 20, 11);
+    const { ch } = await acceptedPair(bytes, 17);
+    const head = await ch.read(37); // the rest of that first read is put back (copied)
+    await new Promise((r) => setTimeout(r, 50)); // more reads land in the read buffer meanwhile
+    const h = createHash("sha256").update(head);
+    for (let chunk = await ch.receive(); chunk !== null; chunk = await ch.receive()) h.update(chunk);
+    expect(h.digest("hex")).toBe(createHash("sha256").update(bytes).digest("hex"));
+    ch.destroy();
+  });
+
+  it("falls back to Node's default reads for a socket it cannot take the handle of", () => {
+    const ch = TcpChannel.accept(new Socket(), { peer: "nowhere:0" });
+    expect(ch.readBufferBytes).toBe(0);
+    expect(RECEIVE_HIGH_WATER_BYTES).toBeGreaterThan(READ_BUFFER_BYTES);
+    ch.destroy();
   });
 });
 

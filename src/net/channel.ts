@@ -15,7 +15,12 @@ export interface Channel {
    * oldest before going past it); this bounds what the sender holds. @default 1
    */
   readonly sendDepth?: number;
-  /** The next bytes from the peer, or null once the peer closed cleanly. */
+  /**
+   * The next bytes from the peer, or null once the peer closed cleanly. They
+   * may be a view of the channel's read buffer: valid until the next
+   * receive() and only until the caller yields to the event loop, so a
+   * caller that keeps them copies them.
+   */
   receive(): Promise<Uint8Array | null>;
   /** Closes this end; with an error, the peer's pending and later calls fail with it. */
   close(error?: Error): void;

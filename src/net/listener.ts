@@ -81,7 +81,7 @@ export class MigrationListener {
   }
 
   async #accept(socket: Socket): Promise<void> {
-    const ch = new TcpChannel(socket, { idleTimeoutMs: this.#idleTimeoutMs });
+    const ch = TcpChannel.accept(socket, { idleTimeoutMs: this.#idleTimeoutMs });
     this.#open.add(ch);
     try {
       if (this.#busy) {
@@ -163,7 +163,7 @@ export class MigrationListener {
 export async function listenForMigrations(o: ListenerOptions): Promise<MigrationListener> {
   if (o.token.length === 0) throw new HypermemError(ErrorCode.BadOption, "listener token is empty", { option: "token" });
   const host = o.host ?? createHost({ memoryMiB: o.hostMiB ?? 4096 });
-  const server = createServer({ allowHalfOpen: true });
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
   const listener = new MigrationListener(server, host, o);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
