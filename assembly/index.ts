@@ -15,6 +15,7 @@ export { bitmapScan, bitmapCount, bitmapOr, bitmapAndNot } from "./bitmap";
 export { pageCopy, isZeroPage, pageCompare } from "./page";
 export { xorParity } from "./parity";
 export { hash64, hashPages } from "./hash";
+export { xxh3 } from "./xxh3";
 export { xbzrleEncode, xbzrleDecode } from "./xbzrle";
 export { workloadInit, workloadGenerate, traceValidate } from "./workload";
 export { streamPack, streamUnpack, streamDigest, streamDigestTableInit, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";

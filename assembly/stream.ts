@@ -31,7 +31,7 @@ import {
 } from "./pte";
 import { ERR_PAGE_STATE } from "./status";
 import { isZeroPage } from "./page";
-import { hash64 } from "./hash";
+import { xxh3 } from "./xxh3";
 import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
 
 // @ts-ignore: decorator
@@ -444,16 +444,16 @@ function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: 
 function appliedHash(type: u32, st: i32): u64 {
   if (type == REC_POISON) return POISON_MARK;
   if (type == REC_ZERO) return zeroPageHash();
-  return hash64(frameAddr(<u32>st), PAGE_SIZE, 0);
+  return xxh3(frameAddr(<u32>st), PAGE_SIZE);
 }
 
 let zeroHashCached: u64 = 0;
 let zeroHashReady = false;
 
-/** XXH64 of a 4 KiB page of zeros (the read-only zero frame), computed once. */
+/** XXH3-64 of a 4 KiB page of zeros (the read-only zero frame), computed once. */
 function zeroPageHash(): u64 {
   if (!zeroHashReady) {
-    zeroHashCached = hash64(frameAddr(0), PAGE_SIZE, 0);
+    zeroHashCached = xxh3(frameAddr(0), PAGE_SIZE);
     zeroHashReady = true;
   }
   return zeroHashCached;
@@ -577,7 +577,7 @@ function pageHash(e: u64, zeroHash: u64, countOnly: bool): u64 {
     return POISON_MARK;
   }
   if ((flags & FRAME_ZERO) != 0) return zeroHash;
-  return countOnly ? 0 : hash64(frameAddr(hfn), PAGE_SIZE, 0);
+  return countOnly ? 0 : xxh3(frameAddr(hfn), PAGE_SIZE);
 }
 
 /** Sets every entry of a digest table for `pages` pages to the zero page's hash (nothing received yet). */
@@ -589,7 +589,7 @@ export function streamDigestTableInit(tablePtr: usize, pages: u32): void {
 /**
  * Digest of the guest memory of VM `slot` (docs/migration-stream.md):
  * acc = P5 ^ pages; for each pfn in order acc = rotl(acc ^ round0(h), 27)
- * × P1 + P4 where h = XXH64(page, seed 0), XXH64 of a zero page for an
+ * × P1 + P4 where h = XXH3-64(page, seed 0), XXH3-64 of a zero page for an
  * unpopulated, zero-mapped or ballooned page, POISON_MARK for a poisoned
  * one (PSN, LAT or a frame flagged poisoned); then XXH64's avalanche.
  * Unpopulated subtrees are folded without reading anything. With a digest

@@ -18,7 +18,7 @@ export {
   readTrace, readTraceHeader, TRACE_MAGIC, TRACE_VERSION, TraceReader, TraceWriter,
   type TraceHeader, type TraceReadOptions, type TraceWriterOptions,
 } from "./host/trace.js";
-export { isZeroPage, pageCompare, pageHash64, rebuildPage, xorParity } from "./pages/pages.js";
+export { isZeroPage, pageCompare, pageHash64, rebuildPage, xorParity, xxh3Hash64 } from "./pages/pages.js";
 export { xbzrleDecode, xbzrleEncode } from "./pages/xbzrle.js";
 export { migrate, migrateDestination, migrateSource, type MigrationOutcome } from "./migration/precopy.js";
 export {

@@ -1,18 +1,31 @@
 // XXH64: the wasm kernel (through pageHash64 and the raw hash64/hashPages)
 // against the specification's test values, the BigInt oracle and the
-// independent xxhash-wasm implementation.
+// independent xxhash-wasm implementation. XXH3-64: the wasm kernel against
+// its BigInt oracle and the independent hash-wasm implementation, in every
+// length class and across block boundaries.
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import xxhash from "xxhash-wasm";
+import { createXXHash3, type IHasher } from "hash-wasm";
 import { pageHash64 } from "../src/pages/pages.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { xxh64Ref } from "./reference/pages.js";
+import { xxh3Ref } from "./reference/xxh3.js";
 
 type H64Raw = (input: Uint8Array, seed?: bigint) => bigint;
 let h64Raw: H64Raw;
+let h3: IHasher;
 beforeAll(async () => {
   ({ h64Raw } = await xxhash());
+  h3 = await createXXHash3(0, 0);
 });
+
+/** XXH3-64 (seed 0) by hash-wasm. */
+function xxh3Independent(bytes: Uint8Array): bigint {
+  h3.init();
+  h3.update(bytes);
+  return BigInt(`0x${h3.digest("hex")}`);
+}
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -87,5 +100,47 @@ describe("XXH64", () => {
       }
       expect(out[count]).toBe(0xababababababababn); // nothing past the last hash
     }
+  });
+});
+
+describe("XXH3-64", () => {
+  const kernels = new Kernels(4 << 20, 16);
+  const base = kernels.layout.scratchBase;
+  const wasmXxh3 = (bytes: Uint8Array, misalign = 0): bigint => {
+    kernels.heap.copyIn(base + misalign, bytes);
+    return kernels.xxh3(base + misalign, bytes.length);
+  };
+
+  it("of the empty input and of \"abc\" is hash-wasm's value, and the oracle's", () => {
+    for (const input of [text(""), text("abc")]) {
+      const want = xxh3Independent(input);
+      expect(wasmXxh3(input)).toBe(want);
+      expect(xxh3Ref(input)).toBe(want);
+    }
+  });
+
+  it("matches hash-wasm and the oracle for every length 0..1100 (every class: 1-3, 4-8, 9-16, 17-128, 129-240, stripes, a whole 1024-byte block and past it)", () => {
+    for (let len = 0; len <= 1100; len++) {
+      const bytes = randomBytes(len, len * 40503 + 7);
+      const want = xxh3Independent(bytes);
+      expect(wasmXxh3(bytes), `length ${len}`).toBe(want);
+      if (len <= 300 || len % 64 <= 1 || len % 1024 <= 1) expect(xxh3Ref(bytes), `oracle, length ${len}`).toBe(want);
+    }
+  });
+
+  it("matches hash-wasm on pages, chunk-sized buffers and block boundaries, at unaligned start addresses", () => {
+    for (const len of [4096, 4097, 8191, 65536, 1024 * 1024 + 4104, 3 * 1024 * 1024 + 1]) {
+      const bytes = randomBytes(len, len);
+      expect(wasmXxh3(bytes, len % 13), `length ${len}`).toBe(xxh3Independent(bytes));
+    }
+  });
+
+  it("matches hash-wasm for random inputs and start addresses (fast-check)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 5000 }), fc.integer({ min: 0, max: 15 }), (bytes, misalign) => {
+        expect(wasmXxh3(bytes, misalign)).toBe(xxh3Independent(bytes));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

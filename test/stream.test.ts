@@ -3,7 +3,7 @@
 // (known and latent, A -> B -> C), the digest against an XXH64 oracle,
 // record-level corruption with valid checksums, and the host left as before.
 import fc from "fast-check";
-import xxhash from "xxhash-wasm";
+import { createXXHash3, type IHasher } from "hash-wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { createHost, type Host, type MachineCheck, type Vm } from "../src/index.js";
@@ -110,18 +110,24 @@ function fill(vm: Vm, seed: number): void {
   vm.run(accesses);
 }
 
-// ─── Digest oracle: XXH64 per page, folded (docs/migration-stream.md) ──────
+// ─── Digest oracle: XXH3-64 per page, folded (docs/migration-stream.md) ────
 const M64 = (1n << 64n) - 1n;
 const P1 = 0x9E3779B185EBCA87n, P2 = 0xC2B2AE3D27D4EB4Fn, P3 = 0x165667B19E3779F9n, P4 = 0x85EBCA77C2B2AE63n, P5 = 0x27D4EB2F165667C5n;
 const rotl = (x: bigint, r: bigint): bigint => ((x << r) | (x >> (64n - r))) & M64;
-let h64Raw: (b: Uint8Array, seed?: bigint) => bigint;
-beforeAll(async () => { h64Raw = (await xxhash()).h64Raw; });
+let h3: IHasher;
+beforeAll(async () => { h3 = await createXXHash3(0, 0); });
+/** XXH3-64 (seed 0) by hash-wasm, independent of the kernel. */
+function xxh3Independent(bytes: Uint8Array): bigint {
+  h3.init();
+  h3.update(bytes);
+  return BigInt(`0x${h3.digest("hex")}`);
+}
 
 function refDigest(vm: Vm): bigint {
   let acc = P5 ^ BigInt(vm.pages);
   for (let pfn = 0; pfn < vm.pages; pfn++) {
     const info = vm.pteInfo(pfn);
-    const h = info.poisoned || info.latentError ? POISON_MARK : h64Raw(vm.read(pfn * PAGE, PAGE), 0n);
+    const h = info.poisoned || info.latentError ? POISON_MARK : xxh3Independent(vm.read(pfn * PAGE, PAGE));
     const r = (rotl((h * P2) & M64, 31n) * P1) & M64;
     acc = (rotl(acc ^ r, 27n) * P1 + P4) & M64;
   }
@@ -179,7 +185,7 @@ describe("stream format", () => {
     const h = encodeHeader({ flags: FLAG_XBZRLE, guestPages: 12345, vmId: 7 });
     expect(h.length).toBe(HEADER_BYTES);
     expect(Buffer.from(h.subarray(0, 4)).toString("latin1")).toBe("HMMS");
-    expect(decodeHeader(h, 1 << 20)).toEqual({ version: 1, flags: FLAG_XBZRLE, pageBytes: PAGE, guestPages: 12345, vmId: 7 });
+    expect(decodeHeader(h, 1 << 20)).toEqual({ version: 2, flags: FLAG_XBZRLE, pageBytes: PAGE, guestPages: 12345, vmId: 7 });
     const patched = (at: number, write: (v: DataView) => void): Uint8Array => {
       const b = h.slice();
       const v = new DataView(b.buffer);
@@ -189,7 +195,7 @@ describe("stream format", () => {
     };
     expectStreamError(() => decodeHeader(patched(0, (v) => v.setUint32(0, 0x53534d48, true)), 1 << 20), ErrorCode.StreamCorrupt, /field magic/);
     expectStreamError(() => decodeHeader(patched(36, (v) => v.setUint8(20, 1)), 1 << 20), ErrorCode.StreamCorrupt, /field crc/);
-    expectStreamError(() => decodeHeader(patched(4, (v) => v.setUint16(4, 2, true)), 1 << 20), ErrorCode.StreamCorrupt, /field version .* is 0x2/);
+    expectStreamError(() => decodeHeader(patched(4, (v) => v.setUint16(4, 1, true)), 1 << 20), ErrorCode.StreamCorrupt, /field version .* is 0x1/);
     expectStreamError(() => decodeHeader(patched(6, (v) => v.setUint16(6, 6, true)), 1 << 20), ErrorCode.StreamCorrupt, /field flags/);
     expectStreamError(() => decodeHeader(patched(8, (v) => v.setUint32(8, 8192, true)), 1 << 20), ErrorCode.StreamCorrupt, /field pageSize/);
     expectStreamError(() => decodeHeader(patched(12, (v) => v.setUint32(12, 48, true)), 1 << 20), ErrorCode.StreamCorrupt, /field headerBytes/);

@@ -7,6 +7,7 @@
 import type { BenchCase, BenchImpl } from "../case.js";
 import { Kernels, PAGE_SIZE } from "../../src/wasm/kernels.js";
 import { bitmapScanRef, firstDiffRef, isZeroRef, xorParityRef, xxh64Ref } from "../../test/reference/pages.js";
+import { xxh3Ref } from "../../test/reference/xxh3.js";
 import { fillRandom, splitMix32 } from "./prng.js";
 
 const MIB = 1 << 20;
@@ -205,6 +206,34 @@ const pageHash: BenchCase = {
   },
 };
 
+/** XXH3-64 of 64 KiB of random bytes (the stream's chunk checksum, in small); the ts side is the BigInt oracle. */
+const XXH3_BYTES = 64 * 1024;
+const xxh3Case: BenchCase = {
+  name: "xxh3-64KiB",
+  bytesPerPass: XXH3_BYTES,
+  opsPerPass: 1,
+  gate: 2,
+  setup() {
+    const k = new Kernels(MIB, 32);
+    const ptr = k.allocBuffer(XXH3_BYTES);
+    fillRandom(k.heap.borrow(ptr, XXH3_BYTES), 0x3c3d);
+    const bytes = k.heap.copyOut(ptr, XXH3_BYTES);
+    let wasmOut = 0n;
+    let tsOut = 1n;
+    const wasm: BenchImpl = { run() { wasmOut = k.xxh3(ptr, XXH3_BYTES); } };
+    const ts: BenchImpl = { run() { tsOut = xxh3Ref(bytes); } };
+    return {
+      wasm,
+      ts,
+      verify() {
+        wasm.run();
+        ts.run();
+        if (wasmOut !== tsOut) throw new Error(`xxh3-64KiB: wasm ${wasmOut.toString(16)} vs oracle ${tsOut.toString(16)}`);
+      },
+    };
+  },
+};
+
 /** 256 pairs of equal random pages; the ts side is Buffer.compare plus a byte scan (native: gate 1). */
 const pageCompare: BenchCase = {
   name: "page-compare",
@@ -361,6 +390,7 @@ export const pageCases: BenchCase[] = [
   xorParityCase("xor-parity-k8-256MiB", 8192, 0x2002),
   zeroPage,
   pageHash,
+  xxh3Case,
   pageCompare,
   pageCopy,
   bitmapScan,

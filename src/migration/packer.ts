@@ -250,7 +250,7 @@ export class PagePacker {
   #frame(payloadBytes: number, borrow: boolean): Uint8Array {
     const k = this.#k;
     const out = this.#outPtr;
-    const checksum = checksumOf(k.hash64(out + CHUNK_HEADER_BYTES, payloadBytes));
+    const checksum = checksumOf(k.xxh3(out + CHUNK_HEADER_BYTES, payloadBytes));
     writeChunkHeader(k.heap.u8, out, this.#sequence++, payloadBytes, checksum);
     const bytes = CHUNK_HEADER_BYTES + payloadBytes;
     if (!borrow) return k.heap.copyOut(out, bytes);

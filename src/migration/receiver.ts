@@ -282,7 +282,7 @@ export class StreamReceiver {
     const where = `chunk ${this.#sequence} (stream offset ${this.#chunkOffset})`;
     const k = this.host.kernels;
     const ptr = this.#payloadPtr;
-    const checksum = checksumOf(k.hash64(ptr, length));
+    const checksum = checksumOf(k.xxh3(ptr, length));
     if (checksum !== h.checksum) {
       throw new HypermemError(
         ErrorCode.StreamCorrupt,

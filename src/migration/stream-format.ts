@@ -4,13 +4,13 @@
 // and unpacker are wasm kernels (assembly/stream.ts); this file holds the
 // constants, the header codec and the chunk framing.
 import { crc32 } from "node:zlib";
-import { pageHash64 } from "../pages/pages.js";
+import { xxh3Hash64 } from "../pages/pages.js";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { PAGE_SIZE, type Kernels } from "../wasm/kernels.js";
 
 /** "HMMS" */
 export const STREAM_MAGIC = 0x534d4d48;
-export const STREAM_VERSION = 1;
+export const STREAM_VERSION = 2;
 export const HEADER_BYTES = 40;
 /** Header flag: XBZRLE records may appear. */
 export const FLAG_XBZRLE = 1 << 0;
@@ -181,14 +181,14 @@ export function readChunkHeader(bytes: Uint8Array, at = 0): ChunkHeader {
   return { magic: v.getUint32(0, true), sequence: v.getUint32(4, true), payloadBytes: v.getUint32(8, true), checksum: v.getUint32(12, true) };
 }
 
-/** The chunk checksum of a 64-bit XXH64 value: its low 32 bits. */
-export function checksumOf(xxh64: bigint): number {
-  return Number(xxh64 & 0xffff_ffffn);
+/** The chunk checksum of a payload's XXH3-64 value: its low 32 bits. */
+export function checksumOf(xxh3: bigint): number {
+  return Number(xxh3 & 0xffff_ffffn);
 }
 
 /** Chunk checksum of a payload held in a JS array (the stream hot path hashes in wasm instead). */
 export function chunkChecksum(payload: Uint8Array): number {
-  return checksumOf(pageHash64(payload));
+  return checksumOf(xxh3Hash64(payload));
 }
 
 /** Writes a chunk header at `out[at]` for a payload of `payloadBytes` with `checksum`. */

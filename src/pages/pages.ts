@@ -98,6 +98,14 @@ export function pageHash64(page: Uint8Array): bigint {
   return kernels.hash64(ptr, page.length, 0n);
 }
 
+/** XXH3-64 with seed 0 of `bytes` (any length), as an unsigned 64-bit bigint: the migration stream's checksum and page hash. */
+export function xxh3Hash64(bytes: Uint8Array): bigint {
+  const kernels = sharedKernels(bytes.length);
+  const ptr = kernels.layout.scratchBase;
+  kernels.heap.copyIn(ptr, bytes);
+  return kernels.xxh3(ptr, bytes.length);
+}
+
 /**
  * Offset of the first byte at which `a` and `b` differ, or -1 when they are equal.
  * @throws HypermemError PageSize when the lengths differ.

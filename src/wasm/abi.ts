@@ -47,6 +47,7 @@ export interface HvExports {
   xorParity(dstPtr: number, listPtr: number, k: number, len: number): void;
   hash64(ptr: number, len: number, seed: bigint): bigint;
   hashPages(srcPtr: number, pageBytes: number, count: number, outPtr: number): void;
+  xxh3(ptr: number, len: number): bigint;
   xbzrleEncode(oldPtr: number, newPtr: number, slen: number, dstPtr: number, dlen: number): number;
   xbzrleDecode(srcPtr: number, slen: number, dstPtr: number, dlen: number): number;
 

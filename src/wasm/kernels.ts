@@ -144,6 +144,8 @@ export class Kernels {
   xorParity(dstPtr: number, listPtr: number, k: number, len: number): void { this.exports.xorParity(dstPtr, listPtr, k, len); }
   hash64(ptr: number, len: number, seed = 0n): bigint { return BigInt.asUintN(64, this.exports.hash64(ptr, len, seed)); }
   hashPages(srcPtr: number, pageBytes: number, count: number, outPtr: number): void { this.exports.hashPages(srcPtr, pageBytes, count, outPtr); }
+  /** XXH3-64 (seed 0) of `len` bytes at `ptr`: the stream's chunk checksum and digest page hash. */
+  xxh3(ptr: number, len: number): bigint { return BigInt.asUintN(64, this.exports.xxh3(ptr, len)); }
   xbzrleEncode(oldPtr: number, newPtr: number, slen: number, dstPtr: number, dlen: number): number {
     return this.exports.xbzrleEncode(oldPtr, newPtr, slen, dstPtr, dlen);
   }

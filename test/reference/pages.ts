@@ -41,11 +41,11 @@ export function rebuildRef(parity: Uint8Array, survivors: readonly Uint8Array[])
 
 // XXH64, from the specification (github.com/Cyan4973/xxHash, doc/xxhash_spec.md).
 const MASK64 = (1n << 64n) - 1n;
-const PRIME64_1 = 0x9E3779B185EBCA87n;
-const PRIME64_2 = 0xC2B2AE3D27D4EB4Fn;
-const PRIME64_3 = 0x165667B19E3779F9n;
-const PRIME64_4 = 0x85EBCA77C2B2AE63n;
-const PRIME64_5 = 0x27D4EB2F165667C5n;
+export const PRIME64_1 = 0x9E3779B185EBCA87n;
+export const PRIME64_2 = 0xC2B2AE3D27D4EB4Fn;
+export const PRIME64_3 = 0x165667B19E3779F9n;
+export const PRIME64_4 = 0x85EBCA77C2B2AE63n;
+export const PRIME64_5 = 0x27D4EB2F165667C5n;
 
 function rotl64(x: bigint, r: bigint): bigint {
   return ((x << r) | (x >> (64n - r))) & MASK64;
