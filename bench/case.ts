@@ -34,6 +34,8 @@ export interface ScenarioBench {
   readonly name: string;
   /** Timed passes; the median is reported. */
   readonly passes: number;
+  /** Untimed passes first (e.g. a destination faulting its memory in for the first time). @default 0 */
+  readonly warmupPasses?: number;
   /** Builds the scenario (untimed). */
   setup(): Promise<{ run(): Promise<{ bytes: number; ops: number; wallMs: number }>; teardown?(): void }>;
 }

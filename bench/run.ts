@@ -13,7 +13,7 @@ import { Bench } from "tinybench";
 import type { BenchCase, BenchImpl, ScenarioBench } from "./case.js";
 import { allCases } from "./cases/index.js";
 import { migrationBench } from "./migration.bench.js";
-import { tcpBenches } from "./tcp.bench.js";
+import { tcpBaselineBench, tcpBenches, tcpMigrationBench } from "./tcp.bench.js";
 
 export interface BenchResult {
   case: string;
@@ -88,6 +88,7 @@ for (const c of selected) {
 async function runScenario(c: ScenarioBench): Promise<BenchResult> {
   const { run, teardown } = await c.setup();
   const rates: Array<{ bytesPerSec: number; opsPerSec: number }> = [];
+  for (let i = 0; i < (c.warmupPasses ?? 0); i++) await run();
   for (let i = 0; i < c.passes; i++) {
     const { bytes, ops, wallMs } = await run();
     rates.push({ bytesPerSec: bytes / (wallMs / 1e3), opsPerSec: ops / (wallMs / 1e3) });
@@ -104,11 +105,16 @@ for (const c of selectedScenarios) {
   rows.push({ case: c.name, wasm: fmtRate(r), ts: "-", "wasm/ts": "-", gate: "-" });
 }
 
+const tcpRate = results.find((r) => r.case === tcpMigrationBench.name)?.bytesPerSec;
+const plainRate = results.find((r) => r.case === tcpBaselineBench.name)?.bytesPerSec;
 if (values.json) {
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } else {
   console.table(rows);
   console.log(`node ${process.version}, ${process.arch}; median of >= 5 samples per case; higher is better`);
+  if (tcpRate && plainRate) {
+    console.log(`migration over TCP / plain socket, same bytes, same run: ${(tcpRate / plainRate).toFixed(2)}x (target >= 0.5x)`);
+  }
 }
 if (values.check) {
   for (const f of failures) console.error(`bench:check FAIL ${f}`);

@@ -5,7 +5,16 @@
 // bytes through a plain Node socket to a child process that only counts
 // them, in 1 MiB writes that respect 'drain': what loopback TCP between two
 // Node processes can do at all. Both report bytes on the socket per wall
-// second. Run alone with `npx tsx bench/tcp.bench.ts`.
+// second, the median of 5 passes after 2 warm-up passes (reported; the
+// listener's first guest has every frame faulted in by the OS, 2-6 s here,
+// and both processes' code and memory settle over the first passes).
+//
+// Over TCP the guest runs in wall-clock time on the source's thread, as a
+// vCPU sharing the migration's core: at 1,000,000 accesses/s simulating it
+// takes about half of that thread (300-500 ns per access), which no
+// transport could hide. The compared case runs it at 100,000 accesses/s
+// (30,000 writes/s into a 100 MiB hot set: a few rounds); a second case
+// shows the busy guest. Run alone with `npx tsx bench/tcp.bench.ts`.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -21,6 +30,9 @@ const TOKEN = "bench-token-not-secret";
 /** Bytes the baseline sends when the migration has not run first: 1 GiB plus stream overhead. */
 const DEFAULT_BASELINE_BYTES = 2 ** 30 + 4 * 2 ** 20;
 let lastMigrationBytes = 0;
+/** Guest accesses per second of the compared case and of the busy-guest case. */
+const GUEST_RATE = 100_000;
+const BUSY_GUEST_RATE = 1_000_000;
 
 /** Spawns a child and resolves with its first stdout line that parses as JSON with a port. */
 function spawnWithPort(args: string[]): Promise<{ child: ChildProcess; port: number }> {
@@ -48,30 +60,39 @@ function spawnWithPort(args: string[]): Promise<{ child: ChildProcess; port: num
   });
 }
 
-export const tcpMigrationBench: ScenarioBench = {
-  name: "migrate-1GiB-tcp-loopback",
-  passes: 3,
-  async setup() {
-    const dir = mkdtempSync(join(tmpdir(), "hypermem-bench-"));
-    const tokenFile = join(dir, "token");
-    writeFileSync(tokenFile, TOKEN);
-    const { child, port } = await spawnWithPort(["--import", "tsx", "src/cli/main.ts", "listen", "--port", "0", "--token-file", tokenFile, "--json"]);
-    const s = buildScenario({
-      guestMiB: 1024, workload: { kind: "hotcold", hotFraction: 0.1, hotProbability: 0.9 },
-      ratePerSec: 1_000_000, writeFraction: 0.3, seed: 7,
-    });
-    return {
-      async run() {
-        const r = await migrateOverTcp(s.vm, { workload: s.workload }, { host: "127.0.0.1", port, token: Buffer.from(TOKEN), idleTimeoutMs: 30_000 });
-        // Correctness gate: the destination acknowledged a guest that matched the end-of-stream digest.
-        if (r.status !== "completed" || r.verification?.ok !== true) throw new Error(`migration ${r.status}: ${r.stopReason}`);
-        lastMigrationBytes = r.tcp.bytesSent;
-        return { bytes: r.tcp.bytesSent, ops: 1, wallMs: r.tcp.wallMs };
-      },
-      teardown: () => { s.workload.close(); child.kill("SIGTERM"); },
-    };
-  },
-};
+/** A migration of a 1 GiB guest running at `ratePerSec` accesses/s to a listener child process. */
+function tcpMigration(name: string, ratePerSec: number, recordBytes: boolean): ScenarioBench {
+  return {
+    name,
+    passes: 5,
+    warmupPasses: 2,
+    async setup() {
+      const dir = mkdtempSync(join(tmpdir(), "hypermem-bench-"));
+      const tokenFile = join(dir, "token");
+      writeFileSync(tokenFile, TOKEN);
+      const { child, port } = await spawnWithPort(["--import", "tsx", "src/cli/main.ts", "listen", "--port", "0", "--token-file", tokenFile, "--json"]);
+      const s = buildScenario({
+        guestMiB: 1024, workload: { kind: "hotcold", hotFraction: 0.1, hotProbability: 0.9 },
+        ratePerSec, writeFraction: 0.3, seed: 7,
+      });
+      return {
+        async run() {
+          const r = await migrateOverTcp(s.vm, { workload: s.workload }, { host: "127.0.0.1", port, token: Buffer.from(TOKEN), idleTimeoutMs: 30_000 });
+          // Correctness gate: the destination acknowledged a guest that matched the end-of-stream digest.
+          if (r.status !== "completed" || r.verification?.ok !== true) throw new Error(`migration ${r.status}: ${r.stopReason}`);
+          if (recordBytes) lastMigrationBytes = r.tcp.bytesSent;
+          return { bytes: r.tcp.bytesSent, ops: 1, wallMs: r.tcp.wallMs };
+        },
+        teardown: () => { s.workload.close(); child.kill("SIGTERM"); },
+      };
+    },
+  };
+}
+
+/** The compared case (the baseline sends as many bytes as its last pass). */
+export const tcpMigrationBench = tcpMigration("migrate-1GiB-tcp-loopback", GUEST_RATE, true);
+/** The same with a guest ten times as busy, for reference. */
+export const tcpBusyGuestBench = tcpMigration("migrate-1GiB-tcp-loopback-busy-guest", BUSY_GUEST_RATE, false);
 
 /** The sink: counts bytes per connection and answers the count when the sender ends. */
 const SINK = `
@@ -87,7 +108,8 @@ process.on("SIGTERM", () => process.exit(0));
 
 export const tcpBaselineBench: ScenarioBench = {
   name: "plain-socket-same-bytes-loopback",
-  passes: 3,
+  passes: 5,
+  warmupPasses: 2,
   async setup() {
     const { child, port } = await spawnWithPort(["-e", SINK]);
     const chunk = Buffer.alloc(2 ** 20, 0x5a);
@@ -117,20 +139,22 @@ export const tcpBaselineBench: ScenarioBench = {
   },
 };
 
-/** Both, migration first (the baseline then sends exactly as many bytes). */
-export const tcpBenches: readonly ScenarioBench[] = [tcpMigrationBench, tcpBaselineBench];
+/** The compared pair, migration first (the baseline then sends exactly as many bytes), then the busy guest. */
+export const tcpBenches: readonly ScenarioBench[] = [tcpMigrationBench, tcpBaselineBench, tcpBusyGuestBench];
 
-/** Runs both benches; returns the median MiB/s of each. */
-export async function runTcpBench(log: (line: string) => void = console.log): Promise<{ migrationMiBps: number; baselineMiBps: number; bytes: number }> {
+/** Runs the benches; returns the median MiB/s of the compared pair and of the busy guest. */
+export async function runTcpBench(log: (line: string) => void = console.log): Promise<{ migrationMiBps: number; baselineMiBps: number; busyGuestMiBps: number; bytes: number }> {
   const medians: number[] = [];
   for (const b of tcpBenches) {
     const { run, teardown } = await b.setup();
     const rates: number[] = [];
     try {
-      for (let i = 0; i < b.passes; i++) {
+      for (let i = 0; i < (b.warmupPasses ?? 0) + b.passes; i++) {
         const r = await run();
-        rates.push(r.bytes / 2 ** 20 / (r.wallMs / 1e3));
-        log(`${b.name} pass ${i + 1}: ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${r.wallMs.toFixed(0)} ms = ${rates.at(-1)!.toFixed(0)} MiB/s`);
+        const rate = r.bytes / 2 ** 20 / (r.wallMs / 1e3);
+        const warmup = i < (b.warmupPasses ?? 0);
+        if (!warmup) rates.push(rate);
+        log(`${b.name} ${warmup ? "warm-up" : "pass"} ${i + 1}: ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${r.wallMs.toFixed(0)} ms = ${rate.toFixed(0)} MiB/s`);
       }
     } finally {
       teardown?.();
@@ -139,10 +163,10 @@ export async function runTcpBench(log: (line: string) => void = console.log): Pr
     medians.push(rates[rates.length >> 1]);
     log(`${b.name}: median ${medians.at(-1)!.toFixed(0)} MiB/s`);
   }
-  return { migrationMiBps: medians[0], baselineMiBps: medians[1], bytes: lastMigrationBytes };
+  return { migrationMiBps: medians[0], baselineMiBps: medians[1], busyGuestMiBps: medians[2], bytes: lastMigrationBytes };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await runTcpBench();
-  console.log(`migration over TCP: ${r.migrationMiBps.toFixed(0)} MiB/s; plain socket, same ${(r.bytes / 2 ** 20).toFixed(1)} MiB: ${r.baselineMiBps.toFixed(0)} MiB/s (${((100 * r.migrationMiBps) / r.baselineMiBps).toFixed(0)}%)`);
+  console.log(`migration over TCP: ${r.migrationMiBps.toFixed(0)} MiB/s; plain socket, same ${(r.bytes / 2 ** 20).toFixed(1)} MiB: ${r.baselineMiBps.toFixed(0)} MiB/s (${(r.migrationMiBps / r.baselineMiBps).toFixed(2)}x, target >= 0.5x); busy guest: ${r.busyGuestMiBps.toFixed(0)} MiB/s`);
 }
