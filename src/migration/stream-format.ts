@@ -1,4 +1,4 @@
-// The hypermem migration stream, version 1 (docs/migration-stream.md has the
+// The hypermem migration stream, version 2 (docs/migration-stream.md has the
 // byte-layout diagrams): a 40-byte header, then framed, checksummed chunks
 // whose payloads are records. Little endian throughout. The record packer
 // and unpacker are wasm kernels (assembly/stream.ts); this file holds the
@@ -171,7 +171,7 @@ export interface ChunkHeader {
   readonly magic: number;
   readonly sequence: number;
   readonly payloadBytes: number;
-  /** Low 32 bits of XXH64 (seed 0) of the payload. */
+  /** Low 32 bits of XXH3-64 (seed 0) of the payload. */
   readonly checksum: number;
 }
 

@@ -1,6 +1,7 @@
 // The source side of a migration over TCP: connect, authenticate, run the
-// unchanged pre-copy engine (simulated time still drives the workload and
-// the statistics) over a TcpChannel, then wait for the destination's
+// pre-copy engine in wall-clock time (the guest runs for the real time that
+// passes; every time in the statistics is measured) over a TcpChannel, then
+// wait for the destination's
 // acknowledgement. The migration is completed only once the destination has
 // acknowledged a verified guest; otherwise it is failed and the source guest
 // is the one that keeps running.

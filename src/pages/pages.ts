@@ -1,4 +1,4 @@
-// Page helpers on caller Uint8Arrays: XOR parity and rebuild, zero test, XXH64
+// Page helpers on caller Uint8Arrays: XOR parity and rebuild, zero test, XXH64, XXH3-64
 // and first difference. Each call copies its inputs into the scratch region of
 // the process-wide kernels instance (src/wasm/shared.ts), runs one kernel and
 // copies the result out, so the caller's arrays are never borrowed or changed.
