@@ -47,11 +47,9 @@ const SECRET = memory.data<u8>([
 ]);
 // @ts-ignore: decorator
 @inline const SECRET_BYTES: usize = 192;
-/** Stripes of 64 bytes per block (the secret advances 8 bytes per stripe), and a block's bytes. */
+/** Stripes of 64 bytes per block (the secret advances 8 bytes per stripe). */
 // @ts-ignore: decorator
 @inline const STRIPES_PER_BLOCK: usize = (SECRET_BYTES - 64) / 8;
-// @ts-ignore: decorator
-@inline const BLOCK_BYTES: usize = STRIPES_PER_BLOCK * 64;
 
 /** The low and high 64 bits of the 128-bit product a × b, XOR-folded. */
 function mul128Fold64(a: u64, b: u64): u64 {
@@ -159,29 +157,26 @@ function hashLong(ptr: usize, len: usize): u64 {
   let a1 = i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3);
   let a2 = i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2);
   let a3 = i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1);
-  const blocks = (len - 1) / BLOCK_BYTES;
-  let p = ptr;
-  for (let b: usize = 0; b < blocks; b++) {
-    for (let key = SECRET; key < SECRET + STRIPES_PER_BLOCK * 8; key += 8) {
-      a0 = accumulate16(a0, p, key);
-      a1 = accumulate16(a1, p + 16, key + 16);
-      a2 = accumulate16(a2, p + 32, key + 32);
-      a3 = accumulate16(a3, p + 48, key + 48);
-      p += 64;
-    }
-    const sk = SECRET + SECRET_BYTES - 64;
-    a0 = scramble16(a0, sk);
-    a1 = scramble16(a1, sk + 16);
-    a2 = scramble16(a2, sk + 32);
-    a3 = scramble16(a3, sk + 48);
-  }
-  const stripes = (len - 1 - blocks * BLOCK_BYTES) / 64;
-  for (let key = SECRET; key < SECRET + stripes * 8; key += 8) {
+  // Every whole stripe before the last 64 bytes; the key advances 8 bytes a
+  // stripe and, after a block of STRIPES_PER_BLOCK, the accumulators are
+  // scrambled and the key starts over.
+  const end = ptr + ((len - 1) & ~(<usize>63));
+  const blockKeyEnd = SECRET + STRIPES_PER_BLOCK * 8;
+  let key = SECRET;
+  for (let p = ptr; p < end; p += 64) {
     a0 = accumulate16(a0, p, key);
     a1 = accumulate16(a1, p + 16, key + 16);
     a2 = accumulate16(a2, p + 32, key + 32);
     a3 = accumulate16(a3, p + 48, key + 48);
-    p += 64;
+    key += 8;
+    if (key == blockKeyEnd) {
+      const sk = SECRET + SECRET_BYTES - 64;
+      a0 = scramble16(a0, sk);
+      a1 = scramble16(a1, sk + 16);
+      a2 = scramble16(a2, sk + 32);
+      a3 = scramble16(a3, sk + 48);
+      key = SECRET;
+    }
   }
   const last = ptr + len - 64;
   const lk = SECRET + SECRET_BYTES - 64 - 7;

@@ -99,6 +99,8 @@ export class PagePacker {
   /** Where chunks are built: owned buffers taken in turn (borrowChunks), or the host's staging area (copied out). */
   readonly #outs: readonly number[];
   #next = 0;
+  /** [ptr, bytes] of the staging area and the owned output buffers, which a pfn list must not overlap. */
+  readonly #ownAreas: readonly (readonly [number, number])[];
   readonly #staging: { readonly ptr: number; readonly bytes: number };
   readonly #cachePtr: number;
   readonly #cacheBytes: number;
@@ -149,6 +151,7 @@ export class PagePacker {
       throw err;
     }
     this.#outs = this.#borrow ? outs : [this.#staging.ptr];
+    this.#ownAreas = [[this.#staging.ptr, this.#staging.bytes], ...outs.map((ptr) => [ptr, OUT_BUFFER_BYTES] as const)];
   }
 
   /** Where the chunk being built goes. */
@@ -156,8 +159,7 @@ export class PagePacker {
 
   /** Does [first, end) overlap the staging area or an output buffer? */
   #overlapsOwnBuffers(first: number, end: number): boolean {
-    const areas = [[this.#staging.ptr, this.#staging.bytes], ...this.#outs.map((ptr) => [ptr, OUT_BUFFER_BYTES])];
-    return areas.some(([ptr, bytes]) => first < ptr + bytes && end > ptr);
+    return this.#ownAreas.some(([ptr, bytes]) => first < ptr + bytes && end > ptr);
   }
 
   /** The 40-byte stream header for this VM (send it first). */

@@ -44,8 +44,8 @@ export class StreamReceiver {
   /** Payload buffer in the destination host, grown to the largest chunk so far; -1 before the first chunk and after. */
   #payloadPtr = -1;
   #payloadCapacity = 0;
-  /** Digest table in the destination host (8 bytes per guest page), or -1 when the guest is too large for one. */
-  #tablePtr = -1;
+  /** Digest table in the destination host (8 bytes per guest page), or 0 (the kernels' "none") when the guest is too large for one. */
+  #tablePtr = 0;
   #tableBytes = 0;
   #have = 0;
   #need = HEADER_BYTES;
@@ -190,17 +190,16 @@ export class StreamReceiver {
       throw err;
     }
     this.#header = header;
-    this.#allocBuffers(header.guestPages);
+    this.#allocDigestTable(header.guestPages);
     this.#startChunk();
   }
 
   /** For a guest up to DIGEST_TABLE_MAX_PAGES, the digest table. */
-  #allocBuffers(pages: number): void {
+  #allocDigestTable(pages: number): void {
     if (pages > DIGEST_TABLE_MAX_PAGES) return;
-    const k = this.host.kernels;
     this.#tablePtr = this.#hostBuffer(pages * 8, "guestPages", pages, "its digest table");
     this.#tableBytes = pages * 8;
-    k.streamDigestTableInit(this.#tablePtr, pages);
+    this.host.kernels.streamDigestTableInit(this.#tablePtr, pages);
   }
 
   /** A buffer of `bytes` in the destination host; ERR_STREAM_LIMIT naming `field` when the host is full. */
@@ -231,10 +230,10 @@ export class StreamReceiver {
   #releaseBuffers(): void {
     const k = this.host.kernels;
     if (this.#payloadPtr >= 0) k.freeBuffer(this.#payloadPtr, this.#payloadCapacity);
-    if (this.#tablePtr >= 0) k.freeBuffer(this.#tablePtr, this.#tableBytes);
+    if (this.#tablePtr !== 0) k.freeBuffer(this.#tablePtr, this.#tableBytes);
     this.#payloadPtr = -1;
     this.#payloadCapacity = 0;
-    this.#tablePtr = -1;
+    this.#tablePtr = 0;
   }
 
   #startChunk(): void {
@@ -292,10 +291,9 @@ export class StreamReceiver {
     }
     const allowXbzrle = (this.#header!.flags & FLAG_XBZRLE) !== 0;
     const payloadOffset = this.#chunkOffset + CHUNK_HEADER_BYTES;
-    const table = Math.max(0, this.#tablePtr);
     let off = 0;
     while (off < length) {
-      const r = k.streamUnpack(vm.slot, ptr, length, off, allowXbzrle, table);
+      const r = k.streamUnpack(vm.slot, ptr, length, off, allowXbzrle, this.#tablePtr);
       if (r < 0) throw this.#recordError(where, payloadOffset);
       if (r === length) break;
       const info = k.streamInfo();
@@ -346,7 +344,7 @@ export class StreamReceiver {
     if (pages !== vm.pages) {
       throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: field guestPages is ${pages}, the header said ${vm.pages}`, { field: "guestPages", value: pages, expected: vm.pages, offset: payloadOffset + r + 16 });
     }
-    if (k.streamDigest(vm.slot, Math.max(0, this.#tablePtr)) < 0) {
+    if (k.streamDigest(vm.slot, this.#tablePtr) < 0) {
       throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: the received guest has a page (pfn ${k.streamInfo().pfn}) it cannot digest`, { pfn: k.streamInfo().pfn });
     }
     const own = k.streamInfo();

@@ -87,7 +87,7 @@ export class TcpChannel implements Channel {
     let channel: TcpChannel | null = null;
     const socket = new Socket({
       handle, allowHalfOpen: true, readable: true, writable: true,
-      onread: { buffer, callback: (n: number) => channel!.#onRead(buffer, n) },
+      onread: { buffer, callback: (n: number) => { channel!.#onRead(buffer, n); return true; } },
     } as ConstructorParameters<typeof Socket>[0]);
     internals._handle = null; // the new socket owns the handle; destroying the old one only releases the server's count
     accepted.destroy();
@@ -209,13 +209,13 @@ export class TcpChannel implements Channel {
 
   /**
    * onread mode: `n` bytes arrived in the read buffer. A waiting reader
-   * gets a view; otherwise they are copied into the queue. Returns false to
-   * pause the socket while the queue is full.
+   * gets a view; otherwise they are copied into the queue (where #onData
+   * pauses the socket at the high-water mark, which stops reading in this
+   * mode as in the default one).
    */
-  #onRead(buffer: Buffer, n: number): boolean {
+  #onRead(buffer: Buffer, n: number): void {
     const view = buffer.subarray(0, n);
     this.#onData(this.#reader ? view : Buffer.from(view));
-    return !(this.#queuedBytes >= RECEIVE_HIGH_WATER_BYTES);
   }
 
   #onData(data: Buffer): void {
