@@ -42,7 +42,8 @@
 
 /**
  * Writes the index of every set bit of `words` words at `bitmapPtr`, ascending,
- * as u32 to `outPtr`. Returns how many were written.
+ * as u32 to `outPtr`, bit 0 of the first word being index `firstIndex` (a
+ * window of a larger bitmap). Returns how many were written.
  * INVARIANT: the out array has room for every set bit; nothing past the last
  * index is written.
  *
@@ -55,7 +56,7 @@
  * backwards from the end: a few words normally, the whole bitmap when it
  * holds fewer than 4 bits.
  */
-export function bitmapScan(bitmapPtr: usize, words: u32, outPtr: usize): u32 {
+export function bitmapScan(bitmapPtr: usize, words: u32, outPtr: usize, firstIndex: u32): u32 {
   let fastEnd: u32 = words;
   let tailBits: u64 = 0;
   while (fastEnd > 0 && tailBits < 4) {
@@ -66,8 +67,8 @@ export function bitmapScan(bitmapPtr: usize, words: u32, outPtr: usize): u32 {
   // INVARIANT: for every w < fastEnd, words w..words-1 hold >= 4 set bits.
   let o = outPtr;
   let w: u32 = 0;
-  for (; w < fastEnd; w++) o = scanWord4(load<u64>(bitmapPtr + (<usize>w << 3)), w << 6, o);
-  for (; w < words; w++) o = scanWordExact(load<u64>(bitmapPtr + (<usize>w << 3)), w << 6, o);
+  for (; w < fastEnd; w++) o = scanWord4(load<u64>(bitmapPtr + (<usize>w << 3)), firstIndex + (w << 6), o);
+  for (; w < words; w++) o = scanWordExact(load<u64>(bitmapPtr + (<usize>w << 3)), firstIndex + (w << 6), o);
   return <u32>((o - outPtr) >> 2);
 }
 

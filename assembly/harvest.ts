@@ -5,7 +5,8 @@
 // loads and no stores. Also: write-protect and trace a set of pages.
 import { frameAddr } from "./layout";
 import { VM_GUEST_PAGES, VM_ROOT, pteFrame, vmDesc } from "./npt";
-import { PTE_COW, PTE_R, PTE_TRACED, PTE_W, PTE_WP } from "./pte";
+import { transition } from "./page-state";
+import { PTE_R } from "./pte";
 
 /** Fetch-and-clear of one sub-block of 8 entries at `p`; ORs its byte into `bm`. Returns the bits. */
 // @ts-ignore: decorator
@@ -106,22 +107,14 @@ function countBits(bitmapPtr: usize, pages: u64): u32 {
   return table + ((<usize>gfn & 511) << 3);
 }
 
-/** Modes of ptesUpdate. */
-// @ts-ignore: decorator
-@inline export const UPDATE_WRITE_PROTECT: u32 = 0;
-// @ts-ignore: decorator
-@inline export const UPDATE_UNPROTECT: u32 = 1;
-// @ts-ignore: decorator
-@inline export const UPDATE_TRACE: u32 = 2;
-// @ts-ignore: decorator
-@inline export const UPDATE_UNTRACE: u32 = 3;
-
 /**
- * For every set bit g of the bitmap at `bitmapPtr`, updates the leaf of guest
- * page g of VM `slot` (populated leaves only): write-protect (clear W, set WP),
- * unprotect, trace (clear R and W, set TRC) or untrace. Returns leaves changed.
+ * For every set bit g of the bitmap at `bitmapPtr`, applies page-state
+ * operation `op` (TRACE, UNTRACE, WRITE_PROTECT or UNPROTECT of
+ * assembly/page-state.ts) to the leaf of guest page g of VM `slot`;
+ * unpopulated pages and pages the operation does not apply to are skipped.
+ * Returns the number of leaves changed.
  */
-export function ptesUpdate(slot: u32, bitmapPtr: usize, mode: u32): u32 {
+export function ptesUpdate(slot: u32, bitmapPtr: usize, op: u32): u32 {
   const d = vmDesc(slot);
   const words = <usize>((load<u64>(d, VM_GUEST_PAGES) + 63) >> 6);
   let changed: u32 = 0;
@@ -132,24 +125,7 @@ export function ptesUpdate(slot: u32, bitmapPtr: usize, mode: u32): u32 {
       v &= v - 1;
       const lp = leafFor(d, gfn);
       if (lp == 0) continue;
-      const e = load<u64>(lp);
-      let n = e;
-      if (mode == UPDATE_WRITE_PROTECT) {
-        n = (e | PTE_WP) & ~PTE_W;
-      } else if (mode == UPDATE_UNPROTECT) {
-        n = e & ~PTE_WP;
-        if ((n & (PTE_R | PTE_COW | PTE_TRACED)) == PTE_R) n |= PTE_W;
-      } else if (mode == UPDATE_TRACE) {
-        if ((e & PTE_R) == 0) continue;
-        n = (e | PTE_TRACED) & ~(PTE_R | PTE_W);
-      } else if ((e & PTE_TRACED) != 0) {
-        n = (e & ~PTE_TRACED) | PTE_R;
-        if ((n & (PTE_COW | PTE_WP)) == 0) n |= PTE_W;
-      }
-      if (n != e) {
-        store<u64>(lp, n);
-        changed++;
-      }
+      if (transition(d, lp, load<u64>(lp), <u32>gfn, op, 0, 0) > 0) changed++;
     }
   }
   return changed;

@@ -5,10 +5,15 @@ import { computeLayout, ctrlBase, frameBase, maxFrames, metaBase, scratchBase, s
 import { allocContiguous, allocFrame, bumpFrame, ensureMemory, freeCount, freeFrame, initFrames, peakUsedFrames, usedFrames } from "./frames";
 import * as pte from "./pte";
 import * as status from "./status";
+import * as layout from "./layout";
+import * as mmu from "./mmu";
 import { faultGpa, faultIndex, faultReason, readChecksum, writeCount } from "./mmu";
+import * as npt from "./npt";
+import * as pageState from "./page-state";
 import * as stream from "./stream";
+import { POISON_MARK } from "./fingerprint";
 
-export { vmInit, vmDestroy, nptLookup, nptSet, nptPopulate, nptBreakCow } from "./npt";
+export { vmInit, vmDestroy, nptLookup, nptSet, nptPopulate, nptBreakCow, nptTablesNeeded } from "./npt";
 export { mmuRun } from "./mmu";
 export { harvestBit, ptesUpdate } from "./harvest";
 export { bitmapScan, bitmapCount, bitmapOr, bitmapAndNot } from "./bitmap";
@@ -18,8 +23,9 @@ export { hash64, hashPages } from "./hash";
 export { xxh3 } from "./xxh3";
 export { xbzrleEncode, xbzrleDecode } from "./xbzrle";
 export { workloadInit, workloadGenerate, traceValidate } from "./workload";
-export { streamPack, streamUnpack, streamDigest, streamDigestTableInit, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";
-export { vmPageHashes } from "./verify";
+export { streamPack, streamUnpack, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";
+export { pageSetState } from "./page-state";
+export { pageFingerprints, getFingerprintPoisoned, digestStart, digestFold, digestFinish, fingerprintTableInit } from "./fingerprint";
 export { allocFrame, allocContiguous, freeFrame };
 
 /**
@@ -49,7 +55,7 @@ export function getFaultGpa(): u64 { return faultGpa; }
 export function getReadChecksum(): u64 { return readChecksum; }
 export function getWriteCount(): u64 { return writeCount; }
 
-// Constants mirrored by src/host/pte.ts, src/host/fault.ts and src/errors.ts (test/abi.test.ts).
+// Constants mirrored by src/wasm/codes.ts (test/abi.test.ts checks every one).
 export const ABI_PTE_R: u64 = pte.PTE_R;
 export const ABI_PTE_W: u64 = pte.PTE_W;
 export const ABI_PTE_X: u64 = pte.PTE_X;
@@ -64,6 +70,7 @@ export const ABI_PTE_POISONED: u64 = pte.PTE_POISONED;
 export const ABI_PTE_TRACED: u64 = pte.PTE_TRACED;
 export const ABI_PTE_WP: u64 = pte.PTE_WP;
 export const ABI_PTE_LATENT: u64 = pte.PTE_LATENT;
+export const ABI_PTE_ELSEWHERE: u64 = pte.PTE_ELSEWHERE;
 export const ABI_FAULT_NOT_PRESENT: u32 = pte.FAULT_NOT_PRESENT;
 export const ABI_FAULT_WRITE_PROTECT: u32 = pte.FAULT_WRITE_PROTECT;
 export const ABI_FAULT_COW: u32 = pte.FAULT_COW;
@@ -72,18 +79,61 @@ export const ABI_FAULT_TRACED: u32 = pte.FAULT_TRACED;
 export const ABI_FAULT_SWAPPED: u32 = pte.FAULT_SWAPPED;
 export const ABI_FAULT_BALLOONED: u32 = pte.FAULT_BALLOONED;
 export const ABI_FAULT_BAD_ACCESS: u32 = pte.FAULT_BAD_ACCESS;
+export const ABI_FAULT_ELSEWHERE: u32 = pte.FAULT_ELSEWHERE;
 export const ABI_ERR_OUT_OF_FRAMES: i32 = status.ERR_OUT_OF_FRAMES;
 export const ABI_ERR_MEMORY_GROW: i32 = status.ERR_MEMORY_GROW;
 export const ABI_ERR_GFN_RANGE: i32 = status.ERR_GFN_RANGE;
 export const ABI_ERR_PAGE_STATE: i32 = status.ERR_PAGE_STATE;
 export const ABI_ERR_BAD_ACCESS: i32 = status.ERR_BAD_ACCESS;
-// Migration stream constants, mirrored by src/migration/stream-format.ts (test/stream.test.ts).
+export const ABI_ACCESS_BYTES: u32 = mmu.ACCESS_BYTES;
+export const ABI_OP_WRITE: u32 = mmu.OP_WRITE;
+export const ABI_FRAME_META_BYTES: u32 = layout.FRAME_META_BYTES;
+export const ABI_VM_DESC_BYTES: u32 = layout.VM_DESC_BYTES;
+export const ABI_MAX_VMS: u32 = layout.MAX_VMS;
+export const ABI_WORKLOAD_SLOTS_OFFSET: u32 = layout.WORKLOAD_SLOTS_OFFSET;
+export const ABI_WORKLOAD_DESC_BYTES: u32 = layout.WORKLOAD_DESC_BYTES;
+export const ABI_MAX_WORKLOADS: u32 = layout.MAX_WORKLOADS;
+export const ABI_VM_ROOT: u32 = npt.VM_ROOT;
+export const ABI_VM_TABLE_FRAMES: u32 = npt.VM_TABLE_FRAMES;
+export const ABI_VM_PRIVATE_FRAMES: u32 = npt.VM_PRIVATE_FRAMES;
+export const ABI_VM_SWAPPED_PAGES: u32 = npt.VM_SWAPPED_PAGES;
+export const ABI_VM_BALLOONED_PAGES: u32 = npt.VM_BALLOONED_PAGES;
+export const ABI_VM_POISONED_PAGES: u32 = npt.VM_POISONED_PAGES;
+export const ABI_VM_TRACED_PAGES: u32 = npt.VM_TRACED_PAGES;
+export const ABI_VM_ELSEWHERE_PAGES: u32 = npt.VM_ELSEWHERE_PAGES;
+export const ABI_OP_SWAP_OUT: u32 = pageState.OP_SWAP_OUT;
+export const ABI_OP_MOVE_ELSEWHERE: u32 = pageState.OP_MOVE_ELSEWHERE;
+export const ABI_OP_BRING_BACK: u32 = pageState.OP_BRING_BACK;
+export const ABI_OP_BALLOON: u32 = pageState.OP_BALLOON;
+export const ABI_OP_DEFLATE: u32 = pageState.OP_DEFLATE;
+export const ABI_OP_POISON: u32 = pageState.OP_POISON;
+export const ABI_OP_POISON_LATENT: u32 = pageState.OP_POISON_LATENT;
+export const ABI_OP_REPORT_LATENT: u32 = pageState.OP_REPORT_LATENT;
+export const ABI_OP_POISON_NO_FRAME: u32 = pageState.OP_POISON_NO_FRAME;
+export const ABI_OP_TRACE: u32 = pageState.OP_TRACE;
+export const ABI_OP_UNTRACE: u32 = pageState.OP_UNTRACE;
+export const ABI_OP_WRITE_PROTECT: u32 = pageState.OP_WRITE_PROTECT;
+export const ABI_OP_UNPROTECT: u32 = pageState.OP_UNPROTECT;
 export const ABI_REC_PAGE: u32 = stream.REC_PAGE;
 export const ABI_REC_ZERO: u32 = stream.REC_ZERO;
 export const ABI_REC_XBZRLE: u32 = stream.REC_XBZRLE;
 export const ABI_REC_POISON: u32 = stream.REC_POISON;
 export const ABI_REC_END_ROUND: u32 = stream.REC_END_ROUND;
 export const ABI_REC_END_STREAM: u32 = stream.REC_END_STREAM;
+export const ABI_REC_COMMIT: u32 = stream.REC_COMMIT;
 export const ABI_REC_HEADER_BYTES: u32 = stream.REC_HEADER_BYTES;
 export const ABI_MAX_RECORD_BYTES: u32 = stream.MAX_RECORD_BYTES;
-export const ABI_STREAM_POISON_MARK: u64 = stream.POISON_MARK;
+export const ABI_END_STREAM_BYTES: u32 = stream.END_STREAM_BYTES;
+export const ABI_STAGE_BULK: u32 = stream.STAGE_BULK;
+export const ABI_STAGE_ITERATE: u32 = stream.STAGE_ITERATE;
+export const ABI_STAGE_FINAL: u32 = stream.STAGE_FINAL;
+export const ABI_STAGE_NO_ZERO_DETECTION: u32 = stream.STAGE_NO_ZERO_DETECTION;
+export const ABI_UNPACK_XBZRLE: u32 = stream.UNPACK_XBZRLE;
+export const ABI_UNPACK_VALIDATE_ONLY: u32 = stream.UNPACK_VALIDATE_ONLY;
+export const ABI_REASON_PFN_RANGE: u32 = stream.REASON_PFN_RANGE;
+export const ABI_REASON_FLAGS: u32 = stream.REASON_FLAGS;
+export const ABI_REASON_PAGE_STATE: u32 = stream.REASON_PAGE_STATE;
+export const ABI_REASON_OUT_OF_FRAMES: u32 = stream.REASON_OUT_OF_FRAMES;
+export const ABI_REASON_NOT_RESIDENT: u32 = stream.REASON_NOT_RESIDENT;
+export const ABI_PACK_STATS_WORDS: u32 = stream.PACK_STATS_WORDS;
+export const ABI_POISON_MARK: u64 = POISON_MARK;

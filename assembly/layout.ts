@@ -20,14 +20,18 @@
 //  +8  u32 next    free-list link while free
 //  +12 u32 rsvd
 //
-// VM descriptor (VM_DESC_BYTES = 64):
+// VM descriptor (VM_DESC_BYTES = 64), kept by npt.ts and page-state.ts:
 //  +0  u32 rootFrame        PML4 of the nested page table
 //  +4  u32 vmId
 //  +8  u64 guestPages
-//  +16 u32 rsvd
-//  +20 u32 rsvd
+//  +16 u32 swappedPages     pages in state swapped
+//  +20 u32 balloonedPages   pages in state ballooned
 //  +24 u32 tableFrames      frames used by the NPT
-//  +28 u32 privateFrames    frames mapped privately (not the zero frame)
+//  +28 u32 privateFrames    frames the VM's leaves hold (present, traced, poisoned with a frame)
+//  +32 u32 poisonedPages    pages in state poisoned (PSN or LAT)
+//  +36 u32 tracedPages      pages in state traced
+//  +40 u32 elsewherePages   pages in state elsewhere
+//  +44 .. +63 rsvd
 
 // @ts-ignore: decorator
 @inline export const PAGE_SHIFT: u32 = 12;

@@ -4,8 +4,7 @@
 import { FRAME_POISONED, FRAME_ZERO, OWNER_HOST, PAGE_SIZE, ctrlBase, frameAddr, metaAddr, VM_DESC_BYTES } from "./layout";
 import { allocFrame, allocFrameUncleared, allocTable, freeFrame, retireFrame } from "./frames";
 import {
-  PTE_BALLOONED, PTE_COW, PTE_FRAME_MASK, PTE_LEAF_RW, PTE_POISONED, PTE_R, PTE_SWAPPED,
-  PTE_TABLE, PTE_TRACED, PTE_W, PTE_WP, PTE_MT_WB, PTE_X, PTE_A, PTE_D,
+  PTE_COW, PTE_ELSEWHERE, PTE_FRAME_MASK, PTE_LEAF_RW, PTE_R, PTE_STATE_BITS, PTE_SWAPPED, PTE_TABLE, PTE_W, PTE_WP, PTE_MT_WB, PTE_X, PTE_A, PTE_D,
 } from "./pte";
 import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 
@@ -20,6 +19,22 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 @inline export const VM_TABLE_FRAMES: u32 = 24;
 // @ts-ignore: decorator
 @inline export const VM_PRIVATE_FRAMES: u32 = 28;
+// @ts-ignore: decorator
+@inline export const VM_SWAPPED_PAGES: u32 = 16;
+// @ts-ignore: decorator
+@inline export const VM_BALLOONED_PAGES: u32 = 20;
+// @ts-ignore: decorator
+@inline export const VM_POISONED_PAGES: u32 = 32;
+// @ts-ignore: decorator
+@inline export const VM_TRACED_PAGES: u32 = 36;
+// @ts-ignore: decorator
+@inline export const VM_ELSEWHERE_PAGES: u32 = 40;
+
+/** Adds `delta` to the u32 count at descriptor offset `field`. */
+// @ts-ignore: decorator
+@inline export function bumpCount(d: usize, field: u32, delta: i32): void {
+  store<u32>(d + field, <u32>(<i32>load<u32>(d + field) + delta));
+}
 
 /** Address of VM slot `slot`'s descriptor. */
 // @ts-ignore: decorator
@@ -71,11 +86,31 @@ export function leafEntry(d: usize, gfn: u64, create: bool): i64 {
       if (t < 0) return t;
       e = (<u64>t << 12) | PTE_TABLE;
       store<u64>(p, e);
-      store<u32>(d, load<u32>(d, VM_TABLE_FRAMES) + 1, VM_TABLE_FRAMES);
+      bumpCount(d, VM_TABLE_FRAMES, 1);
     }
     table = tableOf(e);
   }
   return <i64>(table + ((<usize>gfn & 511) << 3));
+}
+
+/** Leaf table found by findLeaf. */
+export let walkLeaf: usize = 0;
+
+/**
+ * Finds the leaf table covering guest page `base` (any page of it) and puts
+ * it in walkLeaf, returning 0; or returns the number of pages spanned by
+ * the missing table entry met on the way (512, 2^18 or 2^27), so a walk can
+ * skip the whole unpopulated subtree.
+ */
+export function findLeaf(d: usize, base: u64): u64 {
+  let table = frameAddr(load<u32>(d, VM_ROOT));
+  for (let shift: u64 = 27; shift > 0; shift -= 9) {
+    const e = load<u64>(table + ((<usize>(base >> shift) & 511) << 3));
+    if ((e & PTE_R) == 0) return (<u64>1) << shift;
+    table = tableOf(e);
+  }
+  walkLeaf = table;
+  return 0;
 }
 
 /** Leaf entry of `gfn` (0 when unpopulated). For the TS side and tests. */
@@ -84,6 +119,40 @@ export function nptLookup(slot: u32, gfn: u32): u64 {
   if (<u64>gfn >= load<u64>(d, VM_GUEST_PAGES)) return 0;
   const p = leafEntry(d, <u64>gfn, false);
   return p <= 0 ? 0 : load<u64>(<usize>p);
+}
+
+/**
+ * Page-table frames that populating guest pages [first, first + count) of
+ * VM `slot` would add (missing PDPT, PD and leaf tables), so a caller can
+ * check the host has room before it changes anything.
+ */
+export function nptTablesNeeded(slot: u32, first: u32, count: u32): u32 {
+  const d = vmDesc(slot);
+  const root = frameAddr(load<u32>(d, VM_ROOT));
+  let needed: u32 = 0;
+  let missing4: i64 = -1; // the PML4 slot whose new PDPT (and everything below) is counted
+  let missing3: i64 = -1; // the PDPT slot (i4 << 9 | i3) whose new PD is counted
+  const end = <u64>first + <u64>count;
+  for (let block = <u64>first >> 9; block << 9 < end; block++) {
+    const i4 = <i64>(block >> 18);
+    const i3 = <i64>(block >> 9);
+    const e4 = load<u64>(root + ((<usize>i4 & 511) << 3));
+    if ((e4 & PTE_R) == 0) {
+      if (i4 != missing4) { needed++; missing4 = i4; }
+      if (i3 != missing3) { needed++; missing3 = i3; }
+      needed++;
+      continue;
+    }
+    const e3 = load<u64>(tableOf(e4) + ((<usize>i3 & 511) << 3));
+    if ((e3 & PTE_R) == 0) {
+      if (i3 != missing3) { needed++; missing3 = i3; }
+      needed++;
+      continue;
+    }
+    const e2 = load<u64>(tableOf(e3) + ((<usize>block & 511) << 3));
+    if ((e2 & PTE_R) == 0) needed++;
+  }
+  return needed;
 }
 
 /** Replaces the leaf entry of `gfn` (tables created as needed). Returns 0 or a negative status. */
@@ -118,15 +187,16 @@ function populate(slot: u32, gfn: u32, write: bool, clear: bool): i32 {
   const p = leafEntry(d, <u64>gfn, true);
   if (p < 0) return <i32>p;
   const e = load<u64>(<usize>p);
-  if ((e & (PTE_R | PTE_SWAPPED | PTE_BALLOONED | PTE_POISONED | PTE_TRACED)) != 0) return -ERR_PAGE_STATE;
+  if ((e & (PTE_R | PTE_STATE_BITS)) != 0) return -ERR_PAGE_STATE;
+  const ad = e & (PTE_A | PTE_D); // left by a deflated balloon page: the dirty log must still see it
   if (!write) {
-    store<u64>(<usize>p, PTE_R | PTE_X | PTE_MT_WB | PTE_COW);
+    store<u64>(<usize>p, PTE_R | PTE_X | PTE_MT_WB | PTE_COW | ad);
     return 0;
   }
   const hfn = clear ? allocFrame(<u16>load<u32>(d, VM_ID), gfn, 0) : allocFrameUncleared(<u16>load<u32>(d, VM_ID), gfn, 0);
   if (hfn < 0) return hfn;
-  store<u64>(<usize>p, (<u64>hfn << 12) | PTE_LEAF_RW);
-  store<u32>(d, load<u32>(d, VM_PRIVATE_FRAMES) + 1, VM_PRIVATE_FRAMES);
+  store<u64>(<usize>p, (<u64>hfn << 12) | PTE_LEAF_RW | ad);
+  bumpCount(d, VM_PRIVATE_FRAMES, 1);
   return hfn;
 }
 
@@ -150,7 +220,7 @@ export function nptBreakCow(slot: u32, gfn: u32): i32 {
   const keep = e & (PTE_A | PTE_D | PTE_WP);
   const w = (e & PTE_WP) != 0 ? 0 : PTE_W;
   store<u64>(<usize>p, (<u64>hfn << 12) | PTE_R | PTE_X | PTE_MT_WB | w | keep);
-  store<u32>(d, load<u32>(d, VM_PRIVATE_FRAMES) + 1, VM_PRIVATE_FRAMES);
+  bumpCount(d, VM_PRIVATE_FRAMES, 1);
   return hfn;
 }
 
@@ -172,7 +242,8 @@ function freeTable(table: usize, level: u32): u32 {
       if ((e & PTE_R) == 0) continue;
       freed += freeTable(frameAddr(hfn), level - 1) + 1;
       freeFrame(hfn);
-    } else if (hfn != 0 && load<u16>(metaAddr(hfn), 4) != OWNER_HOST) {
+    } else if (hfn != 0 && (e & (PTE_SWAPPED | PTE_ELSEWHERE)) == 0 && load<u16>(metaAddr(hfn), 4) != OWNER_HOST) {
+      // (a swapped or elsewhere entry's frame field is a slot or a location, not a frame)
       if ((load<u16>(metaAddr(hfn), 6) & FRAME_POISONED) != 0) {
         retireFrame(hfn);
       } else {

@@ -10,6 +10,7 @@
 //  └──────┴──────┴─────────────┴───────────────────────┴──────────────┘
 //   PAGE 1 (4096 bytes) · ZERO 2 (0) · XBZRLE 3 (1..4095) · POISON 4 (0)
 //   END_ROUND 5 (0, pfn = round) · END_STREAM 6 (16: u64 digest, u32 pages, u32 poisoned)
+//   COMMIT 7 (0, pfn = epoch): a staged receiver applies an epoch's records only here
 //
 // The packer never reads the bytes of a frame flagged poisoned: the leaf
 // entry and the frame metadata are checked first (an exception-safe read, as
@@ -24,11 +25,10 @@
 // adapter reads (getPackStatsPtr, getStreamInfoPtr), so kernels return plain
 // counts or offsets and -1 on failure with the reason in the info block.
 import { FRAME_POISONED, FRAME_POISON_KNOWN, FRAME_ZERO, PAGE_SIZE, frameAddr, metaAddr } from "./layout";
-import { freeFrame } from "./frames";
-import { VM_GUEST_PAGES, VM_PRIVATE_FRAMES, VM_ROOT, leafEntry, nptBreakCow, nptPopulate, nptPopulateForOverwrite, pteFrame, tableOf, vmDesc } from "./npt";
-import {
-  PTE_BALLOONED, PTE_COW, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED, PTE_W,
-} from "./pte";
+import { POISON_MARK, zeroPageHash } from "./fingerprint";
+import { VM_GUEST_PAGES, findLeaf, leafEntry, nptBreakCow, nptPopulate, nptPopulateForOverwrite, pteFrame, vmDesc, walkLeaf } from "./npt";
+import { OP_POISON, OP_POISON_LATENT, OP_POISON_NO_FRAME, OP_REPORT_LATENT, transition } from "./page-state";
+import { PTE_BALLOONED, PTE_COW, PTE_ELSEWHERE, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED } from "./pte";
 import { ERR_PAGE_STATE } from "./status";
 import { isZeroPage } from "./page";
 import { xxh3 } from "./xxh3";
@@ -48,6 +48,8 @@ import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
 @inline export const REC_END_ROUND: u32 = 5;
 // @ts-ignore: decorator
 @inline export const REC_END_STREAM: u32 = 6;
+// @ts-ignore: decorator
+@inline export const REC_COMMIT: u32 = 7;
 /** Payload bytes of END_STREAM: u64 digest, u32 guest pages, u32 poisoned pages. */
 // @ts-ignore: decorator
 @inline export const END_STREAM_BYTES: u32 = 16;
@@ -95,6 +97,17 @@ import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
 @inline export const REASON_OUT_OF_FRAMES: u32 = 10;
 // @ts-ignore: decorator
 @inline export const REASON_FIELD: u32 = 11;
+/** The page is swapped or elsewhere: the caller brings it back (the VM's page hook) and resumes. */
+// @ts-ignore: decorator
+@inline export const REASON_NOT_RESIDENT: u32 = 12;
+
+// Flags of streamUnpack.
+/** XBZRLE records are allowed (the stream header enables them). */
+// @ts-ignore: decorator
+@inline export const UNPACK_XBZRLE: u32 = 1;
+/** Check every record as for applying it, write nothing (a staged receiver, before the commit). */
+// @ts-ignore: decorator
+@inline export const UNPACK_VALIDATE_ONLY: u32 = 2;
 
 // Info block (INFO_BYTES), written by every kernel of this file:
 //  +0  u32 reason      REASON_*, 0 when the call succeeded
@@ -103,9 +116,10 @@ import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
 //  +12 u32 type        record type (unpack: also the control record it stopped at)
 //  +16 u32 length      record payload length
 //  +20 i32 status      underlying kernel status (frame allocation), 0 if none
-//  +24 u64 digest      streamDigest result
-//  +32 u32 poisoned    streamDigest: poisoned pages seen
-//  +36 u32 nextPfn     streamPoisonList: first pfn not scanned yet
+//  +24 u32 nextPfn     streamPoisonList: first pfn not scanned yet
+//  +28 u32 framesNeeded streamUnpack with UNPACK_VALIDATE_ONLY: frames applying the
+//                      validated records could take at most (pages without a
+//                      private frame, and the page tables they lack)
 // @ts-ignore: decorator
 @inline export const INFO_BYTES: u32 = 64;
 const INFO = memory.data(64, 16);
@@ -172,16 +186,12 @@ function fail(reason: u32, offset: u32, pfn: u32, type: u32, length: u32, status
 // ─── Packer ───────────────────────────────────────────────────────────────
 
 /**
- * Makes a latent error found by the packer known, as src/ras/memory-error.ts
- * reportLatentError does: the frame is flagged poison-known and the entry at
- * `p` turns from LAT to PSN (R and W stay clear).
+ * Makes a latent error found by the packer's exception-safe read known, as
+ * a guest access would (page-state REPORT_LATENT: LAT turns PSN, the frame
+ * is flagged known).
  */
-function reportLatent(p: usize, e: u64, hfn: u32): void {
-  if (hfn != 0) {
-    const m = metaAddr(hfn);
-    store<u16>(m, load<u16>(m, 6) | FRAME_POISONED | FRAME_POISON_KNOWN, 6);
-  }
-  store<u64>(p, (e & ~(PTE_LATENT | PTE_R | PTE_W)) | PTE_POISONED);
+function reportLatent(d: usize, p: usize, e: u64, pfn: u32): void {
+  transition(d, p, e, pfn, OP_REPORT_LATENT, 0, 0);
   bump(S_LATENT);
 }
 
@@ -262,7 +272,8 @@ function packXbzrle(rec: usize, pfn: u32, src: usize, cacheMeta: usize, cachePag
 /**
  * Packs guest page `pfn` of the VM at descriptor `d` into `rec`. Returns the
  * record size, 0 when nothing is sent (XBZRLE: unchanged), or -1 for a page
- * the packer cannot read (swapped out; the info block says which).
+ * that is not resident (swapped, elsewhere; REASON_NOT_RESIDENT, the info
+ * block says which): the caller brings it back and packs from there again.
  */
 function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: usize, slotMask: u32, useCache: bool, last: bool, generation: u32, zeroDetect: bool): i32 {
   const p = leafEntry(d, <u64>pfn, false);
@@ -270,18 +281,19 @@ function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: u
   if ((e & PTE_POISONED) != 0) return putPoison(rec, pfn);
   const hfn = pteFrame(e);
   if ((e & PTE_LATENT) != 0) {
-    reportLatent(<usize>p, e, hfn);
+    reportLatent(d, <usize>p, e, pfn);
     return putPoison(rec, pfn);
   }
-  if ((e & PTE_SWAPPED) != 0) return fail(REASON_PAGE_STATE, 0, pfn, 0, 0, -ERR_PAGE_STATE);
+  if ((e & (PTE_SWAPPED | PTE_ELSEWHERE)) != 0) return fail(REASON_NOT_RESIDENT, 0, pfn, 0, 0, -ERR_PAGE_STATE);
   // Unpopulated, ballooned or zero-mapped: nothing to read (the zero frame, when zero pages go whole).
   if ((e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0) {
     return zeroDetect ? putZero(rec, pfn, cacheMeta, cachePages, slotMask, useCache, generation) : putPage(rec, pfn, frameAddr(0));
   }
   const flags = load<u16>(metaAddr(hfn), 6);
   if ((flags & FRAME_POISONED) != 0) { // the exception-safe read meets an error: never read the bytes
-    if ((flags & FRAME_POISON_KNOWN) == 0) reportLatent(<usize>p, e, hfn);
-    else store<u64>(<usize>p, (e & ~(PTE_R | PTE_W)) | PTE_POISONED);
+    const known = (flags & FRAME_POISON_KNOWN) != 0;
+    transition(d, <usize>p, e, pfn, known ? OP_POISON : OP_POISON_LATENT, 0, 0);
+    if (!known) reportLatent(d, <usize>p, load<u64>(<usize>p), pfn);
     return putPoison(rec, pfn);
   }
   const src = frameAddr(hfn);
@@ -296,8 +308,11 @@ function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: u
  * Packs the pages listed at `listPtr` (`count` u32 pfns) of VM `slot` into
  * records at `outPtr` until the list ends or fewer than MAX_RECORD_BYTES of
  * `capacity` are left. `cacheSlots` = 0 turns XBZRLE off; it is also off in
- * the bulk stage. `stage` may carry STAGE_NO_ZERO_DETECTION. Returns the number of pfns consumed (statistics in the
- * stats block), or -1 (info block: reason, list index, pfn).
+ * the bulk stage. `stage` may carry STAGE_NO_ZERO_DETECTION. Returns the
+ * number of pfns consumed (statistics in the stats block), or -1 (info
+ * block: reason, list index, pfn; the stats block counts the records
+ * written before that entry, so after REASON_NOT_RESIDENT the caller can
+ * bring the page back and resume at it).
  * INVARIANT: the list, the output and both cache areas are inside memory.
  */
 export function streamPack(
@@ -320,8 +335,10 @@ export function streamPack(
     const pfn = load<u32>(listPtr + (<usize>i << 2));
     if (<u64>pfn >= pages) return fail(REASON_PFN_RANGE, i, pfn, 0, 0, 0);
     const n = packOne(d, pfn, outPtr + out, cacheMetaPtr, cachePagesPtr, slotMask, useCache, last, generation, zeroDetect);
-    if (n < 0) {
+    if (n < 0) { // the records before entry i are written and counted: the caller may resume at i
       store<u32>(INFO, i, 4);
+      store<u32>(STATS + S_CONSUMED, i);
+      store<u32>(STATS + S_PAYLOAD, out);
       return -1;
     }
     if (n > 0) bump(S_RECORDS);
@@ -368,38 +385,71 @@ export function xbzrleValid(src: usize, slen: u32, dlen: u32): bool {
   return true;
 }
 
-/** Entry bits a page must not have for PAGE, ZERO or XBZRLE to apply. */
+/** States in which a page refuses PAGE, ZERO and XBZRLE records. */
 // @ts-ignore: decorator
-@inline const UNWRITABLE: u64 = PTE_POISONED | PTE_LATENT | PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED;
+@inline const REFUSES_DATA: u64 = PTE_POISONED | PTE_LATENT | PTE_BALLOONED | PTE_TRACED;
+/** States in which a page refuses a POISON record (PSN already: nothing to do). */
+// @ts-ignore: decorator
+@inline const REFUSES_POISON: u64 = PTE_LATENT | PTE_BALLOONED | PTE_TRACED;
+
+/** The last leaf block (pfn >> 9), PD slot (pfn >> 18) and PML4 slot (pfn >> 27) counted by framesFor. */
+let countedBlock: i64 = -1;
+let countedPd: i64 = -1;
+let countedPdpt: i64 = -1;
 
 /**
- * The private frame of destination page `pfn`, created (zeroed, unless the
- * caller will `overwrite` all of it) or unshared as needed. Returns the
- * frame number or a negative kernel status.
+ * Frames a PAGE or XBZRLE record for `pfn` could take when applied: 1 when
+ * the page has no private frame yet, plus the page tables missing on its
+ * path (each counted once per run of records in the same table).
+ */
+function framesFor(d: usize, pfn: u32): u32 {
+  const p = leafEntry(d, <u64>pfn, false);
+  if (p > 0) {
+    const e = load<u64>(<usize>p);
+    return (e & PTE_R) == 0 || (e & PTE_COW) != 0 ? 1 : 0;
+  }
+  let n: u32 = 1;
+  const block = <i64>(pfn >> 9);
+  if (block != countedBlock) {
+    countedBlock = block;
+    n += 1;
+    if ((block >> 9) != countedPd) { countedPd = block >> 9; n += 1; }
+    if ((block >> 18) != countedPdpt) { countedPdpt = block >> 18; n += 1; }
+  }
+  return n;
+}
+
+/**
+ * Whether a `type` record may apply to destination page `pfn` now: 0, or
+ * REASON_NOT_RESIDENT (swapped, elsewhere: the caller brings it back and
+ * resumes) or REASON_PAGE_STATE (a state no record may overwrite).
+ */
+function checkTarget(d: usize, pfn: u32, type: u32): u32 {
+  const p = leafEntry(d, <u64>pfn, false);
+  const e: u64 = p > 0 ? load<u64>(<usize>p) : 0;
+  if ((e & (PTE_SWAPPED | PTE_ELSEWHERE)) != 0) return REASON_NOT_RESIDENT;
+  if ((e & (type == REC_POISON ? REFUSES_POISON : REFUSES_DATA)) != 0) return REASON_PAGE_STATE;
+  return 0;
+}
+
+/**
+ * The private frame of destination page `pfn` (checked by checkTarget),
+ * created (zeroed, unless the caller will `overwrite` all of it) or
+ * unshared as needed. Returns the frame number or a negative kernel status.
  */
 function privateFrame(slot: u32, d: usize, pfn: u32, overwrite: bool): i32 {
   const p = leafEntry(d, <u64>pfn, false);
   const e: u64 = p > 0 ? load<u64>(<usize>p) : 0;
-  if ((e & UNWRITABLE) != 0) return -ERR_PAGE_STATE;
   if ((e & PTE_R) == 0) return overwrite ? nptPopulateForOverwrite(slot, pfn) : nptPopulate(slot, pfn, true);
   if ((e & PTE_COW) != 0) return nptBreakCow(slot, pfn);
-  const hfn = pteFrame(e);
-  return hfn != 0 ? <i32>hfn : -ERR_PAGE_STATE;
+  return <i32>pteFrame(e);
 }
 
-/** Destination side of POISON: the entry becomes PSN with no frame; a private frame it had is freed. */
+/** Destination side of POISON: the page becomes PSN with no frame (page-state POISON_NO_FRAME). */
 function applyPoison(d: usize, pfn: u32): i32 {
   const p = leafEntry(d, <u64>pfn, true);
   if (p < 0) return <i32>p;
-  const e = load<u64>(<usize>p);
-  if ((e & (PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED | PTE_LATENT)) != 0) return -ERR_PAGE_STATE;
-  const hfn = pteFrame(e);
-  if ((e & PTE_R) != 0 && (e & PTE_COW) == 0 && hfn != 0) {
-    freeFrame(hfn);
-    store<u32>(d, load<u32>(d, VM_PRIVATE_FRAMES) - 1, VM_PRIVATE_FRAMES);
-  }
-  store<u64>(<usize>p, PTE_POISONED);
-  return 0;
+  return transition(d, <usize>p, load<u64>(<usize>p), pfn, OP_POISON_NO_FRAME, 0, 0);
 }
 
 /** Destination side of ZERO: a private frame is cleared; an unpopulated or zero-mapped page stays as it is. */
@@ -407,7 +457,6 @@ function applyZero(d: usize, pfn: u32): i32 {
   const p = leafEntry(d, <u64>pfn, false);
   if (p <= 0) return 0;
   const e = load<u64>(<usize>p);
-  if ((e & UNWRITABLE) != 0) return -ERR_PAGE_STATE;
   const hfn = pteFrame(e);
   if ((e & PTE_R) != 0 && (e & PTE_COW) == 0 && hfn != 0) memory.fill(frameAddr(hfn), 0, PAGE_SIZE);
   return 0;
@@ -419,7 +468,7 @@ function applyZero(d: usize, pfn: u32): i32 {
   if (type == REC_PAGE) return len == PAGE_SIZE;
   if (type == REC_XBZRLE) return len >= 1 && len <= XBZRLE_MAX_BYTES;
   if (type == REC_END_STREAM) return len == END_STREAM_BYTES;
-  return len == 0;
+  return len == 0; // ZERO, POISON, END_ROUND, COMMIT
 }
 
 /**
@@ -437,9 +486,9 @@ function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: 
 }
 
 /**
- * The digest-table entry of a page after applyRecord returned `st` for a
- * `type` record: what pageHash would give, hashing the frame just written
- * (still in cache) rather than reading it all again at END_STREAM.
+ * The fingerprint-table entry of a page after applyRecord returned `st` for
+ * a `type` record: what pageFingerprints would give, hashing the frame just
+ * written (still in cache) rather than reading it all again at END_STREAM.
  */
 function appliedHash(type: u32, st: i32): u64 {
   if (type == REC_POISON) return POISON_MARK;
@@ -447,32 +496,27 @@ function appliedHash(type: u32, st: i32): u64 {
   return xxh3(frameAddr(<u32>st), PAGE_SIZE);
 }
 
-let zeroHashCached: u64 = 0;
-let zeroHashReady = false;
-
-/** XXH3-64 of a 4 KiB page of zeros (the read-only zero frame), computed once. */
-function zeroPageHash(): u64 {
-  if (!zeroHashReady) {
-    zeroHashCached = xxh3(frameAddr(0), PAGE_SIZE);
-    zeroHashReady = true;
-  }
-  return zeroHashCached;
-}
-
 /**
  * Validates and applies the records of the `len`-byte chunk payload at
  * `ptr` to VM `slot`, from payload offset `offset`. Each record is checked
  * in full (header inside the payload, type, flags 0, exact payload length,
  * payload inside the chunk, pfn < guest pages, XBZRLE allowed and well
- * formed, page state) before it writes anything. Stops at END_ROUND or
- * END_STREAM, returning its offset (info: type, pfn = round); returns `len`
- * when every record was applied (info type 0), or -1 (info: reason, offset,
- * type, pfn, length, status). Never traps; out of frames is a reason.
+ * formed, page state) before it writes anything; with UNPACK_VALIDATE_ONLY
+ * in `flags` nothing is written at all. Stops at END_ROUND, COMMIT or
+ * END_STREAM, returning its offset (info: type, pfn = round or epoch);
+ * returns `len` when every record was applied (info type 0), or -1 (info:
+ * reason, offset, type, pfn, length, status). A page that is not resident
+ * fails with REASON_NOT_RESIDENT: bring it back and call again from the
+ * info offset. Never traps; out of frames is a reason.
  * INVARIANT: [ptr, ptr + len) is inside memory.
  */
-export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allowXbzrle: u32, tablePtr: usize): i32 {
+export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, flags: u32, tablePtr: usize): i32 {
   store<u32>(INFO, 0);
   store<u32>(INFO, 0, 12);
+  store<u32>(INFO, 0, 28);
+  countedBlock = -1;
+  countedPd = -1;
+  countedPdpt = -1;
   const d = vmDesc(slot);
   const pages = load<u64>(d, VM_GUEST_PAGES);
   let off = offset;
@@ -480,11 +524,11 @@ export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allow
     if (len - off < REC_HEADER_BYTES) return fail(REASON_RECORD_HEADER, off, 0, 0, len - off, 0);
     const h = load<u64>(ptr + off);
     const type = <u32>h & 0xff;
-    const flags = <u32>(h >> 8) & 0xff;
+    const recFlags = <u32>(h >> 8) & 0xff;
     const plen = <u32>(h >> 16) & 0xffff;
     const pfn = <u32>(h >> 32);
-    if (type < REC_PAGE || type > REC_END_STREAM) return fail(REASON_TYPE, off, pfn, type, plen, 0);
-    if (flags != 0) return fail(REASON_FLAGS, off, pfn, type, flags, 0);
+    if (type < REC_PAGE || type > REC_COMMIT) return fail(REASON_TYPE, off, pfn, type, plen, 0);
+    if (recFlags != 0) return fail(REASON_FLAGS, off, pfn, type, recFlags, 0);
     if (!lengthOk(type, plen)) return fail(REASON_LENGTH, off, pfn, type, plen, 0);
     if (plen > len - off - REC_HEADER_BYTES) return fail(REASON_OVERRUN, off, pfn, type, plen, 0);
     if (type >= REC_END_ROUND) {
@@ -498,145 +542,29 @@ export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, allow
     if (<u64>pfn >= pages) return fail(REASON_PFN_RANGE, off, pfn, type, plen, 0);
     const src = ptr + off + REC_HEADER_BYTES;
     if (type == REC_XBZRLE) {
-      if (allowXbzrle == 0) return fail(REASON_XBZRLE_DISABLED, off, pfn, type, plen, 0);
+      if ((flags & UNPACK_XBZRLE) == 0) return fail(REASON_XBZRLE_DISABLED, off, pfn, type, plen, 0);
       if (!xbzrleValid(src, plen, PAGE_SIZE)) return fail(REASON_XBZRLE_INVALID, off, pfn, type, plen, 0);
     }
-    const st = applyRecord(slot, d, type, pfn, src, plen);
-    if (st < 0) {
-      const reason = st == -ERR_PAGE_STATE ? REASON_PAGE_STATE : REASON_OUT_OF_FRAMES;
-      return fail(reason, off, pfn, type, plen, st);
+    const why = checkTarget(d, pfn, type);
+    if (why != 0) return fail(why, off, pfn, type, plen, why == REASON_PAGE_STATE ? -ERR_PAGE_STATE : 0);
+    if ((flags & UNPACK_VALIDATE_ONLY) == 0) {
+      const st = applyRecord(slot, d, type, pfn, src, plen);
+      if (st < 0) return fail(REASON_OUT_OF_FRAMES, off, pfn, type, plen, st);
+      if (tablePtr != 0) store<u64>(tablePtr + (<usize>pfn << 3), appliedHash(type, st));
+    } else if (type == REC_PAGE || type == REC_XBZRLE) {
+      store<u32>(INFO, load<u32>(INFO, 28) + framesFor(d, pfn), 28);
     }
-    if (tablePtr != 0) store<u64>(tablePtr + (<usize>pfn << 3), appliedHash(type, st));
     off += REC_HEADER_BYTES + plen;
   }
   return <i32>off;
 }
 
-// ─── Walks: digest and poisoned pages ─────────────────────────────────────
-
-/** Leaf table found by findLeaf. */
-let walkLeaf: usize = 0;
-
-/**
- * Finds the leaf table covering guest page `base` (a multiple of 512) and
- * puts it in walkLeaf, returning 0; or returns the number of pages spanned
- * by the missing table entry met on the way (512, 2^18 or 2^27).
- */
-function findLeaf(d: usize, base: u64): u64 {
-  let table = frameAddr(load<u32>(d, VM_ROOT));
-  for (let shift: u64 = 27; shift > 0; shift -= 9) {
-    const e = load<u64>(table + ((<usize>(base >> shift) & 511) << 3));
-    if ((e & PTE_R) == 0) return (<u64>1) << shift;
-    table = tableOf(e);
-  }
-  walkLeaf = table;
-  return 0;
-}
-
-// XXH64 primes (hash.ts) for the digest fold.
-// @ts-ignore: decorator
-@inline const P1: u64 = 0x9E3779B185EBCA87;
-// @ts-ignore: decorator
-@inline const P2: u64 = 0xC2B2AE3D27D4EB4F;
-// @ts-ignore: decorator
-@inline const P3: u64 = 0x165667B19E3779F9;
-// @ts-ignore: decorator
-@inline const P4: u64 = 0x85EBCA77C2B2AE63;
-// @ts-ignore: decorator
-@inline const P5: u64 = 0x27D4EB2F165667C5;
-/** The hash a poisoned page contributes ("PSN_MARK" in ASCII): its bytes are never read. */
-// @ts-ignore: decorator
-@inline export const POISON_MARK: u64 = 0x50534E5F4D41524B;
-
-/** XXH64's round(0, h). */
-// @ts-ignore: decorator
-@inline function round0(h: u64): u64 {
-  return rotl<u64>(h * P2, 31) * P1;
-}
-
-/** One digest step: XXH64's 8-byte tail step with the page hash's round. */
-// @ts-ignore: decorator
-@inline function foldStep(acc: u64, r: u64): u64 {
-  return rotl<u64>(acc ^ r, 27) * P1 + P4;
-}
-
-/**
- * Hash of the page entry `e` maps; poisoned pages counted in `INFO + 32`.
- * `countOnly` skips reading the page (the caller has its hash) and returns 0.
- */
-function pageHash(e: u64, zeroHash: u64, countOnly: bool): u64 {
-  if ((e & (PTE_POISONED | PTE_LATENT)) != 0) {
-    store<u32>(INFO, load<u32>(INFO, 32) + 1, 32);
-    return POISON_MARK;
-  }
-  const hfn = pteFrame(e);
-  if ((e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0) return zeroHash;
-  const flags = load<u16>(metaAddr(hfn), 6);
-  if ((flags & FRAME_POISONED) != 0) {
-    store<u32>(INFO, load<u32>(INFO, 32) + 1, 32);
-    return POISON_MARK;
-  }
-  if ((flags & FRAME_ZERO) != 0) return zeroHash;
-  return countOnly ? 0 : xxh3(frameAddr(hfn), PAGE_SIZE);
-}
-
-/** Sets every entry of a digest table for `pages` pages to the zero page's hash (nothing received yet). */
-export function streamDigestTableInit(tablePtr: usize, pages: u32): void {
-  const zeroHash = zeroPageHash();
-  for (let g: usize = 0; g < <usize>pages; g++) store<u64>(tablePtr + (g << 3), zeroHash);
-}
-
-/**
- * Digest of the guest memory of VM `slot` (docs/migration-stream.md):
- * acc = P5 ^ pages; for each pfn in order acc = rotl(acc ^ round0(h), 27)
- * × P1 + P4 where h = XXH3-64(page, seed 0), XXH3-64 of a zero page for an
- * unpopulated, zero-mapped or ballooned page, POISON_MARK for a poisoned
- * one (PSN, LAT or a frame flagged poisoned); then XXH64's avalanche.
- * Unpopulated subtrees are folded without reading anything. With a digest
- * table (`tablePtr` != 0, kept by streamUnpack) the page hashes come from
- * the table and no page is read; the page entries are still walked, for
- * the poisoned count and the swapped check. Returns 0 (info: digest at +24,
- * poisoned pages at +32) or -1 for a swapped-out page (info pfn).
- */
-export function streamDigest(slot: u32, tablePtr: usize): i32 {
-  memory.fill(INFO, 0, INFO_BYTES);
-  const d = vmDesc(slot);
-  const pages = load<u64>(d, VM_GUEST_PAGES);
-  const zeroHash = zeroPageHash();
-  const zeroRound = round0(zeroHash);
-  let acc: u64 = P5 ^ pages;
-  let base: u64 = 0;
-  while (base < pages) {
-    const span = findLeaf(d, base);
-    if (span != 0) {
-      const next = (base & ~(span - 1)) + span;
-      const end = next < pages ? next : pages;
-      for (let g = base; g < end; g++) acc = foldStep(acc, zeroRound);
-      base = end;
-      continue;
-    }
-    const n = pages - base < 512 ? <usize>(pages - base) : 512;
-    for (let l: usize = 0; l < n; l++) {
-      const e = load<u64>(walkLeaf + (l << 3));
-      if ((e & PTE_SWAPPED) != 0) return fail(REASON_PAGE_STATE, 0, <u32>(base + l), 0, 0, -ERR_PAGE_STATE);
-      const h = pageHash(e, zeroHash, tablePtr != 0);
-      acc = foldStep(acc, round0(tablePtr != 0 ? load<u64>(tablePtr + (<usize>(base + l) << 3)) : h));
-    }
-    base += 512;
-  }
-  acc ^= acc >> 33;
-  acc *= P2;
-  acc ^= acc >> 29;
-  acc *= P3;
-  acc ^= acc >> 32;
-  store<u64>(INFO, acc, 24);
-  return 0;
-}
+// ─── Walk: poisoned pages ──────────────────────────────────────────────────
 
 /**
  * Lists the poisoned pages (entry PSN or LAT) of VM `slot` from `fromPfn` on,
  * as u32 pfns at `outPtr`, at most `max`. Returns how many; the info block's
- * nextPfn (+36) is where to continue (guest pages when the walk is done).
+ * nextPfn (+24) is where to continue (guest pages when the walk is done).
  */
 export function streamPoisonList(slot: u32, outPtr: usize, max: u32, fromPfn: u32): u32 {
   memory.fill(INFO, 0, INFO_BYTES);
@@ -657,7 +585,7 @@ export function streamPoisonList(slot: u32, outPtr: usize, max: u32, fromPfn: u3
       const e = load<u64>(walkLeaf + ((<usize>g & 511) << 3));
       if ((e & (PTE_POISONED | PTE_LATENT)) == 0) continue;
       if (count == max) {
-        store<u32>(INFO, <u32>g, 36);
+        store<u32>(INFO, <u32>g, 24);
         return count;
       }
       store<u32>(outPtr + (<usize>count << 2), <u32>g);
@@ -666,6 +594,6 @@ export function streamPoisonList(slot: u32, outPtr: usize, max: u32, fromPfn: u3
     base += 512;
     next = base;
   }
-  store<u32>(INFO, <u32>(pages < <u64>0xffffffff ? pages : <u64>0xffffffff), 36);
+  store<u32>(INFO, <u32>(pages < <u64>0xffffffff ? pages : <u64>0xffffffff), 24);
   return count;
 }

@@ -5,7 +5,7 @@
 // The first pass lands on a fresh destination host (its frames are faulted in
 // by the OS as they are first written); later passes reuse the freed frames.
 import type { ScenarioBench } from "./case.js";
-import { migrate } from "../src/migration/precopy.js";
+import { migrate } from "../src/migration/migrate.js";
 import { buildScenario } from "../src/migration/scenario.js";
 
 export const migrationBench: ScenarioBench = {

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ScenarioBench } from "./case.js";
 import { buildScenario } from "../src/migration/scenario.js";
-import { migrateOverTcp } from "../src/net/tcp-migrate.js";
+import { migrateOverTcp } from "../src/migration/tcp.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TOKEN = "bench-token-not-secret";

@@ -55,7 +55,7 @@ describe("bitmapScan", () => {
         place(MAP, map);
         const u32 = kernels.heap.u32;
         u32.fill(0x5a5a5a5a, OUT / 4, OUT / 4 + want.length + 8);
-        const n = kernels.bitmapScan(MAP, words, OUT);
+        const n = kernels.pages.bitmapScan(MAP, words, OUT);
         expect(n).toBe(want.length);
         expect(Array.from(kernels.heap.u32.subarray(OUT / 4, OUT / 4 + n))).toEqual(want);
         expect(Array.from(kernels.heap.u32.subarray(OUT / 4 + n, OUT / 4 + n + 8)).every((v) => v === 0x5a5a5a5a)).toBe(true);
@@ -72,7 +72,7 @@ describe("bitmapScan", () => {
         const want = bitmapScanRef(map);
         place(MAP, map);
         kernels.heap.u32.fill(0x77777777, OUT / 4, OUT / 4 + want.length + 8);
-        expect(kernels.bitmapScan(MAP, words, OUT)).toBe(want.length);
+        expect(kernels.pages.bitmapScan(MAP, words, OUT)).toBe(want.length);
         expect(Array.from(kernels.heap.u32.subarray(OUT / 4, OUT / 4 + want.length))).toEqual(want);
         expect(kernels.heap.u32[OUT / 4 + want.length]).toBe(0x77777777);
       }
@@ -86,7 +86,7 @@ describe("bitmapCount", () => {
       fc.property(bitmapArb, ({ words, density, seed }) => {
         const map = randomBitmap(words, density, seed);
         place(MAP, map);
-        expect(kernels.bitmapCount(MAP, words)).toBe(bitmapCountRef(map));
+        expect(kernels.pages.bitmapCount(MAP, words)).toBe(bitmapCountRef(map));
       }),
       { numRuns: 200 },
     );
@@ -101,8 +101,8 @@ describe("bitmapOr and bitmapAndNot", () => {
         const src = randomBitmap(words, 0.5, seed2);
         place(MAP, dst);
         place(SRC, src, SRC_GUARD);
-        if (andNot) kernels.bitmapAndNot(MAP, SRC, words);
-        else kernels.bitmapOr(MAP, SRC, words);
+        if (andNot) kernels.pages.bitmapAndNot(MAP, SRC, words);
+        else kernels.pages.bitmapOr(MAP, SRC, words);
         const want = andNot ? bitmapAndNotRef(dst, src) : bitmapOrRef(dst, src);
         expect(read(MAP, words)).toEqual(want);
         expect(kernels.heap.u64[MAP / 8 + words]).toBe(GUARD);

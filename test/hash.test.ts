@@ -78,7 +78,7 @@ describe("XXH64", () => {
         fc.integer({ min: 0, max: 15 }),
         (bytes, seed, misalign) => {
           kernels.heap.copyIn(base + misalign, bytes);
-          expect(kernels.hash64(base + misalign, bytes.length, seed)).toBe(h64Raw(bytes, seed));
+          expect(kernels.pages.hash64(base + misalign, bytes.length, seed)).toBe(h64Raw(bytes, seed));
         },
       ),
       { numRuns: 300 },
@@ -93,7 +93,7 @@ describe("XXH64", () => {
       kernels.heap.copyIn(base, bytes);
       const outPtr = base + 65536;
       kernels.heap.u8.fill(0xab, outPtr, outPtr + 8 * (count + 1));
-      kernels.hashPages(base, pageBytes, count, outPtr);
+      kernels.pages.hashPages(base, pageBytes, count, outPtr);
       const out = new BigUint64Array(kernels.heap.u8.buffer, outPtr, count + 1);
       for (let i = 0; i < count; i++) {
         expect(out[i], `page ${i} of ${pageBytes} bytes`).toBe(h64Raw(bytes.subarray(i * pageBytes, (i + 1) * pageBytes), 0n));
@@ -108,7 +108,7 @@ describe("XXH3-64", () => {
   const base = kernels.layout.scratchBase;
   const wasmXxh3 = (bytes: Uint8Array, misalign = 0): bigint => {
     kernels.heap.copyIn(base + misalign, bytes);
-    return kernels.xxh3(base + misalign, bytes.length);
+    return kernels.pages.xxh3(base + misalign, bytes.length);
   };
 
   it("of the empty input and of \"abc\" is hash-wasm's value, and the oracle's", () => {

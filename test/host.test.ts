@@ -122,15 +122,15 @@ describe("contiguous buffers", () => {
     const k = host.kernels;
     const used = host.stats().usedFrames;
     for (let i = 0; i < 50; i++) {
-      const ptr = k.allocBuffer(64 * 4096);
+      const ptr = k.frames.allocBuffer(64 * 4096);
       expect(k.heap.u8.subarray(ptr, ptr + 64 * 4096).every((b) => b === 0)).toBe(true);
       k.heap.u8.fill(0xee, ptr, ptr + 64 * 4096);
-      k.freeBuffer(ptr, 64 * 4096);
+      k.frames.freeBuffer(ptr, 64 * 4096);
     }
     expect(host.stats().usedFrames).toBe(used);
     const vm = host.createVm({ pages: 100 });
     vm.write(0, new Uint8Array(100 * 4096).fill(3));
     expect(vm.read(99 * 4096, 4096).every((b) => b === 3)).toBe(true);
-    expect(() => k.allocBuffer(host.maxFrames * 4096)).toThrow(expect.objectContaining({ code: "ERR_OUT_OF_FRAMES" }));
+    expect(() => k.frames.allocBuffer(host.maxFrames * 4096)).toThrow(expect.objectContaining({ code: "ERR_OUT_OF_FRAMES" }));
   });
 });

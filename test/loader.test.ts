@@ -7,6 +7,6 @@ describe("Kernels", () => {
     expect(k.layout.frameBase % 65536).toBe(0);
     expect(k.layout.frameBase).toBeGreaterThanOrEqual(k.layout.metaBase + 1024 * 16);
     expect(k.heap.byteLength).toBeGreaterThanOrEqual(k.layout.frameBase + 4096);
-    expect(k.usedFrames).toBe(1);
+    expect(k.frames.used).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 // Uncorrectable memory errors: injection (known or latent), the virtual
 // machine check a guest access raises, and retirement of the bad frame.
 import { describe, expect, it } from "vitest";
-import { createHost, type MachineCheck } from "../src/index.js";
+import { createHost, injectMemoryError, type MachineCheck } from "../src/index.js";
 
 function setup() {
   const host = createHost({ memoryMiB: 8 });
@@ -15,7 +15,7 @@ function setup() {
 describe("memory errors", () => {
   it("a known error poisons the page: a guest access gets a virtual MCE and is dropped", () => {
     const { host, vm, mces } = setup();
-    const e = host.injectMemoryError({ vm, gpa: 3 * 4096 + 100 });
+    const e = injectMemoryError(host, { vm, gpa: 3 * 4096 + 100 });
     expect(e).toMatchObject({ pfn: 3, latent: false });
     expect(host.frameInfo(e.hfn).flags).toEqual(expect.arrayContaining(["poisoned", "poisonKnown"]));
     expect(vm.pteInfo(3)).toMatchObject({ present: false, poisoned: true, hfn: e.hfn });
@@ -29,7 +29,7 @@ describe("memory errors", () => {
 
   it("a latent error is found by the first access, which makes it known", () => {
     const { host, vm, mces } = setup();
-    const e = host.injectMemoryError({ hfn: vm.pteInfo(7).hfn }, { latent: true });
+    const e = injectMemoryError(host, { hfn: vm.pteInfo(7).hfn }, { latent: true });
     expect(e).toMatchObject({ pfn: 7, latent: true });
     expect(host.frameInfo(e.hfn).flags).toContain("poisoned");
     expect(host.frameInfo(e.hfn).flags).not.toContain("poisonKnown");
@@ -44,17 +44,17 @@ describe("memory errors", () => {
     const { host, vm } = setup();
     const other = host.createVm({ pages: 4 });
     other.run([{ op: "read", gpa: 0 }]);
-    expect(() => host.injectMemoryError({ vm: other, gpa: 0 })).toThrow(expect.objectContaining({ code: "ERR_PAGE_STATE", message: expect.stringContaining("zero frame") }));
-    expect(() => host.injectMemoryError({ vm: other, gpa: 4096 })).toThrow(expect.objectContaining({ code: "ERR_PAGE_STATE", message: expect.stringContaining("no frame") }));
-    expect(() => host.injectMemoryError({ vm, gpa: 16 * 4096 })).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION" }));
-    expect(() => host.injectMemoryError({ hfn: 0 })).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION" }));
-    host.injectMemoryError({ vm, gpa: 0 });
-    expect(() => host.injectMemoryError({ vm, gpa: 0 })).toThrow(expect.objectContaining({ code: "ERR_PAGE_STATE", message: expect.stringContaining("already") }));
+    expect(() => injectMemoryError(host, { vm: other, gpa: 0 })).toThrow(expect.objectContaining({ code: "ERR_PAGE_STATE", message: expect.stringContaining("zero frame") }));
+    expect(() => injectMemoryError(host, { vm: other, gpa: 4096 })).toThrow(expect.objectContaining({ code: "ERR_PAGE_STATE", message: expect.stringContaining("no frame") }));
+    expect(() => injectMemoryError(host, { vm, gpa: 16 * 4096 })).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION" }));
+    expect(() => injectMemoryError(host, { hfn: 0 })).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION" }));
+    injectMemoryError(host, { vm, gpa: 0 });
+    expect(() => injectMemoryError(host, { vm, gpa: 0 })).toThrow(expect.objectContaining({ code: "ERR_PAGE_STATE", message: expect.stringContaining("already") }));
   });
 
   it("a destroyed guest's poisoned frame is retired, never handed out again", () => {
     const { host, vm } = setup();
-    const { hfn } = host.injectMemoryError({ vm, gpa: 5 * 4096 });
+    const { hfn } = injectMemoryError(host, { vm, gpa: 5 * 4096 });
     vm.destroy();
     expect(host.frameInfo(hfn).flags).toEqual(expect.arrayContaining(["poisoned", "retired"]));
     const next = host.createVm({ pages: 64 });

@@ -4,10 +4,11 @@
 // guest is intact, the destination holds nothing, and a retry succeeds.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createHost, ErrorCode, HypermemError } from "../src/index.js";
+import { createHost, ErrorCode, HypermemError, injectMemoryError, SimulatedLink, Timeline } from "../src/index.js";
 import { createChannelPair, type Channel } from "../src/net/channel.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
-import { migrate, migrateDestination, migrateSource } from "../src/migration/precopy.js";
+import { migrate, migrateDestination } from "../src/migration/migrate.js";
+import { migrateSource } from "../src/migration/precopy.js";
 
 type Damage =
   | { kind: "flip"; at: number; bit: number }
@@ -61,18 +62,19 @@ describe("a damaged migration stream", () => {
   const source = createHost({ memoryMiB: 16 });
   const vm = source.createVm({ pages: 300 });
   vm.write(0, Uint8Array.from({ length: 250 * 4096 }, (_, i) => (i * 2654435761) >>> 24));
-  source.injectMemoryError({ vm, gpa: 17 * 4096 });
+  injectMemoryError(source, { vm, gpa: 17 * 4096 });
   const destination = createHost({ memoryMiB: 16 });
   const baseline = destination.stats().usedFrames;
   const link = { bandwidthBytesPerSec: 1.25e8 };
   const options = resolveMigrationOptions(link);
+  const simulated = (): SimulatedLink => new SimulatedLink(new Timeline(), options.link);
 
   it("fails with a typed error, leaves both sides as they were, and a retry succeeds", async () => {
     const [probeSrc, probeDst] = createChannelPair();
     let streamBytes = 0;
     let streamSends = 0;
     const counting: Channel = { ...probeSrc, send: (b) => { streamBytes += b.length; streamSends++; return probeSrc.send(b); } };
-    const [clean, received] = await Promise.all([migrateSource(vm, counting, options), migrateDestination(destination, probeDst)]);
+    const [clean, received] = await Promise.all([migrateSource(vm, counting, options, simulated()), migrateDestination(destination, probeDst)]);
     expect(clean.status).toBe("completed");
     received.destroy();
     const before = vm.read(0, 300 * 4096 - 4096 * 283);
@@ -87,7 +89,7 @@ describe("a damaged migration stream", () => {
         async (damage) => {
           const [a, b] = createChannelPair();
           const [result, dest] = await Promise.all([
-            migrateSource(vm, damaging(a, damage), options),
+            migrateSource(vm, damaging(a, damage), options, simulated()),
             migrateDestination(destination, b).then((v) => v, (e: unknown) => e),
           ]);
           expect(result.status).toBe("failed");

@@ -74,7 +74,7 @@ describe("zero frame and copy-on-write", () => {
     expect(priv.hfn).toBeGreaterThan(0);
     expect(host.frameInfo(priv.hfn)).toMatchObject({ owner: vm.id, gfn: 2, flags: [] });
     expect(Buffer.compare(vm.read(2 * 4096, 16), new Uint8Array(16))).toBe(0);
-    expect(host.kernels.isZeroPage(host.kernels.frameAddr(0), 4096)).toBe(true);
+    expect(host.kernels.pages.isZero(host.kernels.frames.addr(0), 4096)).toBe(true);
   });
 
   it("vm.write marks pages dirty and accessed, and reads back", () => {

@@ -79,7 +79,7 @@ describe("xorParity", () => {
         pages.forEach((p, i) => heap.copyIn(src + i * 8192, p));
         const u32 = heap.u32;
         for (let i = 0; i < k; i++) u32[(list >>> 2) + i] = src + i * 8192;
-        kernels.xorParity(dst, list, k, len);
+        kernels.pages.xorParity(dst, list, k, len);
         const want = k === 0 ? new Uint8Array(len) : xorParityRef(pages);
         expect(firstDiffRef(heap.copyOut(dst, len), want)).toBe(-1);
         expect(heap.copyOut(dst + len, 64).every((v) => v === 0xee)).toBe(true);
@@ -183,7 +183,7 @@ describe("pageCopy (raw kernel)", () => {
       const src = randomPage(len, len);
       kernels.heap.copyIn(base, src);
       kernels.heap.u8.fill(0xcc, base + 65536, base + 65536 + len + 16);
-      kernels.pageCopy(base + 65536, base, len);
+      kernels.pages.copy(base + 65536, base, len);
       expect(firstDiffRef(kernels.heap.copyOut(base + 65536, len), copyRef(src))).toBe(-1);
       expect(kernels.heap.copyOut(base + 65536 + len, 16).every((v) => v === 0xcc)).toBe(true);
     }

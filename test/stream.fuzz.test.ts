@@ -7,10 +7,10 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
-import { createHost, type Vm } from "../src/index.js";
-import { PagePacker, type PackStage } from "../src/migration/packer.js";
-import { StreamReceiver } from "../src/migration/receiver.js";
-import { CHUNK_HEADER_BYTES, HEADER_BYTES, RECORD_HEADER_BYTES, crc32, frameChunk, readChunkHeader } from "../src/migration/stream-format.js";
+import { createHost, injectMemoryError, type Vm } from "../src/index.js";
+import { PagePacker, type PackStage } from "../src/stream/packer.js";
+import { StreamReceiver } from "../src/stream/receiver.js";
+import { CHUNK_HEADER_BYTES, HEADER_BYTES, RECORD_HEADER_BYTES, crc32, frameChunk, readChunkHeader } from "../src/stream/format.js";
 
 const PAGE = 4096;
 const PAGES = 24;
@@ -34,14 +34,14 @@ beforeAll(() => {
     for (let i = 0; i < PAGE; i += 7) page[i] = (pfn * 31 + i) & 0xff;
     source.write(pfn * PAGE, pfn % 5 === 0 ? new Uint8Array(PAGE) : page);
   }
-  src.injectMemoryError({ vm: source, gpa: 1 * PAGE });
-  src.injectMemoryError({ vm: source, gpa: 2 * PAGE }, { latent: true });
+  injectMemoryError(src, { vm: source, gpa: 1 * PAGE });
+  injectMemoryError(src, { vm: source, gpa: 2 * PAGE }, { latent: true });
   const p = new PagePacker(source, { xbzrleCacheBytes: 8 * PAGE });
   const send = (pfns: number[], stage: PackStage, gen: number): Uint8Array[] => {
     const list = p.scratchList(pfns);
     const out: Uint8Array[] = [];
-    for (let start = 0; start < list.count;) {
-      const r = p.packChunk(list.ptr, start, list.count - start, stage, gen);
+    for (let start = 0; start < list.length;) {
+      const r = p.packChunk(list, start, list.length - start, stage, gen);
       start += r.consumed;
       if (r.chunk) out.push(r.chunk);
     }

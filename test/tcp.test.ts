@@ -7,18 +7,20 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { createHost, type Host } from "../src/host/host.js";
+import { SimulatedLink } from "../src/sim/link.js";
+import { Timeline } from "../src/sim/timeline.js";
 import type { Vm } from "../src/host/vm.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { createChannelPair } from "../src/net/channel.js";
 import { decodeFrameHeader, encodeFrame, loadToken, MessageType } from "../src/net/handshake.js";
 import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
-import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/net/listener.js";
-import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/net/tcp-migrate.js";
+import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/migration/listener.js";
+import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/migration/tcp.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
 import { migrateSource } from "../src/migration/precopy.js";
 import { buildScenario, type Scenario } from "../src/migration/scenario.js";
-import { StreamReceiver } from "../src/migration/receiver.js";
-import { verifyGuests } from "../src/migration/verify.js";
+import { StreamReceiver } from "../src/stream/receiver.js";
+import { verifyGuests } from "../src/stream/verify.js";
 
 const TOKEN = Buffer.from("correct horse battery staple");
 const closers: Array<() => unknown> = [];
@@ -66,7 +68,7 @@ async function captureStream(s: Scenario): Promise<Uint8Array> {
   const [a, b] = createChannelPair();
   const check = new StreamReceiver(createHost({ memoryMiB: 16 }));
   const parts: Uint8Array[] = [];
-  const sending = migrateSource(s.vm, a, resolveMigrationOptions({}));
+  const sending = migrateSource(s.vm, a, resolveMigrationOptions({}), new SimulatedLink(new Timeline(), resolveMigrationOptions({}).link));
   while (!check.done) {
     const bytes = await b.receive();
     if (bytes === null) break;

@@ -7,7 +7,7 @@ import { ErrorCode, HypermemError } from "../src/errors.js";
 import {
   readTrace, readTraceHeader, TRACE_HEADER_BYTES, TraceReader, TraceWriter,
 } from "../src/host/trace.js";
-import { AccessGenerator, recordTrace, resolveWorkloadOptions, workloadDescAddress } from "../src/host/workload.js";
+import { AccessGenerator, recordTrace, resolveWorkloadOptions } from "../src/host/workload.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { ReferenceWorkload } from "./reference/workload.js";
 
@@ -18,8 +18,8 @@ const tmpPath = (name = "t") => join(dir, `${name}-${fileNo++}.hmtr`);
 
 const GUEST_PAGES = 1024;
 const kernels = new Kernels(1 << 20, 16);
-const desc = workloadDescAddress(kernels, 0);
-const out = kernels.scratch(1 << 20);
+const desc = kernels.workloads.descAddress(0);
+const out = kernels.layout.scratchBase;
 
 function refRecords(count: number, seed = 5n, pageCount = GUEST_PAGES): Uint8Array {
   return new ReferenceWorkload({ kind: 2, seed, firstPage: 0, pageCount, writeFraction: 0.4, accessBytes: 128, p1: 0.2, p2: 0.9 }).next(count);

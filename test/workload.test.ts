@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { findInvalidRecord } from "../src/host/trace.js";
 import {
-  AccessGenerator, parseWorkload, resolveWorkloadOptions, workloadDescAddress, type WorkloadOptions,
+  AccessGenerator, parseWorkload, resolveWorkloadOptions, type WorkloadOptions,
 } from "../src/host/workload.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import {
@@ -10,15 +10,15 @@ import {
 } from "./reference/workload.js";
 
 const kernels = new Kernels(1 << 20, 16);
-const desc = workloadDescAddress(kernels, 3);
-const out = kernels.scratch(1 << 20);
+const desc = kernels.workloads.descAddress(3);
+const out = kernels.layout.scratchBase;
 const MAX_BATCH = (1 << 20) / 16;
 
 /** Runs the kernel directly: init, then batches of the given sizes; returns all the bytes. */
 function wasmRecords(p: ReferenceWorkloadParams, batches: number[]): Uint8Array {
-  kernels.workloadInit(desc, p.kind, p.seed, p.firstPage, p.pageCount, p.writeFraction, p.accessBytes, p.p1, p.p2);
+  kernels.workloads.init(desc, p.kind, p.seed, p.firstPage, p.pageCount, p.writeFraction, p.accessBytes, p.p1, p.p2);
   const parts = batches.map((n) => {
-    kernels.workloadGenerate(desc, out, n);
+    kernels.workloads.generate(desc, out, n);
     return kernels.heap.copyOut(out, n * 16);
   });
   return Buffer.concat(parts);
@@ -260,7 +260,7 @@ describe("distributions", () => {
       for (const accessBytes of [8, 512, 4096]) {
         const p = { kind, seed: 77n, firstPage: 100, pageCount: 413, writeFraction: 0.5, accessBytes, p1: kind === 2 ? 0.3 : 0.9, p2: 0.6 };
         wasmRecords(p, [10_000]);
-        expect(kernels.traceValidate(out, 10_000, 513)).toBe(10_000);
+        expect(kernels.workloads.traceValidate(out, 10_000, 513)).toBe(10_000);
         expect(findInvalidRecord(kernels.heap.copyOut(out, 10_000 * 16), 513)).toBe(10_000);
       }
     }
@@ -292,7 +292,7 @@ describe("traceValidate", () => {
     it(`finds ${name} at its index`, () => {
       const batch = Buffer.concat([good, good, good, rec, good]);
       kernels.heap.copyIn(out, batch);
-      expect(kernels.traceValidate(out, 5, 16)).toBe(3);
+      expect(kernels.workloads.traceValidate(out, 5, 16)).toBe(3);
       expect(refTraceValidate(batch, 16)).toBe(3);
       expect(findInvalidRecord(batch, 16)).toBe(3);
     });
@@ -300,24 +300,24 @@ describe("traceValidate", () => {
   it("accepts a full-page access and the last byte of the guest", () => {
     const batch = Buffer.concat([record(0xf000n, 4096), record(0xfff8n, 8, 1)]);
     kernels.heap.copyIn(out, batch);
-    expect(kernels.traceValidate(out, 2, 16)).toBe(2);
-    expect(kernels.traceValidate(out, 0, 16)).toBe(0);
+    expect(kernels.workloads.traceValidate(out, 2, 16)).toBe(2);
+    expect(kernels.workloads.traceValidate(out, 0, 16)).toBe(0);
   });
 });
 
 describe("kernel parameter checks", () => {
   it("rejects accessBytes that is not a power of two in 8..4096", () => {
     for (const ab of [0, 4, 12, 8192]) {
-      expectError(() => kernels.workloadInit(desc, 0, 1n, 0, 10, 0.3, ab, 0, 0), ErrorCode.BadAccess);
+      expectError(() => kernels.workloads.init(desc, 0, 1n, 0, 10, 0.3, ab, 0, 0), ErrorCode.BadAccess);
     }
   });
   it("rejects an empty or oversized page range and bad parameters", () => {
-    expectError(() => kernels.workloadInit(desc, 0, 1n, 0, 0, 0.3, 64, 0, 0), ErrorCode.GpaRange);
-    expectError(() => kernels.workloadInit(desc, 0, 1n, 0, 2 ** 32 + 1, 0.3, 64, 0, 0), ErrorCode.GpaRange);
-    expectError(() => kernels.workloadInit(desc, 1, 1n, 0, 10, 0.3, 64, 0, 0), ErrorCode.BadAccess);
-    expectError(() => kernels.workloadInit(desc, 2, 1n, 0, 10, 0.3, 64, 0, 1.5), ErrorCode.BadAccess);
-    expectError(() => kernels.workloadInit(desc, 4, 1n, 0, 10, 0.3, 64, 0, 0), ErrorCode.BadAccess);
-    expectError(() => kernels.workloadInit(desc, 0, 1n, 0, 10, Number.NaN, 64, 0, 0), ErrorCode.BadAccess);
+    expectError(() => kernels.workloads.init(desc, 0, 1n, 0, 0, 0.3, 64, 0, 0), ErrorCode.GpaRange);
+    expectError(() => kernels.workloads.init(desc, 0, 1n, 0, 2 ** 32 + 1, 0.3, 64, 0, 0), ErrorCode.GpaRange);
+    expectError(() => kernels.workloads.init(desc, 1, 1n, 0, 10, 0.3, 64, 0, 0), ErrorCode.BadAccess);
+    expectError(() => kernels.workloads.init(desc, 2, 1n, 0, 10, 0.3, 64, 0, 1.5), ErrorCode.BadAccess);
+    expectError(() => kernels.workloads.init(desc, 4, 1n, 0, 10, 0.3, 64, 0, 0), ErrorCode.BadAccess);
+    expectError(() => kernels.workloads.init(desc, 0, 1n, 0, 10, Number.NaN, 64, 0, 0), ErrorCode.BadAccess);
   });
 });
 
@@ -411,8 +411,8 @@ describe("AccessGenerator", () => {
   it("checks the descriptor slot, the count and the output range", () => {
     const o = resolveWorkloadOptions({ kind: "uniform" }, 100);
     expectError(() => new AccessGenerator(kernels, desc + 8, o), ErrorCode.BadOption, "descPtr");
-    expectError(() => new AccessGenerator(kernels, workloadDescAddress(kernels, 255) + 128, o), ErrorCode.BadOption, "descPtr");
-    expectError(() => workloadDescAddress(kernels, 256), ErrorCode.BadOption, "256");
+    expectError(() => new AccessGenerator(kernels, kernels.workloads.descAddress(255) + 128, o), ErrorCode.BadOption, "descPtr");
+    expectError(() => kernels.workloads.descAddress(256), ErrorCode.BadOption, "256");
     const gen = new AccessGenerator(kernels, desc, o);
     expectError(() => gen.fill(out, -1), ErrorCode.BadOption, "-1");
     expectError(() => gen.fill(kernels.heap.byteLength - 16, 2), ErrorCode.Length, "2 records");
@@ -420,10 +420,10 @@ describe("AccessGenerator", () => {
   });
 
   it("generators in different slots do not disturb each other", () => {
-    const a = new AccessGenerator(kernels, workloadDescAddress(kernels, 0), resolveWorkloadOptions({ kind: "zipf", s: 1.3, seed: 1 }, 500));
+    const a = new AccessGenerator(kernels, kernels.workloads.descAddress(0), resolveWorkloadOptions({ kind: "zipf", s: 1.3, seed: 1 }, 500));
     const first = (() => { a.fill(out, 100); return kernels.heap.copyOut(out, 1600); })();
-    const a2 = new AccessGenerator(kernels, workloadDescAddress(kernels, 0), resolveWorkloadOptions({ kind: "zipf", s: 1.3, seed: 1 }, 500));
-    const b = new AccessGenerator(kernels, workloadDescAddress(kernels, 1), resolveWorkloadOptions({ kind: "uniform", seed: 1 }, 500));
+    const a2 = new AccessGenerator(kernels, kernels.workloads.descAddress(0), resolveWorkloadOptions({ kind: "zipf", s: 1.3, seed: 1 }, 500));
+    const b = new AccessGenerator(kernels, kernels.workloads.descAddress(1), resolveWorkloadOptions({ kind: "uniform", seed: 1 }, 500));
     a2.fill(out, 50);
     const x = kernels.heap.copyOut(out, 800);
     b.fill(out, 1000);

@@ -193,7 +193,7 @@ describe("xbzrle properties", () => {
   it("raw kernels touch nothing past their buffers (each placed flush with the end of memory)", () => {
     const k = new Kernels(1 << 16, 16);
     const bytes = 15 * 4096;
-    const low = k.allocBuffer(bytes);
+    const low = k.frames.allocBuffer(bytes);
     const top = low + bytes;
     expect(top).toBe(k.heap.byteLength); // an access past `top` traps
     const arb = pagePair.chain(([o, n]) => fc.tuple(fc.constant(o), fc.constant(n), fc.nat(2 * n.length + 16), fc.nat(2)));
@@ -205,7 +205,7 @@ describe("xbzrle properties", () => {
         if (flush === 2) [ptrs[0], ptrs[1], ptrs[2]] = [top - dlen - 2 * len, top - dlen - len, top - dlen];
         k.heap.copyIn(ptrs[0], oldPage);
         k.heap.copyIn(ptrs[1], newPage);
-        const ret = k.xbzrleEncode(ptrs[0], ptrs[1], len, ptrs[2], dlen);
+        const ret = k.pages.xbzrleEncode(ptrs[0], ptrs[1], len, ptrs[2], dlen);
         const want = refEncode(oldPage, newPage, dlen);
         expect(ret).toBe(want === null ? -1 : want.length);
         if (want !== null) expect(Buffer.compare(k.heap.copyOut(ptrs[2], ret), want)).toBe(0);
@@ -226,21 +226,21 @@ describe("xbzrle properties", () => {
         k.heap.copyIn(srcPtr, src);
         k.heap.copyIn(dstPtr, base);
         const want = base.slice();
-        expect(k.xbzrleDecode(srcPtr, src.length, dstPtr, base.length)).toBe(refXbzrleDecode(src, src.length, want, want.length));
+        expect(k.pages.xbzrleDecode(srcPtr, src.length, dstPtr, base.length)).toBe(refXbzrleDecode(src, src.length, want, want.length));
         expect(Buffer.compare(k.heap.copyOut(dstPtr, base.length), want)).toBe(0);
       }),
       { numRuns: 300 },
     );
     // Negative capacities and lengths behave as in QEMU (C ints): -1, or 0 for empty input.
     const scratch = new Uint8Array(16);
-    expect(k.xbzrleEncode(low, low + 64, 64, low + 128, -1)).toBe(refXbzrleEncode(scratch, scratch, 64, scratch, -1));
-    expect(k.xbzrleEncode(low, low + 64, 0, low + 128, -1)).toBe(0);
+    expect(k.pages.xbzrleEncode(low, low + 64, 64, low + 128, -1)).toBe(refXbzrleEncode(scratch, scratch, 64, scratch, -1));
+    expect(k.pages.xbzrleEncode(low, low + 64, 0, low + 128, -1)).toBe(0);
     k.heap.copyIn(low, Uint8Array.from([0, 1, 7]));
     for (const dlen of [-1, -5, -(2 ** 31)]) {
-      expect(k.xbzrleDecode(low, 3, low + 64, dlen)).toBe(refXbzrleDecode(Uint8Array.from([0, 1, 7]), 3, scratch, dlen));
+      expect(k.pages.xbzrleDecode(low, 3, low + 64, dlen)).toBe(refXbzrleDecode(Uint8Array.from([0, 1, 7]), 3, scratch, dlen));
     }
-    expect(k.xbzrleDecode(low, 0, low + 64, -1)).toBe(0);
-    expect(k.xbzrleDecode(low, -5, low + 64, 16)).toBe(0);
+    expect(k.pages.xbzrleDecode(low, 0, low + 64, -1)).toBe(0);
+    expect(k.pages.xbzrleDecode(low, -5, low + 64, 16)).toBe(0);
   });
 
   it("returns an empty array for identical pages", () => {

@@ -61,7 +61,7 @@ describe("xbzrle vectors", () => {
       k.heap.copyIn(A, oldPage);
       k.heap.copyIn(A + 16384, newPage);
       k.heap.u8.fill(GUARD, dst, dst + v.dlen + 64);
-      const ret = k.xbzrleEncode(A, A + 16384, v.slen, dst, v.dlen);
+      const ret = k.pages.xbzrleEncode(A, A + 16384, v.slen, dst, v.dlen);
       expect(ret).toBe(v.ret);
       if (ret > 0) sameBytes(k.heap.copyOut(dst, ret), expectedEncoding(v));
       expect(k.heap.copyOut(dst + v.dlen, 64).every((b) => b === GUARD)).toBe(true);
@@ -94,7 +94,7 @@ describe("xbzrle vectors", () => {
       k.heap.copyIn(A, input);
       k.heap.copyIn(dst, initial);
       k.heap.u8.fill(GUARD, dst + v.dlen, dst + v.dlen + 64);
-      expect(k.xbzrleDecode(A, v.slen, dst, v.dlen)).toBe(v.ret);
+      expect(k.pages.xbzrleDecode(A, v.slen, dst, v.dlen)).toBe(v.ret);
       if (v.ret >= 0) sameBytes(k.heap.copyOut(dst, v.dlen), b64(v.result as string));
       expect(k.heap.copyOut(dst + v.dlen, 64).every((b) => b === GUARD)).toBe(true);
     });

@@ -3,7 +3,8 @@
 // hot/cold, 64 Ki access records per pass), each against its TypeScript
 // reference (the generators against the BigInt oracle of the tests).
 import type { BenchCase } from "../case.js";
-import { Kernels, WORKLOAD_SLOTS_OFFSET } from "../../src/wasm/kernels.js";
+import { WORKLOAD_SLOTS_OFFSET } from "../../src/wasm/codes.js";
+import { Kernels } from "../../src/wasm/kernels.js";
 import { bitmapCountRef } from "../../test/reference/pages.js";
 import { ReferenceWorkload, type ReferenceWorkloadParams } from "../../test/reference/workload.js";
 import { splitmix } from "./prng.js";
@@ -39,7 +40,7 @@ const bitmapCount: BenchCase = {
     const u32 = new Uint32Array(bytes.buffer);
     let wasmCount = 0;
     let tsCount = 0;
-    const wasmRun = (): void => { wasmCount = k.bitmapCount(ptr, WORDS); };
+    const wasmRun = (): void => { wasmCount = k.pages.bitmapCount(ptr, WORDS); };
     const tsRun = (): void => {
       let n = 0;
       for (let i = 0; i < u32.length; i++) {
@@ -79,7 +80,7 @@ function bitmapMerge(name: string, op: "or" | "andnot"): BenchCase {
       k.heap.copyIn(srcPtr, src);
       const tsDst = new Uint32Array(dst.slice().buffer);
       const tsSrc = new Uint32Array(src.buffer);
-      const wasmRun = op === "or" ? () => k.bitmapOr(dstPtr, srcPtr, WORDS) : () => k.bitmapAndNot(dstPtr, srcPtr, WORDS);
+      const wasmRun = op === "or" ? () => k.pages.bitmapOr(dstPtr, srcPtr, WORDS) : () => k.pages.bitmapAndNot(dstPtr, srcPtr, WORDS);
       const tsRun = op === "or"
         ? () => { for (let i = 0; i < tsDst.length; i++) tsDst[i] |= tsSrc[i]; }
         : () => { for (let i = 0; i < tsDst.length; i++) tsDst[i] &= ~tsSrc[i]; };
@@ -111,15 +112,15 @@ function workloadCase(name: string, params: ReferenceWorkloadParams): BenchCase 
       const k = new Kernels(RECORDS * 16 * 2, 16);
       const desc = k.layout.ctrlBase + WORKLOAD_SLOTS_OFFSET;
       const out = k.layout.scratchBase;
-      const init = (): void => k.workloadInit(desc, params.kind, params.seed, params.firstPage, params.pageCount, params.writeFraction, params.accessBytes, params.p1, params.p2);
+      const init = (): void => k.workloads.init(desc, params.kind, params.seed, params.firstPage, params.pageCount, params.writeFraction, params.accessBytes, params.p1, params.p2);
       let ref = new ReferenceWorkload(params);
       return {
-        wasm: { run: () => k.workloadGenerate(desc, out, RECORDS) },
+        wasm: { run: () => k.workloads.generate(desc, out, RECORDS) },
         ts: { run: () => { ref.next(RECORDS); } },
         verify() {
           init();
           ref = new ReferenceWorkload(params);
-          k.workloadGenerate(desc, out, RECORDS);
+          k.workloads.generate(desc, out, RECORDS);
           if (Buffer.compare(k.heap.copyOut(out, RECORDS * 16), ref.next(RECORDS)) !== 0) throw new Error(`${name}: wasm records differ from the reference`);
         },
       };

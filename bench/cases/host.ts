@@ -8,7 +8,7 @@
 import type { BenchCase } from "../case.js";
 import { createHost, type Host, type Vm } from "../../src/index.js";
 import { PTE } from "../../src/host/pte.js";
-import { ACCESS_BYTES, VM_DESC_BYTES } from "../../src/wasm/kernels.js";
+import { ACCESS_BYTES } from "../../src/wasm/codes.js";
 import { splitmix } from "./prng.js";
 import { GuestModel } from "../../test/reference/mmu.js";
 
@@ -19,7 +19,7 @@ const D_BIT = 9;
 /** Address of the PML4 of `vm` (its descriptor's rootFrame). */
 function rootAddr(host: Host, vm: Vm): number {
   const k = host.kernels;
-  return k.frameAddr(k.heap.view.getUint32(k.layout.ctrlBase + vm.slot * VM_DESC_BYTES, true));
+  return k.frames.addr(k.mmu.rootFrame(vm.slot));
 }
 
 /** Leaf-table addresses of `vm` in gfn order, found by walking its page table. */
@@ -30,7 +30,7 @@ function leafTables(host: Host, vm: Vm): number[] {
     for (let i = 0; i < 512; i++) {
       const lo = k.heap.u32[(table >>> 2) + i * 2];
       if ((lo & 1) === 0) continue;
-      const next = k.frameAddr(lo >>> 12);
+      const next = k.frames.addr(lo >>> 12);
       if (level === 1) tables.push(next);
       else walk(next, level - 1);
     }
@@ -67,23 +67,23 @@ function harvestCase(name: string, dirtyCount: number): BenchCase {
       const host = createHost({ memoryMiB: 64 });
       const vm = host.createVm({ pages: GUEST_PAGES });
       const k = host.kernels;
-      for (let g = 0; g < GUEST_PAGES; g++) k.nptSet(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF);
+      for (let g = 0; g < GUEST_PAGES; g++) k.mmu.set(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF);
       const rng = splitmix(0xd1e7n + BigInt(dirtyCount));
       const dirty = new Set<number>();
       while (dirty.size < dirtyCount) dirty.add(Number(rng() % BigInt(GUEST_PAGES)));
       const dirtyList = [...dirty];
       const tables = leafTables(host, vm);
-      const bitmapPtr = k.allocBuffer(GUEST_PAGES / 8);
+      const bitmapPtr = k.frames.allocBuffer(GUEST_PAGES / 8);
       const refBitmap = new Uint32Array(GUEST_PAGES / 32);
       const redirty = (): void => {
-        for (const g of dirtyList) k.nptSet(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF | PTE.A | PTE.D);
+        for (const g of dirtyList) k.mmu.set(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF | PTE.A | PTE.D);
       };
       let wasmFound = 0;
       let tsFound = 0;
       return {
         wasm: {
           beforeEach: () => { redirty(); k.heap.u8.fill(0, bitmapPtr, bitmapPtr + GUEST_PAGES / 8); },
-          run: () => { wasmFound = k.harvestBit(vm.slot, bitmapPtr, D_BIT); },
+          run: () => { wasmFound = k.mmu.harvest(vm.slot, bitmapPtr, D_BIT); },
         },
         ts: {
           beforeEach: () => { redirty(); refBitmap.fill(0); },
@@ -94,7 +94,7 @@ function harvestCase(name: string, dirtyCount: number): BenchCase {
           for (const g of dirtyList) expected[g >>> 3] |= 1 << (g & 7);
           redirty();
           k.heap.u8.fill(0, bitmapPtr, bitmapPtr + GUEST_PAGES / 8);
-          wasmFound = k.harvestBit(vm.slot, bitmapPtr, D_BIT);
+          wasmFound = k.mmu.harvest(vm.slot, bitmapPtr, D_BIT);
           if (wasmFound !== dirtyCount || Buffer.compare(k.heap.copyOut(bitmapPtr, GUEST_PAGES / 8), expected) !== 0) {
             throw new Error(`${name}: wasm harvest found ${wasmFound}, bitmap mismatch`);
           }
@@ -122,10 +122,10 @@ const mmuWrite: BenchCase = {
     const host = createHost({ memoryMiB: 1100 });
     const vm = host.createVm({ pages: GUEST_PAGES });
     const k = host.kernels;
-    for (let g = 0; g < GUEST_PAGES; g++) k.nptPopulate(vm.slot, g, true);
+    for (let g = 0; g < GUEST_PAGES; g++) k.mmu.populate(vm.slot, g, true);
     const rng = splitmix(0x3311n);
     const gpas = new Float64Array(ACCESSES);
-    const batch = k.allocBuffer(ACCESSES * ACCESS_BYTES);
+    const batch = k.frames.allocBuffer(ACCESSES * ACCESS_BYTES);
     const model = new GuestModel(GUEST_PAGES);
     const view = k.heap.view;
     for (let i = 0; i < ACCESSES; i++) {
@@ -144,12 +144,12 @@ const mmuWrite: BenchCase = {
         if (got !== BigInt.asUintN(64, ~BigInt(gpas[i]))) throw new Error(`mmu-write ${what}: gpa ${gpas[i]} holds ${got}`);
       }
     };
-    const hostAddr = (gpa: number): number => k.frameAddr(Number((vm.pte(Math.floor(gpa / 4096)) & PTE.FRAME_MASK) >> 12n)) + (gpa % 4096);
+    const hostAddr = (gpa: number): number => k.frames.addr(Number((vm.pte(Math.floor(gpa / 4096)) & PTE.FRAME_MASK) >> 12n)) + (gpa % 4096);
     const clear = (): void => {
       for (let i = 0; i < ACCESSES; i += 997) k.heap.view.setBigUint64(hostAddr(gpas[i]), 0n, true);
     };
     return {
-      wasm: { run: () => { if (k.mmuRun(vm.slot, batch, 0, ACCESSES) !== ACCESSES) throw new Error("mmu-write: fault"); } },
+      wasm: { run: () => { if (k.mmu.run(vm.slot, batch, 0, ACCESSES) !== ACCESSES) throw new Error("mmu-write: fault"); } },
       ts: { run: () => { for (let i = 0; i < ACCESSES; i++) model.apply({ op: "write", gpa: gpas[i], length: 8, seed: 0 }); } },
       verify() {
         vm.run([{ op: "write", gpa: 0 }]);

@@ -5,7 +5,8 @@
 // version of the same work on Uint8Arrays (or Node's native code where that
 // is what a TypeScript program would use: gate 1).
 import type { BenchCase, BenchImpl } from "../case.js";
-import { Kernels, PAGE_SIZE } from "../../src/wasm/kernels.js";
+import { PAGE_SIZE } from "../../src/wasm/codes.js";
+import { Kernels } from "../../src/wasm/kernels.js";
 import { bitmapScanRef, firstDiffRef, isZeroRef, xorParityRef, xxh64Ref } from "../../test/reference/pages.js";
 import { xxh3Ref } from "../../test/reference/xxh3.js";
 import { fillRandom, splitMix32 } from "./prng.js";
@@ -39,9 +40,9 @@ function xorParityCase(name: string, groups: number, seed: number): BenchCase {
     setup() {
       const frames = (srcBytes + groups * PAGE_SIZE) / PAGE_SIZE + 16;
       let k: Kernels | undefined = new Kernels(Math.max(MIB, groups * 32), frames);
-      const srcPtr = k.allocBuffer(srcBytes);
-      const parityPtr = k.allocBuffer(groups * PAGE_SIZE);
-      const listPtr = k.scratch(groups * 32);
+      const srcPtr = k.frames.allocBuffer(srcBytes);
+      const parityPtr = k.frames.allocBuffer(groups * PAGE_SIZE);
+      const listPtr = k.layout.scratchBase;
       const u8 = k.heap.u8;
       fillRandom(u8.subarray(srcPtr, srcPtr + srcBytes), seed);
       u8.fill(0xa5, parityPtr, parityPtr + groups * PAGE_SIZE);
@@ -56,7 +57,7 @@ function xorParityCase(name: string, groups: number, seed: number): BenchCase {
       const wasm: BenchImpl = {
         run() {
           const kk = k!;
-          for (let g = 0; g < groups; g++) kk.xorParity(parityPtr + g * PAGE_SIZE, listPtr + g * 32, 8, PAGE_SIZE);
+          for (let g = 0; g < groups; g++) kk.pages.xorParity(parityPtr + g * PAGE_SIZE, listPtr + g * 32, 8, PAGE_SIZE);
         },
       };
       const ts: BenchImpl = {
@@ -108,7 +109,7 @@ const zeroPage: BenchCase = {
   gate: 2,
   setup() {
     const k = new Kernels(MIB, PAGES + 16);
-    const ptr = k.allocBuffer(PAGES * PAGE_SIZE);
+    const ptr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
     const u8 = k.heap.u8;
     u8.fill(0xff, ptr, ptr + PAGES * PAGE_SIZE);
     u8.fill(0, ptr, ptr + PAGES * PAGE_SIZE);
@@ -130,7 +131,7 @@ const zeroPage: BenchCase = {
     const wasm: BenchImpl = {
       run() {
         let n = 0;
-        for (let p = 0; p < PAGES; p++) if (k.isZeroPage(ptr + p * PAGE_SIZE, PAGE_SIZE)) n++;
+        for (let p = 0; p < PAGES; p++) if (k.pages.isZero(ptr + p * PAGE_SIZE, PAGE_SIZE)) n++;
         wasmZero = n;
       },
     };
@@ -154,7 +155,7 @@ const zeroPage: BenchCase = {
           const at = 3 * PAGE_SIZE + off;
           k.heap.u8[ptr + at] = 1;
           view[at] = 1;
-          const w = k.isZeroPage(ptr + 3 * PAGE_SIZE, PAGE_SIZE);
+          const w = k.pages.isZero(ptr + 3 * PAGE_SIZE, PAGE_SIZE);
           const t = isZeroTs(3 * PAGE_WORDS32);
           k.heap.u8[ptr + at] = 0;
           view[at] = 0;
@@ -175,14 +176,14 @@ const pageHash: BenchCase = {
   gate: 2,
   setup() {
     const k = new Kernels(MIB, PAGES + 16);
-    const ptr = k.allocBuffer(PAGES * PAGE_SIZE);
-    const outPtr = k.allocBuffer(PAGES * 8);
+    const ptr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
+    const outPtr = k.frames.allocBuffer(PAGES * 8);
     fillRandom(k.heap.borrow(ptr, PAGES * PAGE_SIZE), 0x4a5b);
     k.heap.u8.fill(0xee, outPtr, outPtr + PAGES * 8);
     const bytes = k.heap.copyOut(ptr, PAGES * PAGE_SIZE);
     const pages = pageViews(bytes, PAGES);
     const tsOut = new BigUint64Array(PAGES).fill(0xeeeeeeeeeeeeeeeen);
-    const wasm: BenchImpl = { run() { k.hashPages(ptr, PAGE_SIZE, PAGES, outPtr); } };
+    const wasm: BenchImpl = { run() { k.pages.hashPages(ptr, PAGE_SIZE, PAGES, outPtr); } };
     const ts: BenchImpl = { run() { for (let p = 0; p < PAGES; p++) tsOut[p] = xxh64Ref(pages[p]); } };
     return {
       wasm,
@@ -191,9 +192,9 @@ const pageHash: BenchCase = {
         const known: [string, bigint][] = [["", 0xEF46DB3751D8E999n], ["a", 0xD24EC4F1A98C6E5Bn], ["abc", 0x44BC2CF5AD770999n]];
         for (const [text, want] of known) {
           const b = new TextEncoder().encode(text);
-          const s = k.scratch(b.length);
+          const s = k.layout.scratchBase;
           k.heap.copyIn(s, b);
-          if (k.hash64(s, b.length) !== want || xxh64Ref(b) !== want) throw new Error(`page-hash: XXH64("${text}") wrong`);
+          if (k.pages.hash64(s, b.length) !== want || xxh64Ref(b) !== want) throw new Error(`page-hash: XXH64("${text}") wrong`);
         }
         wasm.run();
         ts.run();
@@ -215,12 +216,12 @@ const xxh3Case: BenchCase = {
   gate: 2,
   setup() {
     const k = new Kernels(MIB, 32);
-    const ptr = k.allocBuffer(XXH3_BYTES);
+    const ptr = k.frames.allocBuffer(XXH3_BYTES);
     fillRandom(k.heap.borrow(ptr, XXH3_BYTES), 0x3c3d);
     const bytes = k.heap.copyOut(ptr, XXH3_BYTES);
     let wasmOut = 0n;
     let tsOut = 1n;
-    const wasm: BenchImpl = { run() { wasmOut = k.xxh3(ptr, XXH3_BYTES); } };
+    const wasm: BenchImpl = { run() { wasmOut = k.pages.xxh3(ptr, XXH3_BYTES); } };
     const ts: BenchImpl = { run() { tsOut = xxh3Ref(bytes); } };
     return {
       wasm,
@@ -242,8 +243,8 @@ const pageCompare: BenchCase = {
   gate: 1,
   setup() {
     const k = new Kernels(MIB, 2 * PAGES + 16);
-    const aPtr = k.allocBuffer(PAGES * PAGE_SIZE);
-    const bPtr = k.allocBuffer(PAGES * PAGE_SIZE);
+    const aPtr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
+    const bPtr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
     fillRandom(k.heap.borrow(aPtr, PAGES * PAGE_SIZE), 0x7c0e);
     k.heap.u8.copyWithin(bPtr, aPtr, aPtr + PAGES * PAGE_SIZE);
     const a = pageViews(k.heap.copyOut(aPtr, PAGES * PAGE_SIZE), PAGES);
@@ -257,7 +258,7 @@ const pageCompare: BenchCase = {
       return i;
     };
     const wasm: BenchImpl = {
-      run() { for (let p = 0; p < PAGES; p++) wasmOut[p] = k.pageCompare(aPtr + p * PAGE_SIZE, bPtr + p * PAGE_SIZE, PAGE_SIZE); },
+      run() { for (let p = 0; p < PAGES; p++) wasmOut[p] = k.pages.compare(aPtr + p * PAGE_SIZE, bPtr + p * PAGE_SIZE, PAGE_SIZE); },
     };
     const ts: BenchImpl = { run() { for (let p = 0; p < PAGES; p++) tsOut[p] = firstDiffTs(a[p], b[p]); } };
     return {
@@ -276,7 +277,7 @@ const pageCompare: BenchCase = {
           u8[pb + i] ^= 0x10;
           u8[pb + j] ^= 0x01;
           const want = firstDiffRef(k.heap.borrow(pa, PAGE_SIZE), k.heap.borrow(pb, PAGE_SIZE));
-          const got = k.pageCompare(pa, pb, PAGE_SIZE);
+          const got = k.pages.compare(pa, pb, PAGE_SIZE);
           const viaTs = firstDiffTs(k.heap.borrow(pa, PAGE_SIZE), k.heap.borrow(pb, PAGE_SIZE));
           u8[pb + i] ^= 0x10;
           u8[pb + j] ^= 0x01;
@@ -295,15 +296,15 @@ const pageCopy: BenchCase = {
   gate: 1,
   setup() {
     const k = new Kernels(MIB, 2 * PAGES + 16);
-    const srcPtr = k.allocBuffer(PAGES * PAGE_SIZE);
-    const dstPtr = k.allocBuffer(PAGES * PAGE_SIZE);
+    const srcPtr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
+    const dstPtr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
     fillRandom(k.heap.borrow(srcPtr, PAGES * PAGE_SIZE), 0x3c3c);
     k.heap.u8.fill(0x11, dstPtr, dstPtr + PAGES * PAGE_SIZE);
     const srcBytes = k.heap.copyOut(srcPtr, PAGES * PAGE_SIZE);
     const src = pageViews(srcBytes, PAGES);
     const dst = new Uint8Array(PAGES * PAGE_SIZE).fill(0x22);
     const wasm: BenchImpl = {
-      run() { for (let p = 0; p < PAGES; p++) k.pageCopy(dstPtr + p * PAGE_SIZE, srcPtr + p * PAGE_SIZE, PAGE_SIZE); },
+      run() { for (let p = 0; p < PAGES; p++) k.pages.copy(dstPtr + p * PAGE_SIZE, srcPtr + p * PAGE_SIZE, PAGE_SIZE); },
     };
     const ts: BenchImpl = { run() { for (let p = 0; p < PAGES; p++) dst.set(src[p], p * PAGE_SIZE); } };
     return {
@@ -335,8 +336,8 @@ const bitmapScan: BenchCase = {
   setup() {
     const k = new Kernels(MIB, Math.ceil((SCAN_BITS / 8 + SCAN_SET * 4) / PAGE_SIZE) + 16);
     const words = SCAN_BITS / 64;
-    const mapPtr = k.allocBuffer(SCAN_BITS / 8);
-    const outPtr = k.allocBuffer(SCAN_SET * 4);
+    const mapPtr = k.frames.allocBuffer(SCAN_BITS / 8);
+    const outPtr = k.frames.allocBuffer(SCAN_SET * 4);
     const bits = new Uint32Array(SCAN_BITS / 32).fill(0); // written, so no page is the kernel's zero page
     const next = splitMix32(0xb175);
     for (let set = 0; set < SCAN_SET;) {
@@ -352,7 +353,7 @@ const bitmapScan: BenchCase = {
     const tsOut = new Uint32Array(SCAN_SET).fill(0xcccccccc);
     let wasmCount = 0;
     let tsCount = 0;
-    const wasm: BenchImpl = { run() { wasmCount = k.bitmapScan(mapPtr, words, outPtr); } };
+    const wasm: BenchImpl = { run() { wasmCount = k.pages.bitmapScan(mapPtr, words, outPtr); } };
     const ts: BenchImpl = {
       run() {
         let n = 0;

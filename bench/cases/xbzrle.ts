@@ -9,7 +9,8 @@
 // Scratch layout (MiB offsets): 0 old pages | 1 new pages | 2 output buffer |
 // 3 encodings, one 4 KiB slot per page | 4 decode target pages.
 import type { BenchCase, BenchImpl } from "../case.js";
-import { Kernels, PAGE_SIZE } from "../../src/wasm/kernels.js";
+import { PAGE_SIZE } from "../../src/wasm/codes.js";
+import { Kernels } from "../../src/wasm/kernels.js";
 import { refXbzrleDecode, refXbzrleEncode } from "../../test/reference/xbzrle.js";
 import { splitMix32 } from "./prng.js";
 
@@ -51,7 +52,7 @@ function assertSame(what: string, a: Uint8Array, b: Uint8Array): void {
 /** A Kernels instance holding the old and new pages at scratch OLD and NEW. */
 function residentKernels(oldPages: Uint8Array, newPages: Uint8Array): Kernels {
   const k = new Kernels(SCRATCH_BYTES, 16);
-  const base = k.scratch(SCRATCH_BYTES);
+  const base = k.layout.scratchBase;
   k.heap.copyIn(base + OLD, oldPages);
   k.heap.copyIn(base + NEW, newPages);
   return k;
@@ -67,7 +68,7 @@ function checkEncodings(name: string, k: Kernels, base: number, oldPages: Uint8A
   const tsOut = new Uint8Array(PAGE_SIZE);
   const lengths: number[] = [];
   for (let p = 0; p < PAGES; p++) {
-    const ret = k.xbzrleEncode(base + OLD + p * PAGE_SIZE, base + NEW + p * PAGE_SIZE, PAGE_SIZE, base + OUT, PAGE_SIZE);
+    const ret = k.pages.xbzrleEncode(base + OLD + p * PAGE_SIZE, base + NEW + p * PAGE_SIZE, PAGE_SIZE, base + OUT, PAGE_SIZE);
     const tsRet = refXbzrleEncode(oldViews[p], newViews[p], PAGE_SIZE, tsOut, PAGE_SIZE);
     if (ret !== tsRet) throw new Error(`${name}: page ${p} encodes to ${ret} bytes in wasm, ${tsRet} in ts`);
     const encoded = k.heap.copyOut(base + OUT, Math.max(ret, 0));
@@ -98,7 +99,7 @@ function encodeCase(name: string, changed: number, seed: number): BenchCase {
         run() {
           const kk = k!;
           for (let p = 0; p < PAGES; p++) {
-            kk.xbzrleEncode(base + OLD + p * PAGE_SIZE, base + NEW + p * PAGE_SIZE, PAGE_SIZE, base + OUT, PAGE_SIZE);
+            kk.pages.xbzrleEncode(base + OLD + p * PAGE_SIZE, base + NEW + p * PAGE_SIZE, PAGE_SIZE, base + OUT, PAGE_SIZE);
           }
         },
       };
@@ -139,14 +140,14 @@ const decodeCase: BenchCase = {
     const encViews = pageViews(encodings);
     const decViews = pageViews(tsDecoded);
     for (let p = 0; p < PAGES; p++) {
-      k.xbzrleEncode(base + OLD + p * PAGE_SIZE, base + NEW + p * PAGE_SIZE, PAGE_SIZE, base + ENC + p * PAGE_SIZE, PAGE_SIZE);
+      k.pages.xbzrleEncode(base + OLD + p * PAGE_SIZE, base + NEW + p * PAGE_SIZE, PAGE_SIZE, base + ENC + p * PAGE_SIZE, PAGE_SIZE);
       encViews[p].set(k.heap.borrow(base + ENC + p * PAGE_SIZE, lengths[p]));
     }
     k.heap.copyIn(base + DEC, oldPages);
     const wasm: BenchImpl = {
       run() {
         const kk = k!;
-        for (let p = 0; p < PAGES; p++) kk.xbzrleDecode(base + ENC + p * PAGE_SIZE, lengths[p], base + DEC + p * PAGE_SIZE, PAGE_SIZE);
+        for (let p = 0; p < PAGES; p++) kk.pages.xbzrleDecode(base + ENC + p * PAGE_SIZE, lengths[p], base + DEC + p * PAGE_SIZE, PAGE_SIZE);
       },
     };
     const ts: BenchImpl = {

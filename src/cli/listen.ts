@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { loadToken } from "../net/handshake.js";
-import { listenForMigrations, type ListenerReport } from "../net/listener.js";
+import { listenForMigrations, type ListenerReport } from "../migration/listener.js";
 import { formatBytes, parseDuration, parseNumber, parseSize } from "./units.js";
 
 export const LISTEN_USAGE = `hypermem listen --port P --token-file FILE [options]

@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { parseWorkload } from "../host/workload.js";
 import type { MigrationOptions } from "../migration/options.js";
-import { migrate } from "../migration/precopy.js";
+import { migrate } from "../migration/migrate.js";
 import { buildScenario, type ScenarioOptions } from "../migration/scenario.js";
 import type { MigrationResult } from "../migration/stats.js";
 import { ErrorCode, HypermemError } from "../errors.js";
@@ -12,7 +12,7 @@ import { ProgressReporter } from "./progress.js";
 import { formatColumns, infoMigrateRows, roundRows } from "./report.js";
 import { formatCount, parseDuration, parseNumber, parseRate, parseSize } from "./units.js";
 import { loadToken } from "../net/handshake.js";
-import { migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTransfer } from "../net/tcp-migrate.js";
+import { migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTransfer } from "../migration/tcp.js";
 
 export const MIGRATE_USAGE = `hypermem migrate [options]
   --guest SIZE            guest memory (1GiB)

@@ -1,11 +1,17 @@
-// GuestWorkload: a workload running on a Vm in simulated time. runFor(ns)
-// issues ratePerSec × (1 - throttle) × seconds accesses (the fractional
-// remainder carries over), generated in wasm into the host's batch region
-// and executed by the MMU with fault dispatch.
+// GuestWorkload: a vCPU running a workload on a Vm. runFor(ns) issues
+// ratePerSec × (1 - throttle) × seconds accesses (the fractional remainder
+// carries over), generated in wasm into a scratch lease and executed by the
+// MMU with fault dispatch. Attached to a clock (src/sim), it runs whenever
+// that clock's time passes, unless paused (a stopped vCPU).
+import { ErrorCode, HypermemError } from "../errors.js";
 import { requireNumber } from "../options.js";
-import { ACCESS_BYTES } from "../wasm/kernels.js";
+import type { Cancel, Clock, TimelineProcess } from "../sim/clock.js";
+import { ACCESS_BYTES } from "../wasm/codes.js";
 import type { Vm } from "./vm.js";
-import { AccessGenerator, resolveWorkloadOptions, workloadDescAddress, type WorkloadOptions } from "./workload.js";
+import { AccessGenerator, resolveWorkloadOptions, type WorkloadOptions } from "./workload.js";
+
+/** Access records per batch (1 MiB of scratch, leased per runFor). */
+export const WORKLOAD_BATCH_RECORDS = 65_536;
 
 export interface WorkloadRun {
   /** Accesses issued during this call. */
@@ -16,20 +22,24 @@ export interface WorkloadRun {
   readonly more: boolean;
 }
 
-export class GuestWorkload {
+export class GuestWorkload implements TimelineProcess {
   readonly vm: Vm;
   readonly generator: AccessGenerator;
   readonly #slot: number;
   #throttle = 0;
   #carry = 0;
   #closed = false;
+  #clock: Clock | null = null;
+  #detach: Cancel | null = null;
+  /** A paused vCPU does not run when its clock's time passes (a stopped guest). */
+  paused = false;
 
   constructor(vm: Vm, options: WorkloadOptions) {
     this.vm = vm;
     const resolved = resolveWorkloadOptions(options, vm.pages);
     this.#slot = vm.host.claimWorkloadSlot();
     try {
-      this.generator = new AccessGenerator(vm.host.kernels, workloadDescAddress(vm.host.kernels, this.#slot), resolved);
+      this.generator = new AccessGenerator(vm.host.kernels, vm.host.kernels.workloads.descAddress(this.#slot), resolved);
     } catch (err) {
       vm.host.releaseWorkloadSlot(this.#slot);
       throw err;
@@ -50,22 +60,50 @@ export class GuestWorkload {
     let total = Math.floor(want);
     this.#carry = want - total;
     const k = this.vm.host.kernels;
-    const batch = k.layout.scratchBase;
-    const capacity = Math.floor(k.layout.scratchBytes / 2 / ACCESS_BYTES);
     let issued = 0;
     while (total > 0) {
-      const n = this.generator.fill(batch, Math.min(total, capacity));
+      const want = Math.min(total, WORKLOAD_BATCH_RECORDS);
+      const n = k.scratch.with(want * ACCESS_BYTES, `vm ${this.vm.id} workload`, (batch) => {
+        const filled = this.generator.fill(batch, want);
+        if (filled > 0) this.vm.runBatch(batch, filled);
+        return filled;
+      });
       if (n === 0) return { accesses: issued, durationNs, more: false };
-      this.vm.runBatch(batch, n);
       issued += n;
       total -= n;
     }
     return { accesses: issued, durationNs, more: this.generator.remaining > 0 };
   }
 
-  /** Releases the generator and its descriptor slot. Idempotent. */
+  /** The clock the workload is attached to, if any. */
+  get clock(): Clock | null { return this.#clock; }
+
+  /** Attaches the workload to `clock`: it runs, in turn with the clock's other processes, as time passes. */
+  attach(clock: Clock): void {
+    if (this.#clock === clock) return;
+    if (this.#clock !== null) {
+      throw new HypermemError(ErrorCode.BadOption, `the workload of vm ${this.vm.id} is already attached to a clock; detach() it first`, { vm: this.vm.id });
+    }
+    this.#clock = clock;
+    this.#detach = clock.attach(this);
+  }
+
+  /** Detaches the workload from its clock. Idempotent. */
+  detach(): void {
+    this.#detach?.();
+    this.#detach = null;
+    this.#clock = null;
+  }
+
+  /** TimelineProcess: the clock let `durationNs` pass. */
+  advance(durationNs: number): void {
+    if (!this.paused && !this.#closed) this.runFor(durationNs);
+  }
+
+  /** Releases the generator and its descriptor slot, detaching from the clock. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.detach();
     this.#closed = true;
     this.generator.close();
     this.vm.host.releaseWorkloadSlot(this.#slot);

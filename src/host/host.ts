@@ -1,13 +1,16 @@
 // Host: one wasm instance and its linear memory. Host physical memory is 4 KiB
 // frames allocated on demand (frame 0 is the shared read-only zero frame);
-// VMs map guest memory to frames through their own nested page tables; MMU
-// faults are dispatched to handlers registered per reason.
+// VMs map guest memory to frames through their own nested page tables. The
+// host's fault chain holds the host-wide handlers, consulted after each VM's
+// own: by default, first touch populates a page and a write to a shared
+// frame gets a private copy. Other techniques (memory errors, swap, balloon,
+// remote memory) register their handlers on a VM or on the host.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt } from "../options.js";
-import { Kernels, MAX_VMS, MAX_WORKLOADS, PAGE_SIZE, maxFramesFor } from "../wasm/kernels.js";
-import { FAULT_NAMES, FaultReason, type Fault, type FaultAction, type FaultHandler } from "./fault.js";
-import { readFrameInfo, type FrameInfo } from "./frame.js";
-import { injectMemoryError, type InjectedError, type MemoryErrorTarget } from "../ras/memory-error.js";
+import { MAX_VMS, MAX_WORKLOADS, PAGE_SIZE } from "../wasm/codes.js";
+import type { FrameInfo } from "../wasm/frames.js";
+import { Kernels, maxFramesFor } from "../wasm/kernels.js";
+import { FaultChain, FaultReason, type Disposer, type FaultHandler } from "./faults.js";
 import { resolveVmOptions, Vm, type VmOptions } from "./vm.js";
 
 export interface HostOptions {
@@ -15,7 +18,7 @@ export interface HostOptions {
   memoryMiB: number;
 }
 
-/** Kernel scratch: access batches in the first half, page I/O in the second. */
+/** Kernel scratch, leased by access batches, page I/O and fingerprint windows (src/wasm/scratch.ts). */
 const SCRATCH_BYTES = 16 << 20;
 export const MAX_HOST_MIB = 4096;
 
@@ -36,27 +39,27 @@ export class Host {
   /** The adapter to this host's wasm instance (for hypermem's own modules). */
   readonly kernels: Kernels;
   readonly memoryMiB: number;
+  /** The host-wide fault chain (after each VM's own); see onFault. */
+  readonly faults = new FaultChain();
   readonly #vms = new Map<number, Vm>();
-  readonly #handlers = new Map<FaultReason, FaultHandler>();
   readonly #workloadSlots = new Set<number>();
   #nextVmId = 1;
 
   constructor(options: HostOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw new HypermemError(ErrorCode.BadOption, `createHost: options must be an object such as { memoryMiB: 1024 }, got ${String(options)}`, { option: "options" });
+    }
     rejectUnknown(options, ["memoryMiB"], "createHost");
     this.memoryMiB = requireInt("memoryMiB", options.memoryMiB, 1, MAX_HOST_MIB);
     const frames = Math.min(this.memoryMiB * (1 << 20) / PAGE_SIZE, maxFramesFor(SCRATCH_BYTES));
     this.kernels = new Kernels(SCRATCH_BYTES, frames);
-    this.#handlers.set(FaultReason.NotPresent, (f) => {
-      this.kernels.nptPopulate(f.vm.slot, f.pfn, f.write);
+    this.faults.add(FaultReason.NotPresent, (f) => {
+      this.kernels.mmu.populate(f.vm.slot, f.pfn, f.write);
       return "retry";
     });
-    this.#handlers.set(FaultReason.Cow, (f) => {
-      this.kernels.nptBreakCow(f.vm.slot, f.pfn);
+    this.faults.add(FaultReason.Cow, (f) => {
+      this.kernels.mmu.breakCow(f.vm.slot, f.pfn);
       return "retry";
-    });
-    this.#handlers.set(FaultReason.Poisoned, (f) => {
-      f.vm.deliverMachineCheck(f);
-      return "skip";
     });
   }
 
@@ -93,55 +96,28 @@ export class Host {
   releaseWorkloadSlot(slot: number): void { this.#workloadSlots.delete(slot); }
 
   /**
-   * Registers the handler for one fault reason, replacing the previous one
-   * (the defaults handle not-present by populating the page, cow by giving
-   * the page a private copy, and poisoned by delivering a virtual machine
-   * check to the guest and dropping the access). Returns the handler it replaced.
+   * Registers a host-wide `handler` for faults of `reason`: consulted after
+   * the faulting VM's own handlers, in front of the host's earlier ones (the
+   * defaults populate untouched pages and copy shared frames on write). It
+   * may answer "pass". Returns the disposer that removes it.
    */
-  onFault(reason: FaultReason, handler: FaultHandler): FaultHandler | undefined {
-    if (!(reason in FAULT_NAMES) || reason === FaultReason.BadAccess) {
-      throw new HypermemError(ErrorCode.BadOption, `no handler can be registered for fault reason ${String(reason)}`, { reason });
-    }
-    const previous = this.#handlers.get(reason);
-    this.#handlers.set(reason, handler);
-    return previous;
-  }
-
-  /** Resolves one fault with its handler; unhandled reasons are typed errors. */
-  dispatch(fault: Fault): FaultAction {
-    const handler = this.#handlers.get(fault.reason);
-    if (!handler) {
-      throw new HypermemError(
-        ErrorCode.UnhandledFault,
-        `vm ${fault.vm.id}: no handler for a ${FAULT_NAMES[fault.reason]} fault at gpa 0x${fault.gpa.toString(16)}`,
-        { reason: FAULT_NAMES[fault.reason], gpa: fault.gpa },
-      );
-    }
-    return handler(fault);
-  }
-
-  /**
-   * Marks the frame behind `target` as holding an uncorrectable memory error:
-   * known (reported, as an MCE log would) or latent (found when the frame is
-   * next read). Guest accesses to the page then raise a virtual machine check.
-   */
-  injectMemoryError(target: MemoryErrorTarget, options: { latent?: boolean } = {}): InjectedError {
-    return injectMemoryError(this, target, options);
+  onFault(reason: FaultReason, handler: FaultHandler): Disposer {
+    return this.faults.add(reason, handler);
   }
 
   /** Metadata of host frame `hfn`. */
   frameInfo(hfn: number): FrameInfo {
     requireInt("hfn", hfn, 0, this.maxFrames - 1);
-    return readFrameInfo(this.kernels, hfn);
+    return this.kernels.frames.info(hfn);
   }
 
   stats(): HostStats {
     const k = this.kernels;
     return {
       maxFrames: this.maxFrames,
-      usedFrames: k.usedFrames,
-      peakUsedFrames: k.peakUsedFrames,
-      freeListFrames: k.freeFrames,
+      usedFrames: k.frames.used,
+      peakUsedFrames: k.frames.peakUsed,
+      freeListFrames: k.frames.free,
       linearMemoryBytes: k.heap.byteLength,
       vms: this.#vms.size,
     };

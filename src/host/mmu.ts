@@ -1,10 +1,13 @@
 // The MMU dispatch loop: runs a batch of access records in wasm, and at each
-// fault hands the access to the host's handler for that reason, then resumes
-// (retry) or drops the access (skip). A handler that leaves the same access
-// faulting for the same reason is a typed error, not a hang.
+// fault hands the access to the VM's fault chain, then resumes (retry) or
+// drops the access (skip). Re-entrant: all its state is local, batches live
+// in scratch leases (a handler's own batch lands above the outer one), and
+// the fault is read from the kernel before any handler runs. A handler that
+// leaves the same access faulting for the same reason is a typed error, not
+// a hang.
 import { ErrorCode, HypermemError } from "../errors.js";
-import { ACCESS_BYTES, PAGE_SHIFT } from "../wasm/kernels.js";
-import { FAULT_NAMES, FaultReason } from "./fault.js";
+import { PAGE_SHIFT } from "../wasm/codes.js";
+import { FAULT_NAMES, FaultReason } from "./faults.js";
 import type { Vm } from "./vm.js";
 
 /** Per-VM MMU counters. */
@@ -21,24 +24,25 @@ export function newCounters(): MmuCounters {
 
 /** Runs the `count` access records at `batchPtr` on `vm`, dispatching faults. */
 export function runAccessBatch(vm: Vm, batchPtr: number, count: number, counters: MmuCounters): void {
-  const k = vm.host.kernels;
-  const writesBefore = k.writeCount;
+  const mmu = vm.host.kernels.mmu;
   let i = 0;
   let lastIndex = -1;
   let lastReason = 0;
   let skipped = 0;
+  let writes = 0;
   while (i < count) {
-    const stop = k.mmuRun(vm.slot, batchPtr, i, count);
+    const before = mmu.writeCount;
+    const stop = mmu.run(vm.slot, batchPtr, i, count);
+    writes += mmu.writeCount - before;
     if (stop >= count) break;
-    const reason = k.faultReason as FaultReason;
-    const gpa = k.faultGpa;
-    const rec = batchPtr + stop * ACCESS_BYTES;
+    const reason = mmu.faultReason;
+    const gpa = mmu.faultGpa;
+    const record = mmu.recordAt(batchPtr, stop);
     if (reason === FaultReason.BadAccess) {
-      const length = k.heap.view.getUint16(rec + 12, true);
       throw new HypermemError(
         ErrorCode.BadAccess,
-        `vm ${vm.id}: access ${stop} (gpa 0x${gpa.toString(16)}, length ${length}) is outside the ${vm.pages}-page guest or crosses a page`,
-        { index: stop, gpa, length },
+        `vm ${vm.id}: access ${stop} (gpa 0x${gpa.toString(16)}, length ${record.length}) is outside the ${vm.pages}-page guest or crosses a page`,
+        { index: stop, gpa, length: record.length },
       );
     }
     if (stop === lastIndex && reason === lastReason) {
@@ -49,8 +53,7 @@ export function runAccessBatch(vm: Vm, batchPtr: number, count: number, counters
       );
     }
     counters.faults[FAULT_NAMES[reason]]++;
-    const write = k.heap.u8[rec + 14] === 1;
-    const action = vm.host.dispatch({ reason, vm, gpa, pfn: Math.floor(gpa / 2 ** PAGE_SHIFT), write, index: stop });
+    const action = vm.dispatchFault({ reason, vm, gpa, pfn: Math.floor(gpa / 2 ** PAGE_SHIFT), write: record.write, by: "guest", index: stop });
     if (action === "skip") skipped++;
     i = action === "skip" ? stop + 1 : stop;
     lastIndex = stop;
@@ -58,5 +61,5 @@ export function runAccessBatch(vm: Vm, batchPtr: number, count: number, counters
   }
   counters.accesses += count - skipped;
   counters.skipped += skipped;
-  counters.writes += k.writeCount - writesBefore;
+  counters.writes += writes;
 }

@@ -1,33 +1,40 @@
-// Nested page-table entry bits, mirrored from assembly/pte.ts (the diagram is
-// there and in docs/architecture.md); test/abi.test.ts checks both agree.
+// Leaf entries decoded for tools, tests and techniques: the bits
+// (src/wasm/codes.ts PTE, diagram in assembly/pte.ts) and the page state
+// they encode, with what the frame field holds in that state.
+import { PTE } from "../wasm/codes.js";
 
-export const PTE = {
-  R: 1n << 0n,
-  W: 1n << 1n,
-  X: 1n << 2n,
-  MT_WB: 6n << 3n,
-  A: 1n << 8n,
-  D: 1n << 9n,
-  COW: 1n << 10n,
-  FRAME_MASK: 0x000f_ffff_ffff_f000n,
-  SWAPPED: 1n << 52n,
-  BALLOONED: 1n << 53n,
-  POISONED: 1n << 54n,
-  TRACED: 1n << 55n,
-  WP: 1n << 56n,
-  LATENT: 1n << 57n,
-} as const;
+export { PTE };
 
-/** Bit numbers of A and D, as the harvest kernel takes them. */
-export const PTE_A_BIT = 8;
-export const PTE_D_BIT = 9;
-
-/** The host frame number an entry maps. */
+/** The frame field of an entry: a host frame, a swap slot or a location, by state. */
 export function pteFrame(pte: bigint): number {
   return Number((pte & PTE.FRAME_MASK) >> 12n);
 }
 
-/** A decoded leaf entry, for tools and tests. */
+/** A page's state and what its entry's frame field holds in it. */
+export type PageState =
+  | { readonly kind: "unpopulated" }
+  | { readonly kind: "zero-mapped" }
+  | { readonly kind: "present"; readonly hfn: number }
+  | { readonly kind: "traced"; readonly hfn: number }
+  /** hfn 0: no frame (the page arrived poisoned in a migration). */
+  | { readonly kind: "poisoned"; readonly hfn: number; readonly latent: boolean }
+  | { readonly kind: "swapped"; readonly slot: number }
+  | { readonly kind: "ballooned" }
+  | { readonly kind: "elsewhere"; readonly location: number };
+
+export function pageStateOf(pte: bigint): PageState {
+  const field = pteFrame(pte);
+  if ((pte & (PTE.POISONED | PTE.LATENT)) !== 0n) return { kind: "poisoned", hfn: field, latent: (pte & PTE.LATENT) !== 0n };
+  if ((pte & PTE.SWAPPED) !== 0n) return { kind: "swapped", slot: field };
+  if ((pte & PTE.ELSEWHERE) !== 0n) return { kind: "elsewhere", location: field };
+  if ((pte & PTE.BALLOONED) !== 0n) return { kind: "ballooned" };
+  if ((pte & PTE.TRACED) !== 0n) return { kind: "traced", hfn: field };
+  if ((pte & PTE.R) === 0n) return { kind: "unpopulated" };
+  if ((pte & PTE.COW) !== 0n || field === 0) return { kind: "zero-mapped" };
+  return { kind: "present", hfn: field };
+}
+
+/** A decoded leaf entry. */
 export interface PteInfo {
   readonly present: boolean;
   readonly writable: boolean;
@@ -41,6 +48,8 @@ export interface PteInfo {
   readonly writeProtected: boolean;
   /** A latent uncorrectable error in the frame, not reported yet. */
   readonly latentError: boolean;
+  readonly elsewhere: boolean;
+  /** The frame field: a host frame, or a swap slot / location for swapped / elsewhere pages. */
   readonly hfn: number;
 }
 
@@ -58,6 +67,7 @@ export function decodePte(pte: bigint): PteInfo {
     traced: has(PTE.TRACED),
     writeProtected: has(PTE.WP),
     latentError: has(PTE.LATENT),
+    elsewhere: has(PTE.ELSEWHERE),
     hfn: pteFrame(pte),
   };
 }

@@ -1,18 +1,25 @@
 // Vm: a guest whose guest-physical memory is mapped by its own nested page
 // table. Untouched pages read as zero (they map the shared zero frame, or
-// nothing yet) and get a private frame on first write. read/write are the
-// hypervisor's own accesses (tools, tests, devices): bounds-checked, and a
-// write marks the pages accessed and dirty as a device write would.
+// nothing yet) and get a private frame on first write. The VM owns its
+// fault chain (src/host/faults.ts), its dirty and accessed logs with named
+// readers (src/host/page-log.ts) and its page states (page-states.ts).
+// read/write are the hypervisor's own accesses (tools, tests, devices):
+// bounds-checked, through the page hook (a page that lives elsewhere is
+// brought back by the VM's fault chain, not refused), and a write marks the
+// pages accessed and dirty as a device write would.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
-import { ACCESS_BYTES, PAGE_SIZE } from "../wasm/kernels.js";
-import { bitmapBytes, PageBitmap } from "./bitmap.js";
-import { reportLatentError } from "../ras/memory-error.js";
-import type { Fault } from "./fault.js";
+import { ACCESS_BYTES, PAGE_SIZE, PTE, PageOp } from "../wasm/codes.js";
+import type { AccessSpec } from "../wasm/mmu.js";
+import { PageBitmap } from "./bitmap.js";
+import { FAULT_NAMES, FaultChain, FaultReason, unhandledFault, type Disposer, type Fault, type FaultAction, type FaultHandler } from "./faults.js";
 import { GuestWorkload } from "./guest-workload.js";
 import type { Host } from "./host.js";
 import { newCounters, runAccessBatch, type MmuCounters } from "./mmu.js";
-import { decodePte, PTE, PTE_A_BIT, PTE_D_BIT, pteFrame, type PteInfo } from "./pte.js";
+import { PageLog } from "./page-log.js";
+import { PageSet } from "./page-set.js";
+import { PageStates } from "./page-states.js";
+import { decodePte, pteFrame, type PteInfo } from "./pte.js";
 import type { WorkloadOptions } from "./workload.js";
 
 export interface VmOptions {
@@ -25,7 +32,16 @@ export interface VmOptions {
 /** 1 TiB: guest frame numbers fit in u32 and a guest's bitmaps fit in a host. */
 export const MAX_GUEST_PAGES = 2 ** 28;
 
+/** Access records per batch of Vm.run (1 MiB of scratch). */
+export const RUN_BATCH_RECORDS = 65_536;
+
+/** Times the page hook lets a handler "retry" one page before it is a fault loop. */
+const HOOK_RETRIES = 4;
+
 export function resolveVmOptions(options: VmOptions): { readonly pages: number } {
+  if (typeof options !== "object" || options === null) {
+    throw new HypermemError(ErrorCode.BadOption, `createVm: options must be an object ({ memoryMiB } or { pages }), got ${String(options)}`, { option: "options" });
+  }
   rejectUnknown(options, ["memoryMiB", "pages"], "createVm");
   if ((options.memoryMiB === undefined) === (options.pages === undefined)) {
     throw new HypermemError(ErrorCode.BadOption, "createVm: give exactly one of memoryMiB and pages", { memoryMiB: options.memoryMiB, pages: options.pages });
@@ -57,13 +73,17 @@ export interface MachineCheck {
 }
 
 /** One guest access, for Vm.run(). */
-export interface Access {
-  op: "read" | "write";
-  gpa: number;
-  /** Bytes, 1 to 4096; must not cross a 4 KiB page. @default 8 */
-  length?: number;
-  /** Value seed: word j written is ~(gpa + 8j) ^ (seed × 0x9e3779b97f4a7c15). @default 0 */
-  seed?: number;
+export type Access = AccessSpec;
+
+/** Entry bits of a page the hypervisor cannot touch until a handler brings it back or repairs it. */
+const NOT_ACCESSIBLE = PTE.POISONED | PTE.LATENT | PTE.SWAPPED | PTE.ELSEWHERE | PTE.BALLOONED;
+
+/** The fault reason of an inaccessible entry. */
+function reasonOf(pte: bigint): FaultReason {
+  if ((pte & (PTE.POISONED | PTE.LATENT)) !== 0n) return FaultReason.Poisoned;
+  if ((pte & PTE.SWAPPED) !== 0n) return FaultReason.Swapped;
+  if ((pte & PTE.ELSEWHERE) !== 0n) return FaultReason.Elsewhere;
+  return FaultReason.Ballooned;
 }
 
 export class Vm {
@@ -74,9 +94,14 @@ export class Vm {
   /** Guest size in 4 KiB pages. */
   readonly pages: number;
   readonly counters: MmuCounters = newCounters();
-  readonly #dirtyPtr: number;
-  readonly #accessedPtr: number;
-  readonly #mceListeners: Array<(mce: MachineCheck) => void> = [];
+  /** The dirty log: open a reader for each client (migration, checkpoint...). */
+  readonly dirtyLog: PageLog;
+  /** The accessed log: working-set sampling, idle-memory tax, active-page tracking. */
+  readonly accessedLog: PageLog;
+  /** Page-state moves (swap, balloon, poison, trace, elsewhere) that keep frames and counts right. */
+  readonly states: PageStates;
+  readonly #faults = new FaultChain();
+  readonly #mceListeners = new Set<(mce: MachineCheck) => void>();
   #machineChecks = 0;
   #destroyed = false;
 
@@ -86,32 +111,28 @@ export class Vm {
     this.id = id;
     this.pages = options.pages;
     const k = host.kernels;
-    const before = k.usedFrames;
-    const bytes = bitmapBytes(this.pages);
-    let dirtyPtr = -1;
-    let accessedPtr = -1;
+    const before = k.frames.used;
     try {
-      dirtyPtr = k.allocBuffer(bytes);
-      accessedPtr = k.allocBuffer(bytes);
-      k.vmInit(slot, id, this.pages);
+      k.mmu.vmInit(slot, id, this.pages);
     } catch (err) {
-      if (dirtyPtr >= 0) k.freeBuffer(dirtyPtr, bytes);
-      if (accessedPtr >= 0) k.freeBuffer(accessedPtr, bytes);
       if (err instanceof HypermemError && err.code === ErrorCode.OutOfFrames) {
         throw new HypermemError(
           ErrorCode.OutOfFrames,
-          `host of ${host.memoryMiB} MiB cannot hold the bitmaps and page table of a ${this.pages}-page guest (${k.usedFrames - before} frames taken before failing)`,
+          `host of ${host.memoryMiB} MiB cannot hold the page table of a ${this.pages}-page guest (${k.frames.used - before} frames taken before failing)`,
           { pages: this.pages },
         );
       }
       throw err;
     }
-    this.#dirtyPtr = dirtyPtr;
-    this.#accessedPtr = accessedPtr;
+    this.dirtyLog = new PageLog(k, slot, this.pages, "dirty");
+    this.accessedLog = new PageLog(k, slot, this.pages, "accessed");
+    this.states = new PageStates(this);
   }
 
   /** Guest memory in bytes. */
   get memoryBytes(): number { return this.pages * PAGE_SIZE; }
+
+  get destroyed(): boolean { return this.#destroyed; }
 
   #alive(): void {
     if (this.#destroyed) throw new HypermemError(ErrorCode.Destroyed, `vm ${this.id} was destroyed`, { vm: this.id });
@@ -131,7 +152,7 @@ export class Vm {
   pte(pfn: number): bigint {
     this.#alive();
     requireInt("pfn", pfn, 0, this.pages - 1);
-    return this.host.kernels.nptLookup(this.slot, pfn);
+    return this.host.kernels.mmu.lookup(this.slot, pfn);
   }
 
   /** The decoded leaf entry of guest page `pfn`. */
@@ -148,15 +169,37 @@ export class Vm {
     }
   }
 
-  #refuseUnreadable(pfn: number, pte: bigint): void {
-    if ((pte & (PTE.POISONED | PTE.LATENT)) !== 0n) {
-      const found = reportLatentError(this, pfn) ? " (a latent error, found by this read)" : "";
-      throw new HypermemError(ErrorCode.MemoryPoisoned, `vm ${this.id}: guest page ${pfn} (gpa 0x${(pfn * PAGE_SIZE).toString(16)}) is poisoned${found}`, { pfn });
+  /**
+   * The page hook: makes guest page `pfn` accessible to a hypervisor read
+   * (or write) and returns its entry. A page that is poisoned, swapped,
+   * elsewhere or ballooned is handed to the fault chain as a "hypervisor"
+   * fault: a handler that brings it back (or repairs it) answers "retry".
+   * Otherwise the access fails: ERR_MEMORY_POISONED for a poisoned page,
+   * ERR_PAGE_STATE naming the state for the others.
+   */
+  accessPage(pfn: number, write: boolean): bigint {
+    const mmu = this.host.kernels.mmu;
+    for (let attempt = 0; ; attempt++) {
+      const pte = mmu.lookup(this.slot, pfn);
+      if ((pte & NOT_ACCESSIBLE) === 0n) return pte;
+      const reason = reasonOf(pte);
+      if (attempt === HOOK_RETRIES) {
+        throw new HypermemError(ErrorCode.FaultLoop, `vm ${this.id}: the ${FAULT_NAMES[reason]} handler returned "retry" ${HOOK_RETRIES} times but guest page ${pfn} is still not accessible`, { pfn, reason: FAULT_NAMES[reason] });
+      }
+      const fault: Fault = { reason, vm: this, gpa: pfn * PAGE_SIZE, pfn, write, by: "hypervisor", index: -1 };
+      const action = this.#resolve(fault);
+      if (action === "retry") continue;
+      throw this.#inaccessible(pfn, pte, mmu.lookup(this.slot, pfn));
     }
-    if ((pte & (PTE.SWAPPED | PTE.BALLOONED)) !== 0n) {
-      const state = (pte & PTE.SWAPPED) !== 0n ? "swapped out" : "ballooned";
-      throw new HypermemError(ErrorCode.PageState, `vm ${this.id}: guest page ${pfn} is ${state}`, { pfn, state });
+  }
+
+  #inaccessible(pfn: number, before: bigint, after: bigint): HypermemError {
+    if ((after & (PTE.POISONED | PTE.LATENT)) !== 0n) {
+      const found = (before & PTE.LATENT) !== 0n && (after & PTE.LATENT) === 0n ? " (a latent error, found by this read)" : "";
+      return new HypermemError(ErrorCode.MemoryPoisoned, `vm ${this.id}: guest page ${pfn} (gpa 0x${(pfn * PAGE_SIZE).toString(16)}) is poisoned${found}`, { pfn });
     }
+    const state = this.states.of(pfn).kind;
+    return new HypermemError(ErrorCode.PageState, `vm ${this.id}: guest page ${pfn} is ${state === "swapped" ? "swapped out" : state} and no fault handler brought it back`, { pfn, state });
   }
 
   /** Copies `length` bytes of guest memory at `gpa` (untouched pages read as zeros). */
@@ -165,61 +208,59 @@ export class Vm {
     const k = this.host.kernels;
     const out = new Uint8Array(length);
     this.#pieces(gpa, length, (pfn, off, at, n) => {
-      const pte = k.nptLookup(this.slot, pfn);
-      this.#refuseUnreadable(pfn, pte);
-      if ((pte & PTE.R) === 0n && (pte & PTE.TRACED) === 0n) return;
-      const src = k.frameAddr(pteFrame(pte)) + off;
-      out.set(k.heap.u8.subarray(src, src + n), at);
+      const pte = this.accessPage(pfn, false);
+      if ((pte & (PTE.R | PTE.TRACED)) === 0n) return;
+      out.set(k.heap.borrow(k.frames.addr(pteFrame(pte)) + off, n), at);
     });
     return out;
   }
 
   /**
-   * Writes `bytes` at `gpa`, giving untouched or shared pages a private frame
-   * and marking every written page accessed and dirty. Checks every page
-   * before changing any.
+   * Writes `bytes` (a Uint8Array) at `gpa`, giving untouched or shared pages
+   * a private frame and marking every written page accessed and dirty.
+   * Everything is checked first (the argument, the range, every page's
+   * state, the frames the write and its page tables need): a write happens
+   * completely or changes nothing.
    */
   write(gpa: number, bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) {
+      const what = bytes === null ? "null" : typeof bytes === "object" ? (bytes as object).constructor?.name ?? "object" : typeof bytes;
+      throw new HypermemError(ErrorCode.BadOption, `vm.write takes a Uint8Array of bytes, got ${what}`, { option: "bytes", got: what });
+    }
     this.#checkRange(gpa, bytes.length);
     const k = this.host.kernels;
     let needFrames = 0;
     this.#pieces(gpa, bytes.length, (pfn) => {
-      const pte = k.nptLookup(this.slot, pfn);
-      this.#refuseUnreadable(pfn, pte);
-      if ((pte & PTE.R) === 0n || (pte & PTE.COW) !== 0n) needFrames++;
+      const pte = this.accessPage(pfn, true);
+      if (((pte & PTE.R) === 0n && (pte & PTE.TRACED) === 0n) || (pte & PTE.COW) !== 0n) needFrames++;
     });
-    const available = this.host.maxFrames - k.usedFrames;
+    if (bytes.length > 0) {
+      needFrames += k.mmu.tablesNeeded(this.slot, Math.floor(gpa / PAGE_SIZE), Math.floor((gpa + bytes.length - 1) / PAGE_SIZE) - Math.floor(gpa / PAGE_SIZE) + 1);
+    }
+    const available = this.host.maxFrames - k.frames.used;
     if (needFrames > available) {
-      throw new HypermemError(ErrorCode.OutOfFrames, `vm ${this.id}: writing ${bytes.length} bytes at gpa ${gpa} needs ${needFrames} new frames, the host has ${available}`, { gpa, needFrames, available });
+      throw new HypermemError(ErrorCode.OutOfFrames, `vm ${this.id}: writing ${bytes.length} bytes at gpa ${gpa} needs ${needFrames} new frames (pages and page tables), the host has ${available}`, { gpa, needFrames, available });
     }
     this.#pieces(gpa, bytes.length, (pfn, off, at, n) => {
-      let pte = k.nptLookup(this.slot, pfn);
-      if ((pte & PTE.R) === 0n && (pte & PTE.TRACED) === 0n) k.nptPopulate(this.slot, pfn, true);
-      else if ((pte & PTE.COW) !== 0n) k.nptBreakCow(this.slot, pfn);
-      pte = k.nptLookup(this.slot, pfn);
-      k.nptSet(this.slot, pfn, pte | PTE.A | PTE.D);
-      k.heap.u8.set(bytes.subarray(at, at + n), k.frameAddr(pteFrame(pte)) + off);
+      let pte = k.mmu.lookup(this.slot, pfn);
+      if ((pte & PTE.R) === 0n && (pte & PTE.TRACED) === 0n) k.mmu.populate(this.slot, pfn, true);
+      else if ((pte & PTE.COW) !== 0n) k.mmu.breakCow(this.slot, pfn);
+      pte = k.mmu.lookup(this.slot, pfn);
+      k.mmu.set(this.slot, pfn, pte | PTE.A | PTE.D);
+      k.heap.copyIn(k.frames.addr(pteFrame(pte)) + off, bytes.subarray(at, at + n));
     });
   }
 
-  /** Runs guest accesses through the MMU, dispatching faults to the host's handlers. */
+  /** Runs guest accesses through the MMU, dispatching faults to the VM's fault chain. */
   run(accesses: readonly Access[]): void {
     this.#alive();
     const k = this.host.kernels;
-    const capacity = Math.floor(k.layout.scratchBytes / 2 / ACCESS_BYTES);
-    const batch = k.layout.scratchBase;
-    for (let first = 0; first < accesses.length; first += capacity) {
-      const chunk = accesses.slice(first, first + capacity);
-      const view = k.heap.view;
-      chunk.forEach((a, i) => {
-        const rec = batch + i * ACCESS_BYTES;
-        view.setBigUint64(rec, BigInt(a.gpa), true);
-        view.setUint32(rec + 8, (a.seed ?? 0) >>> 0, true);
-        view.setUint16(rec + 12, a.length ?? 8, true);
-        view.setUint8(rec + 14, a.op === "write" ? 1 : 0);
-        view.setUint8(rec + 15, 0);
+    for (let first = 0; first < accesses.length; first += RUN_BATCH_RECORDS) {
+      const chunk = accesses.slice(first, first + RUN_BATCH_RECORDS);
+      k.scratch.with(chunk.length * ACCESS_BYTES, `vm ${this.id} run`, (batch) => {
+        k.mmu.writeBatch(batch, chunk);
+        runAccessBatch(this, batch, chunk.length, this.counters);
       });
-      runAccessBatch(this, batch, chunk.length, this.counters);
     }
   }
 
@@ -229,20 +270,43 @@ export class Vm {
     runAccessBatch(this, batchPtr, count, this.counters);
   }
 
-  /** Calls `listener` for every virtual machine check delivered to this guest. */
-  onMachineCheck(listener: (mce: MachineCheck) => void): void {
-    this.#mceListeners.push(listener);
+  /**
+   * Registers `handler` for faults of `reason` on this VM, in front of the
+   * VM's earlier handlers and of the host's. It may answer "pass" to hand
+   * the fault on. Returns the disposer that removes it.
+   */
+  onFault(reason: FaultReason, handler: FaultHandler): Disposer {
+    this.#alive();
+    return this.#faults.add(reason, handler);
+  }
+
+  /** Resolves a fault: this VM's chain, then the host's; "pass" when nobody took it. */
+  #resolve(fault: Fault): FaultAction {
+    const mine = this.#faults.run(fault);
+    return mine !== "pass" ? mine : this.host.faults.run(fault);
+  }
+
+  /** Resolves a guest fault (the MMU loop calls this); unhandled is a typed error. */
+  dispatchFault(fault: Fault): FaultAction {
+    const action = this.#resolve(fault);
+    if (action === "pass") throw unhandledFault(fault);
+    return action;
+  }
+
+  /** Calls `listener` for every virtual machine check delivered to this guest; returns its disposer. */
+  onMachineCheck(listener: (mce: MachineCheck) => void): Disposer {
+    this.#mceListeners.add(listener);
+    return () => { this.#mceListeners.delete(listener); };
   }
 
   /** Virtual machine checks delivered so far. */
   get machineChecks(): number { return this.#machineChecks; }
 
-  /** The default poisoned-fault handler: reports a latent error, then tells the guest. */
-  deliverMachineCheck(fault: Fault): void {
-    const foundLatent = reportLatentError(this, fault.pfn);
+  /** Delivers a virtual machine check to the guest (what a memory-error handler does for an unrecoverable page). */
+  raiseMachineCheck(mce: Omit<MachineCheck, "vm">): void {
     this.#machineChecks++;
-    const mce: MachineCheck = { vm: this, gpa: fault.gpa, pfn: fault.pfn, write: fault.write, foundLatent };
-    for (const listener of this.#mceListeners) listener(mce);
+    const full: MachineCheck = { vm: this, ...mce };
+    for (const listener of [...this.#mceListeners]) listener(full);
   }
 
   /** Starts a workload on this guest; drive it with runFor(ns) and close() it when done. */
@@ -251,59 +315,48 @@ export class Vm {
     return new GuestWorkload(this, options);
   }
 
-  #harvest(bufferPtr: number, bit: number): PageBitmap {
+  /** Pages dirtied since the dirty log's last sync (fetch-and-clear; open readers get them too). */
+  harvestDirty(): PageBitmap {
     this.#alive();
-    const k = this.host.kernels;
-    const bytes = bitmapBytes(this.pages);
-    k.heap.u8.fill(0, bufferPtr, bufferPtr + bytes);
-    k.harvestBit(this.slot, bufferPtr, bit);
-    return new PageBitmap(this.pages, k.heap.copyOut(bufferPtr, bytes));
+    return this.dirtyLog.collect();
   }
 
-  /**
-   * Fetches and clears the dirty bits into the bitmap at `bitmapPtr` in this
-   * host's memory, OR-ed into what it holds (for migration and checkpoints).
-   * Returns the number of bits set in that bitmap afterwards.
-   */
-  harvestDirtyInto(bitmapPtr: number): number {
+  /** Pages accessed since the accessed log's last sync (working-set estimation). */
+  harvestAccessed(): PageBitmap {
     this.#alive();
-    return this.host.kernels.harvestBit(this.slot, bitmapPtr, PTE_D_BIT);
+    return this.accessedLog.collect();
   }
 
-  /** Fetches and clears the dirty bits of every populated leaf (a dirty-log read). */
-  harvestDirty(): PageBitmap { return this.#harvest(this.#dirtyPtr, PTE_D_BIT); }
-
-  /** Fetches and clears the accessed bits (working-set estimation). */
-  harvestAccessed(): PageBitmap { return this.#harvest(this.#accessedPtr, PTE_A_BIT); }
-
-  #update(pages: PageBitmap, mode: number): number {
+  #updateMany(pages: PageBitmap, op: PageOp): number {
     this.#alive();
-    if (pages.pages !== this.pages) {
-      throw new HypermemError(ErrorCode.Length, `a bitmap of ${pages.pages} pages does not fit vm ${this.id} of ${this.pages} pages`, { pages: pages.pages });
+    if (!(pages instanceof PageBitmap) || pages.pages !== this.pages) {
+      throw new HypermemError(ErrorCode.Length, `a bitmap of ${String((pages as PageBitmap | undefined)?.pages)} pages does not fit vm ${this.id} of ${this.pages} pages`, { pages: (pages as PageBitmap | undefined)?.pages });
     }
-    const k = this.host.kernels;
-    k.heap.copyIn(this.#dirtyPtr, pages.bytes);
-    return k.ptesUpdate(this.slot, this.#dirtyPtr, mode);
+    const set = new PageSet(this.host.kernels, this.pages);
+    try {
+      set.load(pages);
+      return this.host.kernels.mmu.updateMany(this.slot, set.ptr, op);
+    } finally {
+      set.free();
+    }
   }
 
   /** Write-protects the populated pages set in `pages` (writes then fault as write-protect). Returns entries changed. */
-  writeProtect(pages: PageBitmap): number { return this.#update(pages, 0); }
+  writeProtect(pages: PageBitmap): number { return this.#updateMany(pages, PageOp.WriteProtect); }
   /** Undoes writeProtect. */
-  unprotect(pages: PageBitmap): number { return this.#update(pages, 1); }
+  unprotect(pages: PageBitmap): number { return this.#updateMany(pages, PageOp.Unprotect); }
   /** Traces the present pages set in `pages`: any access faults with reason traced. */
-  trace(pages: PageBitmap): number { return this.#update(pages, 2); }
+  trace(pages: PageBitmap): number { return this.#updateMany(pages, PageOp.Trace); }
   /** Removes traces. */
-  untrace(pages: PageBitmap): number { return this.#update(pages, 3); }
+  untrace(pages: PageBitmap): number { return this.#updateMany(pages, PageOp.Untrace); }
 
-  /** Frees the VM's frames and page table. The Vm cannot be used afterwards. */
+  /** Frees the VM's frames, page table and logs. The Vm cannot be used afterwards. */
   destroy(): void {
     if (this.#destroyed) return;
-    const k = this.host.kernels;
-    k.vmDestroy(this.slot);
-    k.freeBuffer(this.#dirtyPtr, bitmapBytes(this.pages));
-    k.freeBuffer(this.#accessedPtr, bitmapBytes(this.pages));
+    this.dirtyLog.close();
+    this.accessedLog.close();
+    this.host.kernels.mmu.vmDestroy(this.slot);
     this.#destroyed = true;
     this.host.releaseSlot(this.slot);
   }
 }
-

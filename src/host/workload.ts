@@ -6,9 +6,8 @@
 // (assembly/workload.ts, whose header documents every draw); the same seed
 // gives the same records on every machine.
 import { ErrorCode, HypermemError } from "../errors.js";
-import {
-  ACCESS_BYTES, Kernels, MAX_WORKLOADS, WORKLOAD_DESC_BYTES, WORKLOAD_SLOTS_OFFSET,
-} from "../wasm/kernels.js";
+import { ACCESS_BYTES } from "../wasm/codes.js";
+import { Kernels } from "../wasm/kernels.js";
 import { describeInvalidRecord, TRACE_MAX_GUEST_PAGES, TraceReader, TraceWriter, type TraceHeader } from "./trace.js";
 
 /** The access pattern. CLI syntax: see parseWorkload(). */
@@ -210,12 +209,11 @@ export function parseWorkload(text: string): WorkloadSpec {
   }
 }
 
-/** Address of workload descriptor slot `slot` (0..MAX_WORKLOADS-1) of `kernels`. */
-export function workloadDescAddress(kernels: Kernels, slot: number): number {
-  if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_WORKLOADS) {
-    throw badOption("workload slot", slot, `an integer in 0..${MAX_WORKLOADS - 1}`);
-  }
-  return kernels.layout.ctrlBase + WORKLOAD_SLOTS_OFFSET + slot * WORKLOAD_DESC_BYTES;
+/** A generator's saved state (AccessGenerator.save). */
+export interface GeneratorState {
+  /** The descriptor bytes: kind, parameters and PRNG state. */
+  readonly desc: Uint8Array;
+  readonly generated: number;
 }
 
 /**
@@ -238,15 +236,13 @@ export class AccessGenerator {
   #generated = 0;
 
   /**
-   * `descPtr` is a free workload descriptor slot (workloadDescAddress()); the
+   * `descPtr` is a free workload descriptor slot (kernels.workloads.descAddress()); the
    * generator owns it until it is dropped. A trace is opened and verified
    * here: a bad file throws ErrorCode.TraceFormat before any record is used.
    */
   constructor(kernels: Kernels, descPtr: number, options: ResolvedWorkloadOptions) {
-    const base = kernels.layout.ctrlBase + WORKLOAD_SLOTS_OFFSET;
-    const rel = descPtr - base;
-    if (!Number.isInteger(descPtr) || rel < 0 || rel % WORKLOAD_DESC_BYTES !== 0 || rel / WORKLOAD_DESC_BYTES >= MAX_WORKLOADS) {
-      throw badOption("descPtr", descPtr, "the address of a workload descriptor slot (see workloadDescAddress)");
+    if (!kernels.workloads.isDescAddress(descPtr)) {
+      throw badOption("descPtr", descPtr, "the address of a workload descriptor slot (see kernels.workloads.descAddress)");
     }
     this.#kernels = kernels;
     this.#descPtr = descPtr;
@@ -261,7 +257,7 @@ export class AccessGenerator {
     this.ratePerSec = options.ratePerSec ?? WORKLOAD_DEFAULTS.ratePerSec;
     const p1 = spec.kind === "zipf" ? spec.s : spec.kind === "hotcold" ? spec.hotFraction : 0;
     const p2 = spec.kind === "hotcold" ? spec.hotProbability : 0;
-    kernels.workloadInit(descPtr, KERNEL_KIND[spec.kind], options.seed, options.firstPage, options.pageCount,
+    kernels.workloads.init(descPtr, KERNEL_KIND[spec.kind], options.seed, options.firstPage, options.pageCount,
       options.writeFraction, options.writeBytes, p1, p2);
   }
 
@@ -286,14 +282,14 @@ export class AccessGenerator {
       throw new HypermemError(ErrorCode.Length, `fill of ${count} records at ${outPtr} runs past linear memory (${this.#kernels.heap.byteLength} bytes)`, { outPtr, count });
     }
     if (this.#trace === null) {
-      this.#kernels.workloadGenerate(this.#descPtr, outPtr, count);
+      this.#kernels.workloads.generate(this.#descPtr, outPtr, count);
       this.#generated += count;
       return count;
     }
     const first = this.#trace.position;
     // Reads straight into linear memory; nothing calls wasm until the read is done.
     const n = this.#trace.read(this.#kernels.heap.borrow(outPtr, bytes));
-    const bad = this.#kernels.traceValidate(outPtr, n, this.options.guestPages);
+    const bad = this.#kernels.workloads.traceValidate(outPtr, n, this.options.guestPages);
     if (bad < n) {
       const why = describeInvalidRecord(this.#kernels.heap.borrow(outPtr, bytes), bad, this.options.guestPages) ?? "rejected by the kernel";
       throw new HypermemError(ErrorCode.TraceFormat, `trace ${this.#trace.path}: record ${first + bad}: ${why}`,
@@ -301,6 +297,23 @@ export class AccessGenerator {
     }
     this.#generated += n;
     return n;
+  }
+
+  /**
+   * The generator's state (Persist): its descriptor (kind, parameters, PRNG
+   * state) and the records produced so far. A trace replay is not saved this
+   * way: its position is in the file, replayed from the start.
+   */
+  save(): GeneratorState {
+    if (this.#trace) throw new HypermemError(ErrorCode.BadOption, `a trace replay (${this.#trace.path}) has no generator state to save`, { option: "kind", value: "trace" });
+    return { desc: this.#kernels.workloads.saveDesc(this.#descPtr), generated: this.#generated };
+  }
+
+  /** Restores a state saved by save() of a generator with the same options: it goes on with the same records. */
+  restore(state: GeneratorState): void {
+    if (this.#trace) throw new HypermemError(ErrorCode.BadOption, `a trace replay (${this.#trace.path}) has no generator state to restore`, { option: "kind", value: "trace" });
+    this.#kernels.workloads.restoreDesc(this.#descPtr, state.desc);
+    this.#generated = state.generated;
   }
 
   /** Releases the trace file (a no-op for generated workloads). Idempotent. */
@@ -320,11 +333,11 @@ export function recordTrace(path: string, options: WorkloadOptions, guestPages: 
   const resolved = resolveWorkloadOptions(options, guestPages);
   if (!Number.isSafeInteger(count) || count < 0) throw badOption("count", count, "a non-negative integer");
   const kernels = new Kernels(RECORD_BATCH * ACCESS_BYTES, 1);
-  const generator = new AccessGenerator(kernels, workloadDescAddress(kernels, 0), resolved);
+  const generator = new AccessGenerator(kernels, kernels.workloads.descAddress(0), resolved);
   let writer: TraceWriter | undefined;
   try {
     writer = new TraceWriter(path, { guestPages, ratePerSec: generator.ratePerSec });
-    const out = kernels.scratch(RECORD_BATCH * ACCESS_BYTES);
+    const out = kernels.scratch.lease(RECORD_BATCH * ACCESS_BYTES, "recordTrace").ptr;
     for (let left = count; left > 0;) {
       const n = generator.fill(out, Math.min(RECORD_BATCH, left));
       if (n === 0) break;

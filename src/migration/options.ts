@@ -4,6 +4,7 @@ import { ErrorCode, HypermemError } from "../errors.js";
 import type { GuestWorkload } from "../host/guest-workload.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import type { LinkModel } from "../sim/link.js";
+import { Timeline } from "../sim/timeline.js";
 import type { MigrationProgress } from "./stats.js";
 
 export interface AutoConvergeOptions {
@@ -46,6 +47,13 @@ export interface MigrationOptions {
   verify?: boolean;
   /** Called after every chunk with the current state. */
   onProgress?: ((p: MigrationProgress) => void) | null;
+  /**
+   * In-process: the timeline the migration runs on, shared with other guests
+   * and devices (their processes run while it sends). @default a new Timeline
+   */
+  timeline?: Timeline | null;
+  /** Aborting cancels the migration (status "cancelled", the source guest intact and running). */
+  signal?: AbortSignal | null;
 }
 
 export interface ResolvedAutoConverge {
@@ -56,11 +64,7 @@ export interface ResolvedAutoConverge {
 }
 
 export interface ResolvedMigrationOptions {
-  /**
-   * How time passes: "simulated" by the link model (in-process), or the
-   * "wall" clock (over TCP, where the link is real; set by migrateOverTcp).
-   */
-  readonly clock: "simulated" | "wall";
+  /** The simulated link's model (in-process; over TCP the link is measured and only its cap applies). */
   readonly link: LinkModel;
   readonly policy: "qemu" | "xen";
   readonly downtimeLimitNs: number;
@@ -73,6 +77,8 @@ export interface ResolvedMigrationOptions {
   readonly workload: GuestWorkload | null;
   readonly verify: boolean;
   readonly onProgress: ((p: MigrationProgress) => void) | null;
+  readonly timeline: Timeline | null;
+  readonly signal: AbortSignal | null;
 }
 
 export const MIGRATION_DEFAULTS = Object.freeze({
@@ -92,7 +98,7 @@ export const XEN_MIN_PAGES = 50;
 const KEYS = [
   "bandwidthBytesPerSec", "latencyNs", "maxBandwidthBytesPerSec", "policy", "downtimeLimitNs", "autoConverge",
   "zeroPageDetection", "xbzrleCacheBytes", "xbzrleEncodeNsPerPage", "maxRounds", "maxTotalTimeNs", "workload",
-  "verify", "onProgress",
+  "verify", "onProgress", "timeline", "signal",
 ];
 
 function resolveAutoConverge(o: boolean | AutoConvergeOptions | undefined): ResolvedAutoConverge | null {
@@ -113,7 +119,13 @@ function resolveAutoConverge(o: boolean | AutoConvergeOptions | undefined): Reso
 }
 
 export function resolveMigrationOptions(o: MigrationOptions = {}): ResolvedMigrationOptions {
+  if (typeof o !== "object" || o === null) {
+    throw new HypermemError(ErrorCode.BadOption, `migrate: options must be an object, got ${String(o)}`, { option: "options" });
+  }
   rejectUnknown(o, KEYS, "migrate");
+  if (o.timeline != null && !(o.timeline instanceof Timeline)) {
+    throw new HypermemError(ErrorCode.BadOption, "timeline must be a Timeline (src/sim/timeline.ts)", { option: "timeline" });
+  }
   const policy = o.policy ?? "qemu";
   if (policy !== "qemu" && policy !== "xen") {
     throw new HypermemError(ErrorCode.BadOption, `policy must be "qemu" or "xen", got ${JSON.stringify(policy)}`, { option: "policy", value: policy });
@@ -127,7 +139,6 @@ export function resolveMigrationOptions(o: MigrationOptions = {}): ResolvedMigra
     }
   }
   return Object.freeze({
-    clock: "simulated",
     link: Object.freeze({
       bandwidthBytesPerSec: requireNumber("bandwidthBytesPerSec", o.bandwidthBytesPerSec ?? MIGRATION_DEFAULTS.bandwidthBytesPerSec, 1, 1e15),
       latencyNs: requireNumber("latencyNs", o.latencyNs ?? MIGRATION_DEFAULTS.latencyNs, 0, 60e9),
@@ -144,5 +155,7 @@ export function resolveMigrationOptions(o: MigrationOptions = {}): ResolvedMigra
     workload: o.workload ?? null,
     verify: o.verify ?? true,
     onProgress: o.onProgress ?? null,
+    timeline: o.timeline ?? null,
+    signal: o.signal ?? null,
   });
 }

@@ -6,7 +6,7 @@ import type { GuestWorkload } from "../host/guest-workload.js";
 import type { Vm } from "../host/vm.js";
 import type { WorkloadSpec } from "../host/workload.js";
 import { requireInt, requireNumber } from "../options.js";
-import type { InjectedError } from "../ras/memory-error.js";
+import { injectMemoryError, type InjectedError } from "../ras/memory-error.js";
 import { mulberry32 } from "../sim/prng.js";
 
 export interface ScenarioOptions {
@@ -58,7 +58,7 @@ export function buildScenario(o: ScenarioOptions): Scenario {
   const rng = mulberry32(seed ^ 0x5eed);
   const chosen = new Set<number>();
   while (chosen.size < known + latent) chosen.add(rng() % prefilledPages);
-  const injected = [...chosen].map((pfn, i) => source.injectMemoryError({ vm, gpa: pfn * 4096 }, { latent: i >= known }));
+  const injected = [...chosen].map((pfn, i) => injectMemoryError(source, { vm, gpa: pfn * 4096 }, { latent: i >= known }));
   const workload = vm.startWorkload({
     ...o.workload,
     ...(o.workload.kind === "trace" ? {} : { writeFraction: o.writeFraction, writeBytes: o.writeBytes, seed }),

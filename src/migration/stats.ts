@@ -1,6 +1,9 @@
 // The figures a migration reports, named and meant as QEMU's `info migrate`
 // (QMP query-migrate; docs/migration.md maps each field to its QMP name),
 // plus per-round records, poisoned pages and the verification result.
+import type { Verification } from "../stream/verify.js";
+
+export type { Verification };
 
 export type MigrationStatus = "completed" | "failed" | "cancelled";
 
@@ -58,19 +61,6 @@ export interface RoundRecord {
   pagesDirtied: number;
   /** Throttle applied during the round, %. */
   throttlePct: number;
-}
-
-export interface Verification {
-  /**
-   * "page-hash": both guests hashed page by page here (in-process);
-   * "digest": the destination matched the source's end-of-stream digest (over TCP).
-   */
-  readonly method: "page-hash" | "digest";
-  readonly ok: boolean;
-  readonly pagesCompared: number;
-  readonly poisonedPages: number;
-  /** The first guest page whose hash differs, if any. */
-  readonly firstMismatchPfn: number | null;
 }
 
 export interface MigrationResult {

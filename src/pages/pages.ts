@@ -1,11 +1,11 @@
 // Page helpers on caller Uint8Arrays: XOR parity and rebuild, zero test, XXH64, XXH3-64
-// and first difference. Each call copies its inputs into the scratch region of
+// and first difference. Each call copies its inputs into a scratch lease of
 // the process-wide kernels instance (src/wasm/shared.ts), runs one kernel and
 // copies the result out, so the caller's arrays are never borrowed or changed.
 //
-// Scratch layout of one xorParity/rebuildPage call (k pages of len bytes):
+// Lease layout of one xorParity/rebuildPage call (k pages of len bytes):
 //
-//  scratchBase ┌───────────────────────┐
+//  ptr         ┌───────────────────────┐
 //              │ page 0 .. page k-1    │ k × len
 //              ├───────────────────────┤
 //              │ parity out            │ len
@@ -13,8 +13,7 @@
 //              │ page list (u32 × k)   │ 4k, rounded up to 16
 //              └───────────────────────┘
 import { ErrorCode, HypermemError } from "../errors.js";
-import type { Kernels } from "../wasm/kernels.js";
-import { sharedKernels } from "../wasm/shared.js";
+import { withSharedScratch } from "../wasm/shared.js";
 
 /** Page lengths xorParity/rebuildPage accept are positive multiples of this (the kernel's step). */
 export const PARITY_ALIGN_BYTES = 16;
@@ -48,16 +47,14 @@ function checkStripe(pages: readonly Uint8Array[], what: string): number {
 function xorPages(pages: readonly Uint8Array[], len: number): Uint8Array {
   const k = pages.length;
   const listBytes = Math.ceil((4 * k) / 16) * 16;
-  const kernels: Kernels = sharedKernels((k + 1) * len + listBytes);
-  const base = kernels.layout.scratchBase;
-  const outPtr = base + k * len;
-  const listPtr = outPtr + len;
-  const heap = kernels.heap;
-  for (let i = 0; i < k; i++) heap.copyIn(base + i * len, pages[i]);
-  const list = heap.u32;
-  for (let i = 0; i < k; i++) list[(listPtr >>> 2) + i] = base + i * len;
-  kernels.xorParity(outPtr, listPtr, k, len);
-  return heap.copyOut(outPtr, len);
+  return withSharedScratch((k + 1) * len + listBytes, "xorParity", (kernels, base) => {
+    const outPtr = base + k * len;
+    const listPtr = outPtr + len;
+    for (let i = 0; i < k; i++) kernels.heap.copyIn(base + i * len, pages[i]);
+    kernels.pages.listWrite(listPtr, pages.map((_, i) => base + i * len));
+    kernels.pages.xorParity(outPtr, listPtr, k, len);
+    return kernels.heap.copyOut(outPtr, len);
+  });
 }
 
 /**
@@ -84,26 +81,26 @@ export function rebuildPage(parity: Uint8Array, survivors: readonly Uint8Array[]
 /** True when every byte of `page` is 0 (any length; an empty page is zero). */
 export function isZeroPage(page: Uint8Array): boolean {
   if (page.length === 0) return true;
-  const kernels = sharedKernels(page.length);
-  const ptr = kernels.layout.scratchBase;
-  kernels.heap.copyIn(ptr, page);
-  return kernels.isZeroPage(ptr, page.length);
+  return withSharedScratch(page.length, "isZeroPage", (kernels, ptr) => {
+    kernels.heap.copyIn(ptr, page);
+    return kernels.pages.isZero(ptr, page.length);
+  });
 }
 
 /** XXH64 with seed 0 of `page` (any length), as an unsigned 64-bit bigint. */
 export function pageHash64(page: Uint8Array): bigint {
-  const kernels = sharedKernels(page.length);
-  const ptr = kernels.layout.scratchBase;
-  kernels.heap.copyIn(ptr, page);
-  return kernels.hash64(ptr, page.length, 0n);
+  return withSharedScratch(page.length, "pageHash64", (kernels, ptr) => {
+    kernels.heap.copyIn(ptr, page);
+    return kernels.pages.hash64(ptr, page.length, 0n);
+  });
 }
 
 /** XXH3-64 with seed 0 of `bytes` (any length), as an unsigned 64-bit bigint: the migration stream's checksum and page hash. */
 export function xxh3Hash64(bytes: Uint8Array): bigint {
-  const kernels = sharedKernels(bytes.length);
-  const ptr = kernels.layout.scratchBase;
-  kernels.heap.copyIn(ptr, bytes);
-  return kernels.xxh3(ptr, bytes.length);
+  return withSharedScratch(bytes.length, "xxh3Hash64", (kernels, ptr) => {
+    kernels.heap.copyIn(ptr, bytes);
+    return kernels.pages.xxh3(ptr, bytes.length);
+  });
 }
 
 /**
@@ -118,10 +115,10 @@ export function pageCompare(a: Uint8Array, b: Uint8Array): number {
     });
   }
   if (a.length === 0) return -1;
-  const kernels = sharedKernels(2 * a.length);
-  const aPtr = kernels.layout.scratchBase;
-  const bPtr = aPtr + a.length;
-  kernels.heap.copyIn(aPtr, a);
-  kernels.heap.copyIn(bPtr, b);
-  return kernels.pageCompare(aPtr, bPtr, a.length);
+  return withSharedScratch(2 * a.length, "pageCompare", (kernels, aPtr) => {
+    const bPtr = aPtr + a.length;
+    kernels.heap.copyIn(aPtr, a);
+    kernels.heap.copyIn(bPtr, b);
+    return kernels.pages.compare(aPtr, bPtr, a.length);
+  });
 }

@@ -3,11 +3,11 @@
 // xbzrle_encode_buffer / xbzrle_decode_buffer, run by the wasm kernels in
 // assembly/xbzrle.ts on the process-wide shared instance.
 //
-// Scratch layout of one call (scratchBase, every region 16-byte aligned):
+// Scratch lease of one call (every region 16-byte aligned):
 //   encode: old page | new page | output (cap bytes) | 64 bytes slack
 //   decode: stream   | page     | 64 bytes slack
 import { ErrorCode, HypermemError } from "../errors.js";
-import { sharedKernels } from "../wasm/shared.js";
+import { withSharedScratch } from "../wasm/shared.js";
 
 /** Smallest and largest page the encoder takes (QEMU: a multiple of 8; lengths are 14-bit). */
 const MIN_PAGE_BYTES = 8;
@@ -53,14 +53,14 @@ export function xbzrleEncode(oldPage: Uint8Array, newPage: Uint8Array, limit: nu
   }
   const len = newPage.length;
   const cap = encodeCap(len);
-  const k = sharedKernels(2 * align16(len) + cap + SLACK);
-  const oldPtr = k.layout.scratchBase;
-  const newPtr = oldPtr + align16(len);
-  const dstPtr = newPtr + align16(len);
-  k.heap.copyIn(oldPtr, oldPage);
-  k.heap.copyIn(newPtr, newPage);
-  const ret = k.xbzrleEncode(oldPtr, newPtr, len, dstPtr, Math.min(limit, cap));
-  return ret < 0 ? null : k.heap.copyOut(dstPtr, ret);
+  return withSharedScratch(2 * align16(len) + cap + SLACK, "xbzrleEncode", (k, oldPtr) => {
+    const newPtr = oldPtr + align16(len);
+    const dstPtr = newPtr + align16(len);
+    k.heap.copyIn(oldPtr, oldPage);
+    k.heap.copyIn(newPtr, newPage);
+    const ret = k.pages.xbzrleEncode(oldPtr, newPtr, len, dstPtr, Math.min(limit, cap));
+    return ret < 0 ? null : k.heap.copyOut(dstPtr, ret);
+  });
 }
 
 /** The corrupt-stream error for `encoded` against a `pageLength`-byte page. */
@@ -88,11 +88,11 @@ export function xbzrleDecode(encoded: Uint8Array, base: Uint8Array): Uint8Array 
   // Every pair moves the page position by >= 1 and costs <= 4 + literal bytes.
   if (encoded.length > 5 * len) throw corrupt(encoded.length, len, "longer than any valid stream");
   const slen = encoded.length;
-  const k = sharedKernels(align16(slen) + len + SLACK);
-  const srcPtr = k.layout.scratchBase;
-  const dstPtr = srcPtr + align16(slen);
-  k.heap.copyIn(srcPtr, encoded);
-  k.heap.copyIn(dstPtr, base);
-  if (k.xbzrleDecode(srcPtr, slen, dstPtr, len) < 0) throw corrupt(slen, len, "rejected by the decoder");
-  return k.heap.copyOut(dstPtr, len);
+  return withSharedScratch(align16(slen) + len + SLACK, "xbzrleDecode", (k, srcPtr) => {
+    const dstPtr = srcPtr + align16(slen);
+    k.heap.copyIn(srcPtr, encoded);
+    k.heap.copyIn(dstPtr, base);
+    if (k.pages.xbzrleDecode(srcPtr, slen, dstPtr, len) < 0) throw corrupt(slen, len, "rejected by the decoder");
+    return k.heap.copyOut(dstPtr, len);
+  });
 }

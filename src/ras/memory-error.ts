@@ -1,15 +1,15 @@
-// Uncorrectable memory errors: injection into a host frame, and what happens
-// when the guest or the hypervisor meets one. A *known* error was reported
-// (as an MCE log or a SIGBUS BUS_MCEERR_AO would): the frame is flagged
-// poisoned and the guest page's entry is PSN. A *latent* error sits in the
-// frame until something reads it: the entry is LAT (the memory controller's
-// view); the first access or exception-safe read finds it and makes it known.
+// Uncorrectable memory errors: injection into a host frame. A *known* error
+// was reported (as an MCE log or a SIGBUS BUS_MCEERR_AO would): the frame is
+// flagged poisoned and the guest page's entry is PSN. A *latent* error sits
+// in the frame until something reads it: the entry is LAT (the memory
+// controller's view); the first access or exception-safe read finds it and
+// makes it known (src/ras/machine-check.ts, installed by the injection).
 import { ErrorCode, HypermemError } from "../errors.js";
-import { requireInt } from "../options.js";
-import { FRAME_FLAGS, readFrameInfo, setFrameFlagBits, OWNER_FREE, OWNER_HOST } from "../host/frame.js";
 import type { Host } from "../host/host.js";
-import { PTE, pteFrame } from "../host/pte.js";
 import type { Vm } from "../host/vm.js";
+import { requireInt } from "../options.js";
+import { OWNER_FREE, OWNER_HOST, PAGE_SIZE } from "../wasm/codes.js";
+import { installMachineCheckHandler } from "./machine-check.js";
 
 export type MemoryErrorTarget =
   /** The frame that backs guest address `gpa` of `vm`. */
@@ -24,48 +24,38 @@ export interface InjectedError {
   readonly latent: boolean;
 }
 
-/** Marks the frame behind `target` as holding an uncorrectable error. */
+/**
+ * Marks the frame behind `target` on `host` as holding an uncorrectable
+ * error, known or latent (options.latent). Only a page with a private frame
+ * can hold one: an untouched or zero-mapped page is refused, naming why.
+ */
 export function injectMemoryError(host: Host, target: MemoryErrorTarget, options: { latent?: boolean } = {}): InjectedError {
   const latent = options.latent ?? false;
   const { vm, pfn } = resolveTarget(host, target);
-  const k = host.kernels;
-  const pte = k.nptLookup(vm.slot, pfn);
-  const hfn = pteFrame(pte);
-  if ((pte & (PTE.POISONED | PTE.LATENT)) !== 0n) {
-    throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: guest page ${pfn} (frame ${hfn}) already holds an uncorrectable error`, { pfn, hfn });
+  const state = vm.states.of(pfn);
+  if (state.kind === "poisoned") {
+    throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: guest page ${pfn} (frame ${state.hfn}) already holds an uncorrectable error`, { pfn, hfn: state.hfn });
   }
-  if ((pte & PTE.R) === 0n || hfn === 0) {
-    const why = (pte & PTE.R) === 0n ? "has no frame (never touched, swapped or ballooned)" : "maps the shared zero frame";
-    throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: guest page ${pfn} ${why}; only a private frame can be poisoned`, { pfn });
+  if (state.kind !== "present") {
+    const why = state.kind === "zero-mapped" ? "maps the shared zero frame" : state.kind === "unpopulated" ? "has no frame (never written)" : `has no frame of its own (${state.kind})`;
+    throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: guest page ${pfn} ${why}; only a private frame can be poisoned (write the page first)`, { pfn, state: state.kind });
   }
-  setFrameFlagBits(k, hfn, FRAME_FLAGS.poisoned | (latent ? 0 : FRAME_FLAGS.poisonKnown));
-  const cleared = pte & ~(PTE.R | PTE.W);
-  k.nptSet(vm.slot, pfn, cleared | (latent ? PTE.LATENT : PTE.POISONED));
-  return { hfn, vm, pfn, latent };
-}
-
-/**
- * Makes a latent error on guest page `pfn` of `vm` known (it was just found):
- * the frame is flagged reported and the entry turns from LAT to PSN.
- * Returns true when there was a latent error to report.
- */
-export function reportLatentError(vm: Vm, pfn: number): boolean {
-  const k = vm.host.kernels;
-  const pte = k.nptLookup(vm.slot, pfn);
-  if ((pte & PTE.LATENT) === 0n) return false;
-  setFrameFlagBits(k, pteFrame(pte), FRAME_FLAGS.poisonKnown);
-  k.nptSet(vm.slot, pfn, (pte & ~PTE.LATENT) | PTE.POISONED);
-  return true;
+  installMachineCheckHandler(host);
+  vm.states.poison(pfn, latent);
+  return { hfn: state.hfn, vm, pfn, latent };
 }
 
 function resolveTarget(host: Host, target: MemoryErrorTarget): { vm: Vm; pfn: number } {
+  if (typeof target !== "object" || target === null) {
+    throw new HypermemError(ErrorCode.BadOption, `injectMemoryError: target must be { vm, gpa } or { hfn }, got ${String(target)}`, { option: "target" });
+  }
   if ("vm" in target) {
     if (target.vm.host !== host) throw new HypermemError(ErrorCode.BadOption, `vm ${target.vm.id} does not run on this host`, { vm: target.vm.id });
     requireInt("gpa", target.gpa, 0, target.vm.memoryBytes - 1);
-    return { vm: target.vm, pfn: Math.floor(target.gpa / 4096) };
+    return { vm: target.vm, pfn: Math.floor(target.gpa / PAGE_SIZE) };
   }
   requireInt("hfn", target.hfn, 1, host.maxFrames - 1);
-  const info = readFrameInfo(host.kernels, target.hfn);
+  const info = host.frameInfo(target.hfn);
   const vm = host.vms.find((v) => v.id === info.owner);
   if (info.owner === OWNER_FREE || info.owner === OWNER_HOST || !vm) {
     throw new HypermemError(ErrorCode.PageState, `host frame ${target.hfn} does not back a guest page (owner ${info.owner})`, { hfn: target.hfn });

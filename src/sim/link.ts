@@ -1,7 +1,17 @@
-// The network link between two hosts, as the migration models it: a
-// bandwidth, an optional cap on what precopy may use (QEMU's max-bandwidth),
-// and a one-way latency. Simulated time only: nothing here sleeps.
+// Links: the path bytes take between two hosts, owning what the transfer
+// costs in time. A SimulatedLink is a model on a Timeline: bytes take
+// bytes / rate (the line rate, or QEMU's max-bandwidth cap if lower) plus a
+// one-way latency, and time advances by that much (the guests run
+// meanwhile). A MeasuredLink is a real connection on the WallClock: it
+// only meters what was sent and, with a cap, waits until the bytes sent so
+// far fit it (QEMU's rate limit). Both meter bytes per measurement period
+// (QEMU measures the bandwidth it gets over each iteration), which is what
+// policies decide with.
+import type { Clock } from "./clock.js";
+import type { Timeline } from "./timeline.js";
+import type { WallClock } from "./wall-clock.js";
 
+/** The model of a simulated link. */
 export interface LinkModel {
   /** Line rate in bytes per second. */
   readonly bandwidthBytesPerSec: number;
@@ -11,12 +21,130 @@ export interface LinkModel {
   readonly maxBandwidthBytesPerSec: number | null;
 }
 
-/** The rate migration traffic gets: the line rate, or the cap if lower. */
-export function effectiveRate(link: LinkModel): number {
-  return link.maxBandwidthBytesPerSec === null ? link.bandwidthBytesPerSec : Math.min(link.bandwidthBytesPerSec, link.maxBandwidthBytesPerSec);
+export interface Link {
+  readonly clock: Clock;
+  /** One-way latency, ns (0 on a measured link: it is inside what is measured). */
+  readonly latencyNs: number;
+  /** Bytes metered so far. */
+  readonly bytesSent: number;
+  /**
+   * The bandwidth to decide with, bytes/s: the rate measured over the last
+   * completed period; before any, the model's rate (simulated) or the rate
+   * measured so far (measured; 0 before anything was sent).
+   */
+  readonly bandwidthBytesPerSec: number;
+  /**
+   * Puts `bytes` on the link and lets the time it costs pass (simulated:
+   * bytes / rate, at least `minNs`, e.g. the encoding time of what they
+   * carry; measured: the wait the rate cap imposes, then the clock settles).
+   */
+  transmit(bytes: number, minNs?: number): Promise<void>;
+  /** Lets one-way latency × `trips` pass (a handshake round trip is 2). */
+  propagate(trips: number): Promise<void>;
+  /** Ends the measurement period: its rate becomes bandwidthBytesPerSec (unless nothing was measured). Returns it. */
+  endPeriod(): number;
+  /** Lifts the rate cap (QEMU lifts max-bandwidth for the completion). */
+  unlimit(): void;
 }
 
-/** Time to put `bytes` on the link at the effective rate, in ns. */
-export function transferNs(link: LinkModel, bytes: number): number {
-  return (bytes / effectiveRate(link)) * 1e9;
+/** Meters bytes over periods of a clock's time. */
+class Meter {
+  bytesSent = 0;
+  #periodStartNs: number;
+  #periodBytes = 0;
+  lastRate: number | null = null;
+
+  constructor(startNs: number) { this.#periodStartNs = startNs; }
+
+  add(bytes: number): void {
+    this.bytesSent += bytes;
+    this.#periodBytes += bytes;
+  }
+
+  /** Rate of the current period so far, or null when nothing measurable happened. */
+  periodRate(nowNs: number): number | null {
+    const durationNs = nowNs - this.#periodStartNs;
+    return durationNs > 0 && this.#periodBytes > 0 ? (this.#periodBytes * 1e9) / durationNs : null;
+  }
+
+  endPeriod(nowNs: number): void {
+    this.lastRate = this.periodRate(nowNs) ?? this.lastRate;
+    this.#periodStartNs = nowNs;
+    this.#periodBytes = 0;
+  }
+}
+
+export class SimulatedLink implements Link {
+  readonly clock: Timeline;
+  readonly model: LinkModel;
+  readonly #meter: Meter;
+  #capped = true;
+
+  constructor(timeline: Timeline, model: LinkModel) {
+    this.clock = timeline;
+    this.model = model;
+    this.#meter = new Meter(timeline.nowNs);
+  }
+
+  get latencyNs(): number { return this.model.latencyNs; }
+  get bytesSent(): number { return this.#meter.bytesSent; }
+
+  /** The rate bytes get: the line rate, or the cap if lower (and not lifted). */
+  get effectiveRate(): number {
+    const cap = this.#capped ? this.model.maxBandwidthBytesPerSec : null;
+    return cap === null ? this.model.bandwidthBytesPerSec : Math.min(this.model.bandwidthBytesPerSec, cap);
+  }
+
+  get bandwidthBytesPerSec(): number { return this.#meter.lastRate ?? this.effectiveRate; }
+
+  async transmit(bytes: number, minNs = 0): Promise<void> {
+    this.#meter.add(bytes);
+    this.clock.advance(Math.max((bytes / this.effectiveRate) * 1e9, minNs));
+  }
+
+  async propagate(trips: number): Promise<void> { this.clock.advance(trips * this.model.latencyNs); }
+
+  endPeriod(): number {
+    this.#meter.endPeriod(this.clock.nowNs);
+    return this.bandwidthBytesPerSec;
+  }
+
+  unlimit(): void { this.#capped = false; }
+}
+
+export class MeasuredLink implements Link {
+  readonly clock: WallClock;
+  readonly latencyNs = 0;
+  readonly #meter: Meter;
+  #capBytesPerSec: number | null;
+
+  constructor(clock: WallClock, maxBandwidthBytesPerSec: number | null) {
+    this.clock = clock;
+    this.#capBytesPerSec = maxBandwidthBytesPerSec;
+    this.#meter = new Meter(clock.nowNs);
+  }
+
+  get bytesSent(): number { return this.#meter.bytesSent; }
+
+  get bandwidthBytesPerSec(): number { return this.#meter.lastRate ?? this.#meter.periodRate(this.clock.nowNs) ?? 0; }
+
+  async transmit(bytes: number): Promise<void> {
+    this.#meter.add(bytes);
+    const cap = this.#capBytesPerSec;
+    if (cap !== null) {
+      const allowedNs = ((this.#meter.bytesSent - bytes) * 1e9) / cap;
+      const waitNs = allowedNs - this.clock.nowNs;
+      if (waitNs > 0) await this.clock.sleep(waitNs);
+    }
+    this.clock.settle();
+  }
+
+  async propagate(): Promise<void> { this.clock.settle(); }
+
+  endPeriod(): number {
+    this.#meter.endPeriod(this.clock.nowNs);
+    return this.bandwidthBytesPerSec;
+  }
+
+  unlimit(): void { this.#capBytesPerSec = null; }
 }

@@ -32,11 +32,13 @@ export interface HvExports {
   nptSet(slot: number, gfn: number, pte: bigint): number;
   nptPopulate(slot: number, gfn: number, write: number): number;
   nptBreakCow(slot: number, gfn: number): number;
+  nptTablesNeeded(slot: number, first: number, count: number): number;
   mmuRun(slot: number, batchPtr: number, start: number, end: number): number;
   harvestBit(slot: number, bitmapPtr: number, bit: number): number;
-  ptesUpdate(slot: number, bitmapPtr: number, mode: number): number;
+  ptesUpdate(slot: number, bitmapPtr: number, op: number): number;
+  pageSetState(slot: number, gfn: number, op: number, arg: bigint, srcPtr: number): number;
 
-  bitmapScan(bitmapPtr: number, words: number, outPtr: number): number;
+  bitmapScan(bitmapPtr: number, words: number, outPtr: number, firstIndex: number): number;
   bitmapCount(bitmapPtr: number, words: number): number;
   bitmapOr(dstPtr: number, srcPtr: number, words: number): void;
   bitmapAndNot(dstPtr: number, srcPtr: number, words: number): void;
@@ -62,14 +64,17 @@ export interface HvExports {
     slot: number, listPtr: number, count: number, outPtr: number, capacity: number,
     cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number,
   ): number;
-  streamUnpack(slot: number, ptr: number, len: number, offset: number, allowXbzrle: number, tablePtr: number): number;
-  streamDigest(slot: number, tablePtr: number): number;
-  streamDigestTableInit(tablePtr: number, pages: number): void;
+  streamUnpack(slot: number, ptr: number, len: number, offset: number, flags: number, tablePtr: number): number;
   streamPoisonList(slot: number, outPtr: number, max: number, fromPfn: number): number;
   getStreamInfoPtr(): number;
   getPackStatsPtr(): number;
 
-  vmPageHashes(slot: number, firstPfn: number, count: number, outPtr: number): number;
+  pageFingerprints(slot: number, firstPfn: number, count: number, outPtr: number, tablePtr: number): number;
+  getFingerprintPoisoned(): number;
+  digestStart(guestPages: bigint): bigint;
+  digestFold(acc: bigint, ptr: number, count: number): bigint;
+  digestFinish(acc: bigint): bigint;
+  fingerprintTableInit(tablePtr: number, pages: number): void;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

@@ -43,4 +43,7 @@ export class Heap {
 
   /** Copies `bytes` into linear memory at `ptr`. */
   copyIn(ptr: number, bytes: Uint8Array): void { this.u8.set(bytes, ptr); }
+
+  /** Sets `len` bytes at `ptr` to `value`. */
+  fill(ptr: number, len: number, value: number): void { this.u8.fill(value, ptr, ptr + len); }
 }

@@ -1,16 +1,19 @@
-// The hypermem migration stream, version 2 (docs/migration-stream.md has the
-// byte-layout diagrams): a 40-byte header, then framed, checksummed chunks
-// whose payloads are records. Little endian throughout. The record packer
+// The hypermem page-record stream, version 3 (docs/migration-stream.md has
+// the byte-layout diagrams): a 40-byte header, then framed, checksummed
+// chunks whose payloads are records. Migration, checkpoints and snapshots
+// all carry guest memory in it. Little endian throughout. The record packer
 // and unpacker are wasm kernels (assembly/stream.ts); this file holds the
 // constants, the header codec and the chunk framing.
 import { crc32 } from "node:zlib";
 import { xxh3Hash64 } from "../pages/pages.js";
 import { ErrorCode, HypermemError } from "../errors.js";
-import { PAGE_SIZE, type Kernels } from "../wasm/kernels.js";
+import { END_STREAM_BYTES, MAX_RECORD_BYTES, PAGE_SIZE, POISON_MARK, RECORD_HEADER_BYTES, RecordType, StreamReason } from "../wasm/codes.js";
+
+export { END_STREAM_BYTES, MAX_RECORD_BYTES, POISON_MARK, RECORD_HEADER_BYTES, RecordType };
 
 /** "HMMS" */
 export const STREAM_MAGIC = 0x534d4d48;
-export const STREAM_VERSION = 2;
+export const STREAM_VERSION = 3;
 export const HEADER_BYTES = 40;
 /** Header flag: XBZRLE records may appear. */
 export const FLAG_XBZRLE = 1 << 0;
@@ -24,34 +27,9 @@ export const MAX_CHUNK_PAYLOAD = 1 << 20;
 /** Default receiver limit on a chunk payload: 1 MiB plus slack for other writers. */
 export const DEFAULT_MAX_CHUNK_BYTES = MAX_CHUNK_PAYLOAD + (64 << 10);
 
-/**
- * The stream's staging area in a host: the second half of the kernel scratch
- * (the "page I/O" half, src/host/host.ts). The packer builds a chunk there and
- * the receiver lands a payload there, each only for the length of one call.
- */
-export function stagingArea(k: Kernels): { readonly ptr: number; readonly bytes: number } {
-  const bytes = Math.floor(k.layout.scratchBytes / 2);
-  return { ptr: k.layout.scratchBase + k.layout.scratchBytes - bytes, bytes };
-}
-
-/** Record types (assembly/stream.ts REC_*). */
-export const RecordType = {
-  Page: 1,
-  Zero: 2,
-  Xbzrle: 3,
-  Poison: 4,
-  EndRound: 5,
-  EndStream: 6,
-} as const;
-export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 export const RECORD_NAMES: Readonly<Record<number, string>> = {
-  1: "PAGE", 2: "ZERO", 3: "XBZRLE", 4: "POISON", 5: "END_ROUND", 6: "END_STREAM",
+  1: "PAGE", 2: "ZERO", 3: "XBZRLE", 4: "POISON", 5: "END_ROUND", 6: "END_STREAM", 7: "COMMIT",
 };
-export const RECORD_HEADER_BYTES = 8;
-/** Largest record: a PAGE (header + 4096 bytes). */
-export const MAX_RECORD_BYTES = RECORD_HEADER_BYTES + PAGE_SIZE;
-/** END_STREAM payload: u64 digest, u32 guest pages, u32 poisoned pages. */
-export const END_STREAM_BYTES = 16;
 
 /**
  * The destination's acknowledgement, sent back once it has received
@@ -75,24 +53,21 @@ export function isAck(bytes: Uint8Array): boolean {
   const v = new DataView(bytes.buffer, bytes.byteOffset, ACK_BYTES);
   return v.getUint32(0, true) === ACK_MAGIC && v.getUint32(4, true) === 0;
 }
-/** The hash a poisoned page contributes to the memory digest ("PSN_MARK"). */
-export const POISON_MARK = 0x50534e5f4d41524bn;
-
 /** Failure reasons of the stream kernels (assembly/stream.ts REASON_*), as message text. */
-export const KERNEL_REASONS: Readonly<Record<number, string>> = {
-  1: "record header runs past the end of the chunk",
-  2: "unknown record type",
-  3: "record flags must be 0",
-  4: "record payload length is wrong for its type",
-  5: "record payload runs past the end of the chunk",
-  6: "page index past the end of the guest",
-  7: "XBZRLE payload is not a valid XBZRLE stream for a 4096-byte page",
-  8: "XBZRLE record in a stream whose header does not enable XBZRLE",
-  9: "record for a page in a state it cannot apply to (poisoned, swapped, ballooned or traced)",
-  10: "the destination host ran out of frames",
-  11: "END_STREAM record field must be 0",
+export const KERNEL_REASONS: Readonly<Record<StreamReason, string>> = {
+  [StreamReason.RecordHeader]: "record header runs past the end of the chunk",
+  [StreamReason.Type]: "unknown record type",
+  [StreamReason.Flags]: "record flags must be 0",
+  [StreamReason.Length]: "record payload length is wrong for its type",
+  [StreamReason.Overrun]: "record payload runs past the end of the chunk",
+  [StreamReason.PfnRange]: "page index past the end of the guest",
+  [StreamReason.XbzrleInvalid]: "XBZRLE payload is not a valid XBZRLE stream for a 4096-byte page",
+  [StreamReason.XbzrleDisabled]: "XBZRLE record in a stream whose header does not enable XBZRLE",
+  [StreamReason.PageState]: "record for a page in a state it cannot apply to (poisoned, ballooned or traced)",
+  [StreamReason.OutOfFrames]: "the destination host ran out of frames",
+  [StreamReason.Field]: "END_STREAM record field must be 0",
+  [StreamReason.NotResident]: "record for a page that is not resident (swapped or elsewhere) and was not brought back",
 };
-export const REASON_OUT_OF_FRAMES = 10;
 
 export interface StreamHeader {
   readonly version: number;

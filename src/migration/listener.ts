@@ -8,10 +8,10 @@ import { createServer, type Server, type Socket } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { createHost, type Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
-import { StreamReceiver, type ReceiverLimits } from "../migration/receiver.js";
-import { encodeAck } from "../migration/stream-format.js";
-import { encodeTextFrame, MessageType, serverHandshake } from "./handshake.js";
-import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "./tcp-channel.js";
+import { encodeTextFrame, MessageType, serverHandshake } from "../net/handshake.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "../net/tcp-channel.js";
+import { encodeAck } from "../stream/format.js";
+import { StreamReceiver, type ReceiverLimits } from "../stream/receiver.js";
 
 /** How long a refused or failed connection may linger for the peer to read our last message, ms. */
 const LINGER_MS = 1000;

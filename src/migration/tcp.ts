@@ -8,13 +8,15 @@
 import { connect } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Vm } from "../host/vm.js";
-import { resolveMigrationOptions, type MigrationOptions, type ResolvedMigrationOptions } from "../migration/options.js";
-import { migrateSource } from "../migration/precopy.js";
-import type { MigrationResult } from "../migration/stats.js";
-import { ACK_BYTES, ACK_MAGIC, isAck } from "../migration/stream-format.js";
-import type { Channel } from "./channel.js";
-import { clientHandshake, decodeFrameHeader, frameError, HANDSHAKE_MAGIC, MessageType } from "./handshake.js";
-import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "./tcp-channel.js";
+import type { Channel } from "../net/channel.js";
+import { clientHandshake, decodeFrameHeader, frameError, HANDSHAKE_MAGIC, MessageType } from "../net/handshake.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "../net/tcp-channel.js";
+import { MeasuredLink } from "../sim/link.js";
+import { WallClock } from "../sim/wall-clock.js";
+import { ACK_BYTES, ACK_MAGIC, isAck } from "../stream/format.js";
+import { resolveMigrationOptions, type MigrationOptions, type ResolvedMigrationOptions } from "./options.js";
+import { migrateSource } from "./precopy.js";
+import type { MigrationResult } from "./stats.js";
 
 export interface TcpTarget {
   /** Destination address. */
@@ -134,21 +136,17 @@ class SourceChannel implements Channel {
 const SIMULATED_LINK_OPTIONS = ["bandwidthBytesPerSec", "latencyNs", "xbzrleEncodeNsPerPage"] as const;
 
 /**
- * The engine's options over TCP: the wall clock, the real link (no modelled
- * rate or latency; maxBandwidthBytesPerSec still caps the rate).
+ * The engine's options over TCP: the real link (no modelled rate or
+ * latency; maxBandwidthBytesPerSec still caps the rate), no timeline.
  */
 export function resolveTcpMigrationOptions(options: MigrationOptions): ResolvedMigrationOptions {
-  for (const key of SIMULATED_LINK_OPTIONS) {
-    if (options[key] !== undefined) {
-      throw new HypermemError(ErrorCode.BadOption, `${key} models the simulated link of an in-process migration; over TCP the link is real and time is wall-clock time (maxBandwidthBytesPerSec caps the rate)`, { option: key, value: options[key] });
+  for (const key of [...SIMULATED_LINK_OPTIONS, "timeline"] as const) {
+    if (options?.[key] != null) {
+      const why = key === "timeline" ? "a timeline is simulated time; over TCP time is wall-clock time" : `${key} models the simulated link of an in-process migration; over TCP the link is real and time is wall-clock time (maxBandwidthBytesPerSec caps the rate)`;
+      throw new HypermemError(ErrorCode.BadOption, why, { option: key, value: options[key] });
     }
   }
-  const o = resolveMigrationOptions(options);
-  return Object.freeze({
-    ...o,
-    clock: "wall",
-    link: Object.freeze({ bandwidthBytesPerSec: Number.POSITIVE_INFINITY, latencyNs: 0, maxBandwidthBytesPerSec: o.link.maxBandwidthBytesPerSec }),
-  });
+  return resolveMigrationOptions(options);
 }
 
 /**
@@ -168,7 +166,7 @@ export async function migrateOverTcp(vm: Vm, options: MigrationOptions, target: 
   target.signal?.addEventListener("abort", onAbort, { once: true });
   const source = new SourceChannel(ch);
   try {
-    const result = await migrateSource(vm, source, o);
+    const result = await migrateSource(vm, source, o, new MeasuredLink(new WallClock(), o.link.maxBandwidthBytesPerSec));
     if (result.status === "completed" && !source.acked) {
       // An engine that does not read the acknowledgement itself: read it here.
       const ack = await source.receive().catch((err: unknown) => err as HypermemError);

@@ -1,19 +1,24 @@
-// PagePacker: the source side of the migration stream. Pages are packed into
-// records by the wasm kernel streamPack (one call per chunk, no per-page JS),
-// framed into checksummed chunks here. Poisoned pages go out as POISON
-// records and their bytes are never read; a latent error the packer meets is
-// made known on the source, as a guest access would (docs/migration-stream.md).
+// PagePacker: the source side of the page-record stream (migration,
+// checkpoints, snapshots). Pages are packed into records by the wasm kernel
+// streamPack (one call per chunk, no per-page JS), framed into checksummed
+// chunks here. Poisoned pages go out as POISON records and their bytes are
+// never read; a latent error the packer meets is made known on the source,
+// as a guest access would; a page that lives elsewhere (swapped, remote) is
+// brought back through the VM's page hook first (docs/migration-stream.md).
 import { ErrorCode, HypermemError } from "../errors.js";
-import { rejectUnknown, requireInt } from "../options.js";
+import type { PfnList } from "../host/page-set.js";
+import { PfnList as PfnListClass } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
-import { PAGE_SIZE, type Kernels } from "../wasm/kernels.js";
+import { rejectUnknown, requireInt } from "../options.js";
+import { PAGE_SIZE, STAGE_NO_ZERO_DETECTION, Stage, StreamReason } from "../wasm/codes.js";
+import type { Kernels } from "../wasm/kernels.js";
+import { guestDigest } from "./fingerprints.js";
 import {
   CHUNK_HEADER_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, MAX_CHUNK_PAYLOAD, RECORD_HEADER_BYTES, RecordType,
-  checksumOf, encodeHeader, frameChunk, stagingArea, writeChunkHeader, writeRecordHeader,
-} from "./stream-format.js";
+  checksumOf, encodeHeader, frameChunk, writeChunkHeader, writeRecordHeader,
+} from "./format.js";
 
 export type PackStage = "bulk" | "iterate" | "final";
-const STAGE_CODES: Readonly<Record<PackStage, number>> = { bulk: 0, iterate: 1, final: 2 };
 
 /** What one packChunk call (or a packer's whole life, see totals) sent. QEMU `info migrate` names in brackets. */
 export interface PackStats {
@@ -79,15 +84,10 @@ export function addStats(into: PackStats, s: PackStats): void {
   for (const key of Object.keys(into) as (keyof PackStats)[]) into[key] += s[key];
 }
 
-/** assembly/stream.ts STAGE_NO_ZERO_DETECTION. */
-const STAGE_NO_ZERO_DETECTION = 0x100;
-
 /** Largest cache: the host's memory bounds it anyway; this keeps slots and sizes in u32. */
 const MAX_CACHE_PAGES = 1 << 20;
 /** Pfns per call of the poison list kernel. */
 const POISON_LIST_BATCH = 16384;
-/** Offset of endStream's poison list in the staging area (after the chunk being built). */
-const POISON_LIST_OFFSET = 2 << 20;
 /** Size of one output buffer: a chunk header and the largest payload. */
 const OUT_BUFFER_BYTES = CHUNK_HEADER_BYTES + MAX_CHUNK_PAYLOAD;
 
@@ -96,18 +96,16 @@ export class PagePacker {
   /** XBZRLE cache slots (pages); 0 when XBZRLE is off. */
   readonly cachePages: number;
   readonly #k: Kernels;
-  /** Where chunks are built: owned buffers taken in turn (borrowChunks), or the host's staging area (copied out). */
+  /** Output buffers (host frames) chunks are built in, taken in turn. */
   readonly #outs: readonly number[];
   #next = 0;
-  /** [ptr, bytes] of the staging area and the owned output buffers, which a pfn list must not overlap. */
-  readonly #ownAreas: readonly (readonly [number, number])[];
-  readonly #staging: { readonly ptr: number; readonly bytes: number };
   readonly #cachePtr: number;
   readonly #cacheBytes: number;
-  #listPtr = -1;
-  #listBytes = 0;
+  #list: PfnList | null = null;
+  #poisonList: PfnList | null = null;
   #sequence = 0;
   #round = -1;
+  #epoch = -1;
   #ended = false;
   #closed = false;
   readonly #borrow: boolean;
@@ -136,31 +134,21 @@ export class PagePacker {
     this.vm = vm;
     this.cachePages = cachePages;
     this.#k = vm.host.kernels;
-    this.#staging = stagingArea(this.#k);
-    if (this.#staging.bytes < POISON_LIST_OFFSET + POISON_LIST_BATCH * 4) {
-      throw new HypermemError(ErrorCode.Length, `the host's ${this.#staging.bytes}-byte staging area cannot hold a chunk`, { bytes: this.#staging.bytes });
-    }
     this.#cacheBytes = cachePages * (PAGE_SIZE + 8);
-    this.#cachePtr = cachePages > 0 ? this.#k.allocBuffer(this.#cacheBytes) : 0;
+    this.#cachePtr = cachePages > 0 ? this.#k.frames.allocBuffer(this.#cacheBytes) : 0;
     const outs: number[] = [];
     try {
-      for (let i = 0; this.#borrow && i < chunkBuffers; i++) outs.push(this.#k.allocBuffer(OUT_BUFFER_BYTES));
+      for (let i = 0; i < chunkBuffers; i++) outs.push(this.#k.frames.allocBuffer(OUT_BUFFER_BYTES));
     } catch (err) {
-      for (const ptr of outs) this.#k.freeBuffer(ptr, OUT_BUFFER_BYTES);
-      if (cachePages > 0) this.#k.freeBuffer(this.#cachePtr, this.#cacheBytes);
+      for (const ptr of outs) this.#k.frames.freeBuffer(ptr, OUT_BUFFER_BYTES);
+      if (cachePages > 0) this.#k.frames.freeBuffer(this.#cachePtr, this.#cacheBytes);
       throw err;
     }
-    this.#outs = this.#borrow ? outs : [this.#staging.ptr];
-    this.#ownAreas = [[this.#staging.ptr, this.#staging.bytes], ...outs.map((ptr) => [ptr, OUT_BUFFER_BYTES] as const)];
+    this.#outs = outs;
   }
 
   /** Where the chunk being built goes. */
   get #outPtr(): number { return this.#outs[this.#next]; }
-
-  /** Does [first, end) overlap the staging area or an output buffer? */
-  #overlapsOwnBuffers(first: number, end: number): boolean {
-    return this.#ownAreas.some(([ptr, bytes]) => first < ptr + bytes && end > ptr);
-  }
 
   /** The 40-byte stream header for this VM (send it first). */
   header(): Uint8Array {
@@ -181,67 +169,55 @@ export class PagePacker {
   }
 
   /**
-   * Packs pages from the pfn list at `listPtr` (u32 pfns in the source host's
-   * linear memory), entries [start, start + count), into at most one chunk of
-   * at most 1 MiB of payload. `generation` is the dirty-sync count (XBZRLE
-   * cache age). XBZRLE is used only in the "iterate" and "final" stages.
+   * Packs pages from `list`, entries [start, start + count), into at most
+   * one chunk of at most 1 MiB of payload. `generation` is the dirty-sync
+   * count (XBZRLE cache age). XBZRLE is used only in the "iterate" and
+   * "final" stages.
    */
-  packChunk(listPtr: number, start: number, count: number, stage: PackStage, generation: number): PackResult {
+  packChunk(list: PfnList, start: number, count: number, stage: PackStage, generation: number): PackResult {
     this.#alive("packChunk");
-    const stageCode = STAGE_CODES[stage];
+    const stageCode = Object.hasOwn(Stage, stage) ? Stage[stage] : undefined;
     if (stageCode === undefined) {
       throw new HypermemError(ErrorCode.BadOption, `stage must be "bulk", "iterate" or "final", got ${String(stage)}`, { option: "stage", value: stage });
     }
     requireInt("generation", generation, 0, 0xffff_ffff);
-    requireInt("start", start, 0, 0x3fff_ffff);
-    requireInt("count", count, 0, 0x3fff_ffff);
-    requireInt("listPtr", listPtr, 0, this.#k.heap.byteLength);
-    const first = listPtr + start * 4;
-    const end = first + count * 4;
-    if (first % 4 !== 0 || end > this.#k.heap.byteLength) {
-      throw new HypermemError(ErrorCode.Length, `pfn list [${first}, ${end}) is not a 4-aligned range of linear memory`, { listPtr, start, count });
-    }
-    if (count > 0 && this.#overlapsOwnBuffers(first, end)) {
-      throw new HypermemError(ErrorCode.BadOption, `pfn list [${first}, ${end}) overlaps the stream staging area (the second half of the kernel scratch) or the packer's output buffers`, { listPtr, start, count });
-    }
-    const { consumed, payloadBytes, stats } = this.#pack(first, count, stageCode | this.#stageFlags, generation, 0, MAX_CHUNK_PAYLOAD);
+    requireInt("start", start, 0, list.capacity);
+    requireInt("count", count, 0, list.capacity - start);
+    const { consumed, payloadBytes, stats } = this.#pack(list.ptr + start * 4, count, stageCode | this.#stageFlags, generation, 0, MAX_CHUNK_PAYLOAD);
     const chunk = payloadBytes > 0 ? this.#frame(payloadBytes, this.#borrow) : null;
     stats.wireBytes = chunk ? chunk.length : 0;
     addStats(this.#totals, stats);
     return { consumed, chunk, stats };
   }
 
-  /** Runs the pack kernel, writing at payload offset `at` with `capacity` bytes of room; throws typed errors for bad list entries. */
+  /**
+   * Runs the pack kernel, writing at payload offset `at` with `capacity`
+   * bytes of room. A page that is not resident is brought back through the
+   * page hook and packing resumes there; bad list entries are typed errors.
+   */
   #pack(listPtr: number, count: number, stage: number, generation: number, at: number, capacity: number): { consumed: number; payloadBytes: number; stats: PackStats } {
     const k = this.#k;
     const slots = this.cachePages;
-    const consumed = k.streamPack(
-      this.vm.slot, listPtr, count, this.#outPtr + CHUNK_HEADER_BYTES + at, capacity,
-      slots > 0 ? this.#cachePtr + slots * PAGE_SIZE : 0, this.#cachePtr, slots, stage, generation,
-    );
-    if (consumed < 0) {
-      const info = k.streamInfo();
-      if (info.reason === 6) {
-        throw new HypermemError(ErrorCode.GpaRange, `pfn list entry ${info.offset} is pfn ${info.pfn}, past the end of the ${this.vm.pages}-page guest of vm ${this.vm.id}`, { index: info.offset, pfn: info.pfn });
+    const stats = emptyPackStats();
+    let consumed = 0;
+    let payloadBytes = 0;
+    for (;;) {
+      const n = k.stream.pack(
+        this.vm.slot, listPtr + consumed * 4, count - consumed, this.#outPtr + CHUNK_HEADER_BYTES + at + payloadBytes, capacity - payloadBytes,
+        slots > 0 ? this.#cachePtr + slots * PAGE_SIZE : 0, this.#cachePtr, slots, stage, generation,
+      );
+      const counters = k.stream.packCounters();
+      addCounters(stats, counters);
+      payloadBytes += counters.payloadBytes;
+      if (n >= 0) return { consumed: consumed + n, payloadBytes, stats };
+      const info = k.stream.info();
+      if (info.reason === StreamReason.PfnRange) {
+        throw new HypermemError(ErrorCode.GpaRange, `pfn list entry ${consumed + info.offset} is pfn ${info.pfn}, past the end of the ${this.vm.pages}-page guest of vm ${this.vm.id}`, { index: consumed + info.offset, pfn: info.pfn });
       }
-      throw new HypermemError(ErrorCode.PageState, `vm ${this.vm.id}: guest page ${info.pfn} (pfn list entry ${info.offset}) is swapped out; swap it in before sending it`, { index: info.offset, pfn: info.pfn });
+      // StreamReason.NotResident: the records before it are in; bring the page back and go on from it.
+      consumed += info.offset;
+      this.vm.accessPage(info.pfn, false);
     }
-    const s = k.packStats();
-    const stats: PackStats = {
-      pages: s[2] + s[3] + s[4] + s[9],
-      zeroPages: s[2],
-      normalPages: s[3],
-      normalBytes: s[3] * PAGE_SIZE,
-      xbzrlePages: s[4],
-      xbzrleBytes: s[5],
-      xbzrleCacheMiss: s[6],
-      xbzrleOverflow: s[7],
-      xbzrleUnchanged: s[8],
-      poisonedPages: s[9],
-      latentFound: s[10],
-      wireBytes: 0,
-    };
-    return { consumed, payloadBytes: s[11], stats };
   }
 
   /**
@@ -252,12 +228,21 @@ export class PagePacker {
   #frame(payloadBytes: number, borrow: boolean): Uint8Array {
     const k = this.#k;
     const out = this.#outPtr;
-    const checksum = checksumOf(k.xxh3(out + CHUNK_HEADER_BYTES, payloadBytes));
-    writeChunkHeader(k.heap.u8, out, this.#sequence++, payloadBytes, checksum);
+    const checksum = checksumOf(k.pages.xxh3(out + CHUNK_HEADER_BYTES, payloadBytes));
+    k.heap.copyIn(out, chunkHeaderBytes(this.#sequence++, payloadBytes, checksum));
     const bytes = CHUNK_HEADER_BYTES + payloadBytes;
     if (!borrow) return k.heap.copyOut(out, bytes);
     this.#next = (this.#next + 1) % this.#outs.length;
     return k.heap.borrow(out, bytes);
+  }
+
+  /** A chunk holding a control record (END_ROUND, COMMIT) numbered `n`. */
+  #control(type: RecordType, n: number): Uint8Array {
+    const payload = new Uint8Array(RECORD_HEADER_BYTES);
+    writeRecordHeader(new DataView(payload.buffer), 0, type, 0, n);
+    const chunk = frameChunk(this.#sequence++, payload);
+    this.#totals.wireBytes += chunk.length;
+    return chunk;
   }
 
   /** A chunk holding END_ROUND for `round`; rounds are numbered 0, 1, 2... (the bulk pass is round 0). */
@@ -265,11 +250,18 @@ export class PagePacker {
     this.#alive("endRound");
     requireInt("round", round, this.#round + 1, this.#round + 1);
     this.#round = round;
-    const payload = new Uint8Array(RECORD_HEADER_BYTES);
-    writeRecordHeader(new DataView(payload.buffer), 0, RecordType.EndRound, 0, round);
-    const chunk = frameChunk(this.#sequence++, payload);
-    this.#totals.wireBytes += chunk.length;
-    return chunk;
+    return this.#control(RecordType.EndRound, round);
+  }
+
+  /**
+   * A chunk holding COMMIT for `epoch` (0, 1, 2...): a staged receiver
+   * applies the records of the epoch only when it reads this.
+   */
+  commitEpoch(epoch: number): Uint8Array {
+    this.#alive("commitEpoch");
+    requireInt("epoch", epoch, this.#epoch + 1, this.#epoch + 1);
+    this.#epoch = epoch;
+    return this.#control(RecordType.Commit, epoch);
   }
 
   /**
@@ -283,15 +275,16 @@ export class PagePacker {
   endStream(): Uint8Array {
     this.#alive("endStream");
     const k = this.#k;
-    const listPtr = this.#staging.ptr + POISON_LIST_OFFSET;
+    this.#poisonList ??= new PfnListClass(k, POISON_LIST_BATCH);
+    const list = this.#poisonList;
     const room = MAX_CHUNK_PAYLOAD - RECORD_HEADER_BYTES - END_STREAM_BYTES;
     const chunks: Uint8Array[] = [];
     let payload = 0;
     for (let from = 0; ;) {
-      const n = k.streamPoisonList(this.vm.slot, listPtr, POISON_LIST_BATCH, from);
-      const next = k.streamInfo().nextPfn;
+      const n = k.stream.poisonList(this.vm.slot, list.ptr, POISON_LIST_BATCH, from);
+      const next = k.stream.info().nextPfn;
       for (let done = 0; done < n;) {
-        const r = this.#pack(listPtr + done * 4, n - done, STAGE_CODES.final, 0, payload, room - payload);
+        const r = this.#pack(list.ptr + done * 4, n - done, Stage.final, 0, payload, room - payload);
         done += r.consumed;
         payload += r.payloadBytes;
         addStats(this.#totals, r.stats);
@@ -315,56 +308,62 @@ export class PagePacker {
 
   /** Writes END_STREAM at payload offset `at`; returns its size. */
   #putEndStream(at: number): number {
-    const k = this.#k;
-    if (k.streamDigest(this.vm.slot, 0) < 0) {
-      const { pfn } = k.streamInfo();
-      throw new HypermemError(ErrorCode.PageState, `vm ${this.vm.id}: guest page ${pfn} is swapped out; the digest needs every page`, { pfn });
-    }
-    const { digest, poisoned } = k.streamInfo();
-    const p = this.#outPtr + CHUNK_HEADER_BYTES + at;
-    const view = k.heap.view;
-    writeRecordHeader(view, p, RecordType.EndStream, END_STREAM_BYTES, 0);
-    view.setBigUint64(p + RECORD_HEADER_BYTES, digest, true);
-    view.setUint32(p + RECORD_HEADER_BYTES + 8, this.vm.pages, true);
-    view.setUint32(p + RECORD_HEADER_BYTES + 12, poisoned, true);
-    return RECORD_HEADER_BYTES + END_STREAM_BYTES;
-  }
-
-  /** A list buffer of at least `entries` u32 in the source host (grown by reallocation). */
-  #ensureList(entries: number): number {
-    const bytes = Math.max(1, entries) * 4;
-    if (this.#listBytes < bytes) {
-      if (this.#listPtr >= 0) this.#k.freeBuffer(this.#listPtr, this.#listBytes);
-      this.#listPtr = -1;
-      const rounded = Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
-      this.#listPtr = this.#k.allocBuffer(rounded);
-      this.#listBytes = rounded;
-    }
-    return this.#listPtr;
+    const { digest, poisoned } = guestDigest(this.vm);
+    const record = new Uint8Array(RECORD_HEADER_BYTES + END_STREAM_BYTES);
+    const view = new DataView(record.buffer);
+    writeRecordHeader(view, 0, RecordType.EndStream, END_STREAM_BYTES, 0);
+    view.setBigUint64(RECORD_HEADER_BYTES, digest, true);
+    view.setUint32(RECORD_HEADER_BYTES + 8, this.vm.pages, true);
+    view.setUint32(RECORD_HEADER_BYTES + 12, poisoned, true);
+    this.#k.heap.copyIn(this.#outPtr + CHUNK_HEADER_BYTES + at, record);
+    return record.length;
   }
 
   /**
-   * Copies `pfns` into a buffer in the source host for packChunk (tests and
-   * small lists). The buffer belongs to the packer and is overwritten by the
-   * next call; it is freed by close().
+   * A list in the source host holding `pfns`, for packChunk (tests and small
+   * lists). The list belongs to the packer and is overwritten by the next
+   * call; it is freed by close().
    */
-  scratchList(pfns: ArrayLike<number>): { ptr: number; count: number } {
+  scratchList(pfns: ArrayLike<number>): PfnList {
     if (this.#closed) throw new HypermemError(ErrorCode.Destroyed, "PagePacker.scratchList: the packer was closed", {});
-    const ptr = this.#ensureList(pfns.length);
-    const u32 = this.#k.heap.u32;
-    const base = ptr / 4;
-    for (let i = 0; i < pfns.length; i++) u32[base + i] = pfns[i];
-    return { ptr, count: pfns.length };
+    if (!this.#list || this.#list.capacity < pfns.length) {
+      this.#list?.free();
+      this.#list = new PfnListClass(this.#k, Math.max(1024, pfns.length));
+    }
+    this.#list.set(pfns);
+    return this.#list;
   }
 
-  /** Frees the packer's buffers (XBZRLE cache, list) in the source host. Idempotent. */
+  /** Frees the packer's buffers (XBZRLE cache, output buffers, lists) in the source host. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     const k = this.#k;
-    if (this.cachePages > 0) k.freeBuffer(this.#cachePtr, this.#cacheBytes);
-    if (this.#borrow) for (const ptr of this.#outs) k.freeBuffer(ptr, OUT_BUFFER_BYTES);
-    if (this.#listPtr >= 0) k.freeBuffer(this.#listPtr, this.#listBytes);
-    this.#listPtr = -1;
+    if (this.cachePages > 0) k.frames.freeBuffer(this.#cachePtr, this.#cacheBytes);
+    for (const ptr of this.#outs) k.frames.freeBuffer(ptr, OUT_BUFFER_BYTES);
+    this.#list?.free();
+    this.#poisonList?.free();
   }
+}
+
+/** Adds a pack call's kernel counters into `stats`. */
+function addCounters(stats: PackStats, c: ReturnType<Kernels["stream"]["packCounters"]>): void {
+  stats.pages += c.zeroPages + c.normalPages + c.xbzrlePages + c.poisonedPages;
+  stats.zeroPages += c.zeroPages;
+  stats.normalPages += c.normalPages;
+  stats.normalBytes += c.normalPages * PAGE_SIZE;
+  stats.xbzrlePages += c.xbzrlePages;
+  stats.xbzrleBytes += c.xbzrleBytes;
+  stats.xbzrleCacheMiss += c.xbzrleCacheMiss;
+  stats.xbzrleOverflow += c.xbzrleOverflow;
+  stats.xbzrleUnchanged += c.xbzrleUnchanged;
+  stats.poisonedPages += c.poisonedPages;
+  stats.latentFound += c.latentFound;
+}
+
+/** A chunk header for a payload of `payloadBytes` with `checksum`. */
+function chunkHeaderBytes(sequence: number, payloadBytes: number, checksum: number): Uint8Array {
+  const h = new Uint8Array(CHUNK_HEADER_BYTES);
+  writeChunkHeader(h, 0, sequence, payloadBytes, checksum);
+  return h;
 }

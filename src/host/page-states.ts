@@ -1,0 +1,75 @@
+// PageStates: a VM's pages moved between states (present, traced, poisoned,
+// swapped, ballooned, elsewhere) through the one page-state kernel
+// (assembly/page-state.ts), which frees or allocates frames and keeps the
+// VM's counts right. Techniques use this; they never write entries.
+import { ErrorCode, HypermemError, KernelStatus } from "../errors.js";
+import { requireInt } from "../options.js";
+import { PAGE_SIZE, PageOp } from "../wasm/codes.js";
+import type { VmCounts } from "../wasm/mmu.js";
+import { pageStateOf, type PageState } from "./pte.js";
+import type { Vm } from "./vm.js";
+
+/** Largest swap slot or location a non-present entry can hold (40 bits). */
+export const MAX_FRAME_FIELD = 2 ** 40 - 1;
+
+const OP_NAMES: Readonly<Record<PageOp, string>> = {
+  1: "swap out", 2: "move elsewhere", 3: "bring back", 4: "balloon", 5: "deflate", 6: "poison",
+  7: "poison (latent)", 8: "report a latent error on", 9: "poison", 10: "trace", 11: "untrace",
+  12: "write-protect", 13: "unprotect",
+};
+
+export class PageStates {
+  readonly #vm: Vm;
+
+  constructor(vm: Vm) { this.#vm = vm; }
+
+  /** The state of page `pfn`, decoded from its entry. */
+  of(pfn: number): PageState { return pageStateOf(this.#vm.pte(pfn)); }
+
+  /** The VM's page counts per state. */
+  counts(): VmCounts { return this.#vm.host.kernels.mmu.vmCounts(this.#vm.slot); }
+
+  #apply(pfn: number, op: PageOp, arg = 0, srcPtr = 0): number {
+    const vm = this.#vm;
+    requireInt("pfn", pfn, 0, vm.pages - 1);
+    const status = vm.host.kernels.mmu.setState(vm.slot, pfn, op, arg, srcPtr);
+    if (status >= 0) return status;
+    if (-status === KernelStatus.PageState) {
+      throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: cannot ${OP_NAMES[op]} guest page ${pfn}: it is ${this.of(pfn).kind}`, { pfn, state: this.of(pfn).kind, op: OP_NAMES[op] });
+    }
+    throw new HypermemError(ErrorCode.OutOfFrames, `vm ${vm.id}: cannot ${OP_NAMES[op]} guest page ${pfn}: the host has no free frame`, { pfn, op: OP_NAMES[op] });
+  }
+
+  /** A present page goes to swap slot `slot`: its frame is freed (the caller saved its bytes first). */
+  swapOut(pfn: number, slot: number): void { this.#apply(pfn, PageOp.SwapOut, requireInt("slot", slot, 0, MAX_FRAME_FIELD)); }
+
+  /** A present page now lives elsewhere, at `location` (the caller's own numbering): its frame is freed. */
+  moveElsewhere(pfn: number, location: number): void {
+    this.#apply(pfn, PageOp.MoveElsewhere, requireInt("location", location, 0, MAX_FRAME_FIELD));
+  }
+
+  /** A swapped or elsewhere page comes back holding `bytes` (4096; null: zeros). Returns its new frame. */
+  bringBack(pfn: number, bytes: Uint8Array | null): number {
+    if (bytes === null) return this.#apply(pfn, PageOp.BringBack);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE) {
+      throw new HypermemError(ErrorCode.PageSize, `bringBack needs a ${PAGE_SIZE}-byte Uint8Array, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes}`, { pfn });
+    }
+    const k = this.#vm.host.kernels;
+    return k.scratch.with(PAGE_SIZE, "bringBack", (ptr) => {
+      k.heap.copyIn(ptr, bytes);
+      return this.#apply(pfn, PageOp.BringBack, 0, ptr);
+    });
+  }
+
+  /** The page goes to the balloon (its frame, if private, back to the host). */
+  balloon(pfn: number): void { this.#apply(pfn, PageOp.Balloon); }
+  /** A ballooned page is given back to the guest: it reads as zero. */
+  deflate(pfn: number): void { this.#apply(pfn, PageOp.Deflate); }
+  /** The page's frame holds an uncorrectable error: known (reported) or latent (found on next read). */
+  poison(pfn: number, latent: boolean): void { this.#apply(pfn, latent ? PageOp.PoisonLatent : PageOp.Poison); }
+  /** A latent error was found: it becomes known. */
+  reportLatent(pfn: number): void { this.#apply(pfn, PageOp.ReportLatent); }
+  /** Any guest access to the page faults (traced) until untrace(). */
+  trace(pfn: number): void { this.#apply(pfn, PageOp.Trace); }
+  untrace(pfn: number): void { this.#apply(pfn, PageOp.Untrace); }
+}
