@@ -1,5 +1,5 @@
 // hypermem: the package root. Hosts, VMs and their MMU; the page kernels as
-// plain functions on Uint8Arrays; the one error type.
+// plain functions on Uint8Arrays; the format layer; the one error type.
 export { ErrorCode, HypermemError } from "./errors.js";
 export { createHost, Host, MAX_HOST_MIB, type HostOptions, type HostStats } from "./host/host.js";
 export { Vm, MAX_GUEST_PAGES, type Access, type MachineCheck, type VmOptions } from "./host/vm.js";
@@ -15,9 +15,20 @@ export {
   type ResolvedWorkloadOptions, type WorkloadCommonOptions, type WorkloadKind, type WorkloadOptions, type WorkloadSpec,
 } from "./host/workload.js";
 export {
-  readTrace, readTraceHeader, TRACE_MAGIC, TRACE_VERSION, TraceReader, TraceWriter,
+  readTrace, readTraceHeader, TRACE_HEADER, TRACE_MAGIC, TRACE_VERSION, TraceReader, TraceWriter,
   type TraceHeader, type TraceReadOptions, type TraceWriterOptions,
 } from "./host/trace.js";
+export {
+  defineHeader, describeMagic, HeaderCodec, magicU32, MAX_HEADER_BYTES, MIN_HEADER_BYTES,
+  type BigIntField, type BytesField, type DecodedHeader, type DecodeOptions, type FieldSpec, type HeaderPrefix,
+  type HeaderSpec, type HeaderValues, type NumberField,
+} from "./format/header.js";
+export {
+  BufferSink, CHUNK_HEADER_BYTES, ChunkParser, chunkChecksum, encodeChunkHeader, frameChunk,
+  type ChunkFrame, type ChunkHeader, type ChunkParserOptions, type ChunkSink,
+} from "./format/chunks.js";
+export { AtomicFile, FILE_MODE, writeFileAtomic } from "./format/atomic-file.js";
+export { decodeState, encodeState, type DecodeStateOptions, type Persist, type StateRecord, type StateSpec } from "./format/persist.js";
 export { isZeroPage, pageCompare, pageHash64, rebuildPage, xorParity, xxh3Hash64 } from "./pages/pages.js";
 export { xbzrleDecode, xbzrleEncode } from "./pages/xbzrle.js";
 export { migrate, migrateDestination, migrateSource, type MigrationOutcome } from "./migration/precopy.js";
