@@ -13,7 +13,7 @@ import { migrateSource } from "../migration/precopy.js";
 import type { MigrationResult } from "../migration/stats.js";
 import { ACK_BYTES, ACK_MAGIC, isAck } from "../migration/stream-format.js";
 import type { Channel } from "./channel.js";
-import { clientHandshake, decodeFrameHeader, frameError, HANDSHAKE_MAGIC, MessageType } from "./handshake.js";
+import { clientHandshake, frameError, HANDSHAKE_MAGIC, MessageType, readFrame } from "./handshake.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "./tcp-channel.js";
 
 export interface TcpTarget {
@@ -111,10 +111,9 @@ class SourceChannel implements Channel {
       return head;
     }
     if (magic !== HANDSHAKE_MAGIC) return head;
-    const { type, length } = decodeFrameHeader(head);
-    const frame = { type, payload: await this.tcp.read(length) };
-    if (type !== MessageType.Error && type !== MessageType.Reject) {
-      throw new HypermemError(ErrorCode.Handshake, `destination sent handshake message type ${type} instead of an acknowledgement`, { type });
+    const frame = await readFrame(this.tcp, head);
+    if (frame.type !== MessageType.Error && frame.type !== MessageType.Reject) {
+      throw new HypermemError(ErrorCode.Handshake, `destination sent handshake message type ${frame.type} instead of an acknowledgement`, { type: frame.type });
     }
     throw frameError(frame, "destination");
   }
