@@ -19,8 +19,8 @@ export {
   type TraceHeader, type TraceReadOptions, type TraceWriterOptions,
 } from "./host/trace.js";
 export {
-  defineHeader, describeMagic, HeaderCodec, magicU32, MAX_HEADER_BYTES, MIN_HEADER_BYTES,
-  type BigIntField, type BytesField, type DecodedHeader, type DecodeOptions, type FieldSpec, type HeaderPrefix,
+  defineHeader, describeMagic, magicU32, MAX_HEADER_BYTES, MIN_HEADER_BYTES,
+  type BigIntField, type BytesField, type DecodedHeader, type DecodeOptions, type FieldSpec, type HeaderCodec, type HeaderPrefix,
   type HeaderSpec, type HeaderValues, type NumberField,
 } from "./format/header.js";
 export {

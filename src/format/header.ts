@@ -180,16 +180,16 @@ export class HeaderCodec<V> {
     view.setUint16(4, this.major, true);
     view.setUint16(6, this.minor, true);
     view.setUint32(8, this.byteLength, true);
-    const so: Record<string, number | bigint | Uint8Array> = {};
+    const soFar: Record<string, number | bigint | Uint8Array> = {};
     for (const f of this.#fields) {
       const value = given[f.spec.name];
-      const why = rangeError(f, value) ?? runValidator(f.spec, value as number, so);
+      const why = rangeError(f, value) ?? runValidator(f.spec, value as number, soFar);
       if (why !== null) {
         throw new HypermemError(ErrorCode.BadOption, `cannot encode a ${this.name} header: field ${f.spec.name}: ${why}`,
           { format: this.name, field: f.spec.name, value });
       }
       writeField(view, out, f, value as number | bigint | Uint8Array);
-      so[f.spec.name] = value as number | bigint | Uint8Array;
+      soFar[f.spec.name] = value as number | bigint | Uint8Array;
     }
     view.setUint32(this.byteLength - 4, crc32(out.subarray(0, this.byteLength - 4)) >>> 0, true);
     return out;
@@ -197,6 +197,9 @@ export class HeaderCodec<V> {
 
   /** Checks the magic alone (bytes 0..4), as soon as those bytes are in. */
   checkMagic(bytes: Uint8Array, options: DecodeOptions = {}): void {
+    if (bytes.byteLength < 4) {
+      throw this.#error(options, "length", bytes.byteLength, bytes.byteLength, ">= 4", `is truncated: ${bytes.byteLength} bytes, fewer than the 4 of the magic`);
+    }
     const found = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (found !== this.#magicU32) {
       throw this.#error(options, "magic", 0, found, this.magic,
@@ -256,7 +259,7 @@ export class HeaderCodec<V> {
     return Object.freeze({ ...values, major, minor, headerBytes }) as DecodedHeader<V>;
   }
 
-  #readChecked(view: DataView, bytes: Uint8Array, f: ResolvedField, so: FieldsSoFar, options: DecodeOptions): number | bigint | Uint8Array {
+  #readChecked(view: DataView, bytes: Uint8Array, f: ResolvedField, soFar: FieldsSoFar, options: DecodeOptions): number | bigint | Uint8Array {
     const s = f.spec;
     let value: number | bigint | Uint8Array;
     if (s.type === "bytes") value = new Uint8Array(bytes.subarray(f.offset, f.offset + f.byteLength));
@@ -269,7 +272,7 @@ export class HeaderCodec<V> {
       }
       value = s.bigint ? big : Number(big);
     }
-    const why = runValidator(s, value as number, so);
+    const why = runValidator(s, value as number, soFar);
     if (why !== null) throw this.#error(options, s.name, f.offset, value, undefined, `field ${s.name} (offset ${f.offset}): ${why}`);
     return value;
   }
@@ -317,9 +320,9 @@ function describe(value: unknown): string {
   return typeof value === "bigint" ? `${value}n` : String(value);
 }
 
-function runValidator(s: FieldSpec, value: number | bigint | Uint8Array, so: FieldsSoFar): string | null {
+function runValidator(s: FieldSpec, value: number | bigint | Uint8Array, soFar: FieldsSoFar): string | null {
   if (!s.validate) return null;
-  return (s.validate as (v: typeof value, f: FieldsSoFar) => string | null)(value, so);
+  return (s.validate as (v: typeof value, f: FieldsSoFar) => string | null)(value, soFar);
 }
 
 function writeField(view: DataView, out: Uint8Array, f: ResolvedField, value: number | bigint | Uint8Array): void {
