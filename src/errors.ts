@@ -41,6 +41,13 @@ export const ErrorCode = {
   PeerClosed: "ERR_PEER_CLOSED",
   /** The listener is serving another migration. */
   Busy: "ERR_BUSY",
+  // format layer (src/format/)
+  /** A header's version is not one this hypermem reads (another major, a newer minor, or a format from before the shared header). */
+  FormatVersion: "ERR_FORMAT_VERSION",
+  /** A file operation failed (open, write, fsync, rename); names the path and the OS code. */
+  FileIo: "ERR_FILE_IO",
+  /** A saved component state record failed a check (magic, crc, length). */
+  StateCorrupt: "ERR_STATE_CORRUPT",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

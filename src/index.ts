@@ -1,7 +1,7 @@
 // hypermem: the package root. Hosts, VMs and their MMU, fault chains, page
 // states and dirty logs; the simulated timeline and links; the page-record
 // stream; live migration in-process and over TCP; memory errors; the page
-// kernels as plain functions on Uint8Arrays; the one error type.
+// kernels as plain functions on Uint8Arrays; the format layer; the one error type.
 export { ErrorCode, HypermemError } from "./errors.js";
 export { createHost, Host, MAX_HOST_MIB, type HostOptions, type HostStats } from "./host/host.js";
 export { Vm, MAX_GUEST_PAGES, type Access, type MachineCheck, type VmOptions } from "./host/vm.js";
@@ -21,7 +21,7 @@ export {
   type GeneratorState, type ResolvedWorkloadOptions, type WorkloadCommonOptions, type WorkloadKind, type WorkloadOptions, type WorkloadSpec,
 } from "./host/workload.js";
 export {
-  readTrace, readTraceHeader, TRACE_MAGIC, TRACE_VERSION, TraceReader, TraceWriter,
+  readTrace, readTraceHeader, TRACE_HEADER, TRACE_MAGIC, TRACE_VERSION, TraceReader, TraceWriter,
   type TraceHeader, type TraceReadOptions, type TraceWriterOptions,
 } from "./host/trace.js";
 export { injectMemoryError, type InjectedError, type MemoryErrorTarget } from "./ras/memory-error.js";
@@ -30,6 +30,17 @@ export type { Cancel, Clock, TimelineProcess } from "./sim/clock.js";
 export { Timeline, type TimelineOptions } from "./sim/timeline.js";
 export { WallClock } from "./sim/wall-clock.js";
 export { MeasuredLink, SimulatedLink, type Link, type LinkModel } from "./sim/link.js";
+export {
+  defineHeader, describeMagic, magicU32, MAX_HEADER_BYTES, MIN_HEADER_BYTES,
+  type BigIntField, type BytesField, type DecodedHeader, type DecodeOptions, type FieldSpec, type HeaderCodec, type HeaderPrefix,
+  type HeaderSpec, type HeaderValues, type NumberField,
+} from "./format/header.js";
+export {
+  BufferSink, CHUNK_HEADER_BYTES, ChunkParser, chunkChecksum, encodeChunkHeader, frameChunk,
+  type ChunkFrame, type ChunkHeader, type ChunkParserOptions, type ChunkSink,
+} from "./format/chunks.js";
+export { AtomicFile, FILE_MODE, writeFileAtomic } from "./format/atomic-file.js";
+export { decodeState, encodeState, type DecodeStateOptions, type Persist, type StateRecord, type StateSpec } from "./format/persist.js";
 export { isZeroPage, pageCompare, pageHash64, rebuildPage, xorParity, xxh3Hash64 } from "./pages/pages.js";
 export { xbzrleDecode, xbzrleEncode } from "./pages/xbzrle.js";
 export { PagePacker, type PackStage, type PackStats } from "./stream/packer.js";

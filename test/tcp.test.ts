@@ -2,6 +2,7 @@
 // sockets (port 0): handshake, listener, TCP channel and the source side.
 // Every completed migration is checked against the source page by page.
 import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { connect, createServer, Socket, type Server } from "node:net";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,7 +13,7 @@ import { Timeline } from "../src/sim/timeline.js";
 import type { Vm } from "../src/host/vm.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { createChannelPair } from "../src/net/channel.js";
-import { decodeFrameHeader, encodeFrame, loadToken, MessageType } from "../src/net/handshake.js";
+import { decodeFrameHeader, encodeFrame, FRAME_HEADER_BYTES, HANDSHAKE_HEADER, loadToken, MessageType } from "../src/net/handshake.js";
 import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
 import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/migration/listener.js";
 import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/migration/tcp.js";
@@ -212,10 +213,11 @@ describe("migration over TCP", () => {
       socket.on("close", () => resolve(Buffer.concat(parts)));
       socket.on("end", () => socket.end());
     });
-    // CHALLENGE (8 + 64) then REJECT.
-    expect(decodeFrameHeader(reply.subarray(0, 8)).type).toBe(MessageType.Challenge);
-    expect(decodeFrameHeader(reply.subarray(72, 80)).type).toBe(MessageType.Reject);
-    expect(reply.subarray(80).toString()).toMatch(/ERR_AUTH/);
+    // CHALLENGE (20 + 64) then REJECT.
+    expect(FRAME_HEADER_BYTES).toBe(20);
+    expect(decodeFrameHeader(reply.subarray(0, 20)).type).toBe(MessageType.Challenge);
+    expect(decodeFrameHeader(reply.subarray(84, 104)).type).toBe(MessageType.Reject);
+    expect(reply.subarray(104).toString()).toMatch(/ERR_AUTH/);
     expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_AUTH" } });
     expect(host.stats().vms).toBe(0);
   });
@@ -309,12 +311,60 @@ describe("migration over TCP", () => {
     s2.on("error", () => undefined);
     await new Promise((r) => s2.once("connect", r));
     const absurd = encodeFrame(MessageType.Hello, new Uint8Array(32));
-    new DataView(absurd.buffer).setUint16(6, 65535, true);
+    new DataView(absurd.buffer).setUint16(HANDSHAKE_HEADER.offsetOf("payloadBytes"), 65535, true);
+    new DataView(absurd.buffer).setUint32(16, crc32(absurd.subarray(0, 16)), true); // a valid header crc: the length check is what refuses it
     s2.write(absurd);
     expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_HANDSHAKE", message: expect.stringMatching(/65535 bytes/) } });
     socket.destroy();
     s2.destroy();
     expect(host.stats().vms).toBe(0);
+  });
+
+  /** A version-1 handshake message: "HMHS", u8 version 1, u8 type, u16 length, payload. */
+  function v1Frame(type: number, payload: Uint8Array): Buffer {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0x53484d48, 0);
+    head.writeUInt8(1, 4);
+    head.writeUInt8(type, 5);
+    head.writeUInt16LE(payload.length, 6);
+    return Buffer.concat([head, payload]);
+  }
+
+  it("refuses a version-1 source with ERR_FORMAT_VERSION, and a changed header crc with ERR_HANDSHAKE", async () => {
+    const { listener, host, next } = await startListener();
+    const old = connect({ host: "127.0.0.1", port: listener.address.port });
+    old.on("error", () => undefined);
+    await new Promise((r) => old.once("connect", r));
+    old.write(v1Frame(MessageType.Hello, new Uint8Array(32)));
+    expect(await next()).toMatchObject({
+      event: "refused",
+      error: { code: "ERR_FORMAT_VERSION", message: expect.stringMatching(/handshake from .*: header version 1 is an old handshake version/) },
+    });
+    const flipped = connect({ host: "127.0.0.1", port: listener.address.port });
+    flipped.on("error", () => undefined);
+    await new Promise((r) => flipped.once("connect", r));
+    const hello = encodeFrame(MessageType.Hello, new Uint8Array(32));
+    hello[13] = 1; // rsvd, without resealing
+    flipped.write(hello);
+    expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_HANDSHAKE", message: expect.stringMatching(/field crc/) } });
+    old.destroy();
+    flipped.destroy();
+    expect(host.stats().vms).toBe(0);
+  });
+
+  it("a source reaching a version-1 destination reports ERR_FORMAT_VERSION", async () => {
+    // What a version-1 listener answers to our HELLO: it reads version 2 and refuses in its own format.
+    const v1 = createServer((socket) => {
+      socket.once("data", () => socket.end(v1Frame(MessageType.Reject, Buffer.from(JSON.stringify({ code: "ERR_HANDSHAKE", message: "handshake version 2 is not supported (this side speaks 1)" })))));
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((r) => v1.listen(0, "127.0.0.1", r));
+    const port = (v1.address() as { port: number }).port;
+    const err = await connectMigrationChannel({ host: "127.0.0.1", port, token: TOKEN, idleTimeoutMs: 2000 }).catch((e: unknown) => e);
+    v1.close();
+    expect(err).toBeInstanceOf(HypermemError);
+    expect((err as HypermemError).code).toBe(ErrorCode.FormatVersion);
+    expect((err as HypermemError).message).toMatch(/^handshake from 127\.0\.0\.1:\d+: header version 1 is an old handshake version/);
   });
 
   it("times out a peer that stalls before or after the handshake, and a destination that never answers", async () => {

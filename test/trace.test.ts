@@ -5,7 +5,7 @@ import { crc32 } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import {
-  readTrace, readTraceHeader, TRACE_HEADER_BYTES, TraceReader, TraceWriter,
+  readTrace, readTraceHeader, TRACE_HEADER, TRACE_HEADER_BYTES, TraceReader, TraceWriter,
 } from "../src/host/trace.js";
 import { AccessGenerator, recordTrace, resolveWorkloadOptions } from "../src/host/workload.js";
 import { Kernels } from "../src/wasm/kernels.js";
@@ -64,11 +64,11 @@ describe("round trip", () => {
     expect(statSync(path).size).toBe(TRACE_HEADER_BYTES + records.byteLength);
     const { header, records: back } = readTrace(path);
     expectSameBytes(back, records);
-    expect(header).toEqual({ version: 1, recordBytes: 16, guestPages: GUEST_PAGES, recordCount: 10_000, ratePerSec: 250_000, crc32: crc32(records) });
+    expect(header).toEqual({ version: 2, recordBytes: 16, guestPages: GUEST_PAGES, recordCount: 10_000, ratePerSec: 250_000, crc32: crc32(records) });
     expect(readTraceHeader(path)).toEqual(header);
     const raw = readFileSync(path);
     expect(raw.subarray(0, 4).toString("latin1")).toBe("HMTR");
-    expect(raw.readBigUInt64LE(16)).toBe(10_000n);
+    expect(raw.readBigUInt64LE(24)).toBe(10_000n);
     expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
@@ -117,6 +117,16 @@ describe("the writer", () => {
     expect(w.recordCount).toBe(0);
     expect(catchError(() => w.append(new Uint8Array(17))).code).toBe(ErrorCode.Length);
     w.abort();
+  });
+
+  it("writes mode 0o600, and a folder that is missing is ERR_FILE_IO naming the path", () => {
+    const path = tmpPath();
+    writeTrace(path, refRecords(10));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const missing = join(dir, "no-such-folder", "t.hmtr");
+    const e = catchError(() => new TraceWriter(missing, { guestPages: GUEST_PAGES, ratePerSec: 1 }));
+    expect(e.code).toBe(ErrorCode.FileIo);
+    expect(e.details).toMatchObject({ path: missing, osCode: "ENOENT" });
   });
 
   it("rejects a rate or a guest the header cannot hold", () => {
@@ -193,11 +203,25 @@ describe("corrupt files are TraceFormat errors naming the field and value, with 
   writeTrace(goodPath, records);
   const good = readFileSync(goodPath);
 
-  function corrupt(edit: (b: Buffer) => Buffer | void): string {
+  /** Writes `good` after `edit`; the header crc is recomputed, unless told not to, so that the check under test is reached. */
+  function corrupt(edit: (b: Buffer) => Buffer | void, reseal = true): string {
     const b = Buffer.from(good);
     const path = tmpPath("bad");
-    writeFileSync(path, edit(b) ?? b);
+    const out = edit(b) ?? b;
+    if (reseal && out.length >= TRACE_HEADER_BYTES) out.writeUInt32LE(crc32(out.subarray(0, TRACE_HEADER_BYTES - 4)), TRACE_HEADER_BYTES - 4);
+    writeFileSync(path, out);
     return path;
+  }
+  const at = (field: string) => TRACE_HEADER.offsetOf(field);
+  /** Every reader entry point refuses the version as ERR_FORMAT_VERSION. */
+  function expectAllRejectVersion(path: string, found: string, ...parts: string[]): void {
+    const entries = [() => readTrace(path), () => TraceReader.open(path), () => new AccessGenerator(kernels, desc, resolveWorkloadOptions({ kind: "trace", path }, GUEST_PAGES))];
+    for (const entry of entries) {
+      const e = catchError(entry);
+      expect(e.code).toBe(ErrorCode.FormatVersion);
+      expect(e.details).toMatchObject({ format: "trace", found, supported: "2.0" });
+      for (const part of parts) expect(e.message).toContain(part);
+    }
   }
   /** Every reader entry point fails the same way. */
   function expectAllReject(path: string, field: string, ...parts: string[]): void {
@@ -219,31 +243,51 @@ describe("corrupt files are TraceFormat errors naming the field and value, with 
   it("bad magic", () => {
     expectAllReject(corrupt((b) => { b.write("XXXX", 0, "latin1"); }), "magic", `"XXXX"`, "0x58585858");
   });
-  it("bad version", () => {
-    expectAllReject(corrupt((b) => { b.writeUInt16LE(2, 4); }), "version", "version 2");
+  it("bad version: another major or a newer minor", () => {
+    expectAllRejectVersion(corrupt((b) => { b.writeUInt16LE(3, 4); }), "3.0", "header version 3.0 is not supported (this hypermem reads 2.0 up to minor 0)");
+    expectAllRejectVersion(corrupt((b) => { b.writeUInt16LE(1, 6); }), "2.1", "version 2.1");
+  });
+  it("a version-1 trace (32-byte header, no header crc) is refused as an old trace version", () => {
+    const v1 = Buffer.alloc(32 + 16);
+    v1.write("HMTR", 0, "latin1");
+    v1.writeUInt16LE(1, 4);
+    v1.writeUInt16LE(16, 6);
+    v1.writeBigUInt64LE(BigInt(GUEST_PAGES), 8);
+    v1.writeBigUInt64LE(1n, 16);
+    v1.writeUInt32LE(1000, 24);
+    v1.writeUInt32LE(crc32(v1.subarray(32)), 28);
+    const path = tmpPath("v1");
+    writeFileSync(path, v1);
+    expectAllRejectVersion(path, "1", "version 1 is an old trace version");
+    const empty = tmpPath("v1-empty"); // 32 bytes: shorter than a version-2 header, still named for what it is
+    writeFileSync(empty, v1.subarray(0, 32));
+    expectAllRejectVersion(empty, "1", "version 1 is an old trace version");
+  });
+  it("a header changed without its crc", () => {
+    expectAllReject(corrupt((b) => { b.writeUInt32LE(1, at("ratePerSec")); }, false), "crc", "field crc (offset 40)");
   });
   it("wrong record size", () => {
-    expectAllReject(corrupt((b) => { b.writeUInt16LE(12, 6); }), "recordBytes", "record size 12");
+    expectAllReject(corrupt((b) => { b.writeUInt32LE(12, at("recordBytes")); }), "recordBytes", "record size 12");
   });
   it("zero guest pages", () => {
-    expectAllReject(corrupt((b) => { b.writeBigUInt64LE(0n, 8); }), "guestPages", "guest pages 0");
+    expectAllReject(corrupt((b) => { b.writeBigUInt64LE(0n, at("guestPages")); }), "guestPages", "guest pages 0");
   });
   it("count larger than the file", () => {
-    expectAllReject(corrupt((b) => { b.writeBigUInt64LE(2001n, 16); }), "recordCount", "record count 2001");
-    expectAllReject(corrupt((b) => { b.writeBigUInt64LE(1n << 62n, 16); }), "recordCount", `record count ${1n << 62n}`);
+    expectAllReject(corrupt((b) => { b.writeBigUInt64LE(2001n, at("recordCount")); }), "recordCount", "record count 2001");
+    expectAllReject(corrupt((b) => { b.writeBigUInt64LE(1n << 62n, at("recordCount")); }), "recordCount", `record count ${1n << 62n}`);
   });
   it("crc mismatch", () => {
-    const crc = good.readUInt32LE(28);
+    const crc = good.readUInt32LE(at("recordsCrc32"));
     const path = corrupt((b) => { b[TRACE_HEADER_BYTES + 1234 * 16 + 8] ^= 1; }); // a seed bit: the record stays valid
     expectAllReject(path, "crc32", `0x${crc.toString(16).padStart(8, "0")}`);
   });
   it("zero rate", () => {
-    expectAllReject(corrupt((b) => { b.writeUInt32LE(0, 24); }), "ratePerSec", "rate 0");
+    expectAllReject(corrupt((b) => { b.writeUInt32LE(0, at("ratePerSec")); }), "ratePerSec", "rate 0");
   });
   it("a record with a gpa past the guest (CRC intact)", () => {
     const path = corrupt((b) => {
       b.writeBigUInt64LE(BigInt(GUEST_PAGES) * 4096n + 64n, TRACE_HEADER_BYTES + 1500 * 16);
-      b.writeUInt32LE(crc32(b.subarray(TRACE_HEADER_BYTES)), 28);
+      b.writeUInt32LE(crc32(b.subarray(TRACE_HEADER_BYTES)), at("recordsCrc32"));
     });
     expectAllReject(path, "record", "record 1500", `gpa 0x${(GUEST_PAGES * 4096 + 64).toString(16)}`, `${GUEST_PAGES}-page guest`);
   });
@@ -251,12 +295,12 @@ describe("corrupt files are TraceFormat errors naming the field and value, with 
     const crossing = corrupt((b) => {
       b.writeBigUInt64LE(0x5f90n, TRACE_HEADER_BYTES + 7 * 16);
       b.writeUInt16LE(128, TRACE_HEADER_BYTES + 7 * 16 + 12);
-      b.writeUInt32LE(crc32(b.subarray(TRACE_HEADER_BYTES)), 28);
+      b.writeUInt32LE(crc32(b.subarray(TRACE_HEADER_BYTES)), at("recordsCrc32"));
     });
     expectAllReject(crossing, "record", "record 7", "crosses a 4 KiB page");
     const rsvd = corrupt((b) => {
       b[TRACE_HEADER_BYTES + 1999 * 16 + 15] = 3;
-      b.writeUInt32LE(crc32(b.subarray(TRACE_HEADER_BYTES)), 28);
+      b.writeUInt32LE(crc32(b.subarray(TRACE_HEADER_BYTES)), at("recordsCrc32"));
     });
     expectAllReject(rsvd, "record", "record 1999", "reserved byte is 3");
   });

@@ -2,40 +2,41 @@
 // AccessGenerator (src/host/workload.ts) as the "trace" workload. The format is
 // documented, with the same diagram, in docs/trace-format.md.
 //
-// Trace file, version 1 (all integers little endian):
+// Trace file, version 2.0 (all integers little endian): the versioned header
+// of src/format/header.ts, then the records.
 //
-//   0      4      6      8               16              24      28      32
-//   ┌──────┬──────┬──────┬───────────────┬───────────────┬───────┬───────┐
-//   │"HMTR"│ ver  │ rec  │ guestPages    │ recordCount   │ rate  │ crc32 │
-//   │      │ u16=1│ u16= │ u64           │ u64           │ u32   │ u32   │
-//   │      │      │  16  │               │               │       │       │
-//   ├──────┴──────┴──────┴───────────────┴───────────────┴───────┴───────┤
-//   │ 32: recordCount access records of 16 bytes (assembly/mmu.ts):      │
-//   │   +0 u64 gpa  +8 u32 seed  +12 u16 length  +14 u8 op  +15 u8 rsvd  │
-//   └────────────────────────────────────────────────────────────────────┘
-//   guestPages  size of the guest the trace was recorded on (1..2^52)
-//   rate        accesses per simulated second when it was recorded (≥ 1)
-//   crc32       CRC-32 (zlib polynomial) of the record bytes, header excluded
-//   The file is exactly 32 + 16 × recordCount bytes.
+//   0      4     6     8        12       16           24            32     36       40     44
+//   ┌──────┬─────┬─────┬────────┬────────┬────────────┬─────────────┬──────┬────────┬──────┐
+//   │"HMTR"│major│minor│header- │record- │ guestPages │ recordCount │ rate │records-│ crc  │
+//   │      │u16=2│u16=0│Bytes=44│Bytes=16│ u64        │ u64         │ u32  │Crc32   │ u32  │
+//   ├──────┴─────┴─────┴────────┴────────┴────────────┴─────────────┴──────┴────────┴──────┤
+//   │ 44: recordCount access records of 16 bytes (assembly/mmu.ts):                        │
+//   │   +0 u64 gpa  +8 u32 seed  +12 u16 length  +14 u8 op  +15 u8 rsvd                    │
+//   └──────────────────────────────────────────────────────────────────────────────────────┘
+//   guestPages    size of the guest the trace was recorded on (1..2^52)
+//   rate          accesses per simulated second when it was recorded (≥ 1)
+//   recordsCrc32  CRC-32 (zlib polynomial) of the record bytes
+//   crc           CRC-32 of header bytes 0..39
+//   The file is exactly 44 + 16 × recordCount bytes.
 //
-// Readers check every header field, and the count against the file size,
-// before they allocate; then the CRC and every record (gpa inside the guest,
-// length 1..4096, no page crossing, op 0 or 1, rsvd 0). Anything else is a
+// Readers check the header (magic, headerBytes, crc, version 2.0, then each
+// field) and the count against the file size before they allocate; then the
+// records' CRC and every record (gpa inside the guest, length 1..4096, no page
+// crossing, op 0 or 1, rsvd 0). A version-1 trace (32-byte header without a
+// header crc) is refused with ERR_FORMAT_VERSION; anything else wrong is a
 // HypermemError with code TraceFormat naming the field and its value; a
-// reader never returns part of a bad file. The writer streams records to a
-// temporary file next to the target, writes the count and CRC into the
-// header, fsyncs, then renames: a crash leaves either no file or a whole one.
-import { randomBytes } from "node:crypto";
-import {
-  closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync,
-} from "node:fs";
-import { basename, dirname, join } from "node:path";
+// reader never returns part of a bad file. The writer streams records through
+// an AtomicFile (src/format/atomic-file.ts): a crash leaves either no file or
+// a whole one.
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { ErrorCode, HypermemError } from "../errors.js";
+import { AtomicFile } from "../format/atomic-file.js";
+import { defineHeader, MIN_HEADER_BYTES } from "../format/header.js";
 
 export const TRACE_MAGIC = "HMTR";
-export const TRACE_VERSION = 1;
-export const TRACE_HEADER_BYTES = 32;
+/** The major version this hypermem writes and reads (minor 0). */
+export const TRACE_VERSION = 2;
 /** Bytes of one access record (assembly/mmu.ts). */
 export const TRACE_RECORD_BYTES = 16;
 /** Largest guest a trace can describe, in pages (a gpa must fit in a u64). */
@@ -43,16 +44,37 @@ export const TRACE_MAX_GUEST_PAGES = 2 ** 52;
 /** Largest trace readTrace() loads into one buffer (1 GiB of records). */
 export const TRACE_MAX_READ_BYTES = 2 ** 30;
 
-const MAGIC_U32 = 0x52544d48; // "HMTR" read as a little-endian u32
+/** The trace file header codec. */
+export const TRACE_HEADER = defineHeader({
+  name: "trace",
+  magic: TRACE_MAGIC,
+  major: TRACE_VERSION,
+  minor: 0,
+  errorCode: ErrorCode.TraceFormat,
+  // Version 1 put a u16 version (1) where the major now is, and had no header crc.
+  olderLayout: (prefix) => (prefix.getUint16(4, true) === 1 ? "1" : null),
+  fields: [
+    { name: "recordBytes", type: "u32", validate: (n) => (n === TRACE_RECORD_BYTES ? null : `record size ${n} (expected ${TRACE_RECORD_BYTES})`) },
+    { name: "guestPages", type: "u64", validate: (n: number) => (n >= 1 && n <= TRACE_MAX_GUEST_PAGES ? null : `guest pages ${n} outside 1..2^52`) },
+    // A bigint, so that a count the file cannot hold is reported against the file size.
+    { name: "recordCount", type: "u64", bigint: true },
+    { name: "ratePerSec", type: "u32", validate: (n) => (n >= 1 ? null : `rate ${n} accesses per second`) },
+    { name: "recordsCrc32", type: "u32" },
+  ],
+});
+export const TRACE_HEADER_BYTES = TRACE_HEADER.byteLength;
+
 const CHUNK_RECORDS = 4096; // 64 KiB of records per read while verifying
 
 /** The fields of a trace file header. */
 export interface TraceHeader {
+  /** The major version (2). */
   readonly version: number;
   readonly recordBytes: number;
   readonly guestPages: number;
   readonly recordCount: number;
   readonly ratePerSec: number;
+  /** CRC-32 of the records (the header field recordsCrc32). */
   readonly crc32: number;
 }
 
@@ -98,58 +120,47 @@ function checkRecords(path: string, records: Uint8Array, firstIndex: number, gue
   }
 }
 
-/** The 32 header bytes for `header`. */
+/** The header bytes for `header`. */
 export function encodeTraceHeader(header: Omit<TraceHeader, "version" | "recordBytes">): Uint8Array {
-  const bytes = new Uint8Array(TRACE_HEADER_BYTES);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, MAGIC_U32, true);
-  view.setUint16(4, TRACE_VERSION, true);
-  view.setUint16(6, TRACE_RECORD_BYTES, true);
-  view.setBigUint64(8, BigInt(header.guestPages), true);
-  view.setBigUint64(16, BigInt(header.recordCount), true);
-  view.setUint32(24, header.ratePerSec, true);
-  view.setUint32(28, header.crc32, true);
-  return bytes;
+  return TRACE_HEADER.encode({
+    recordBytes: TRACE_RECORD_BYTES, guestPages: header.guestPages, recordCount: BigInt(header.recordCount),
+    ratePerSec: header.ratePerSec, recordsCrc32: header.crc32,
+  });
+}
+
+function truncatedHeader(path: string, fileBytes: number, headerBytes: number): HypermemError {
+  return traceError(path, `truncated: file size ${fileBytes} is smaller than the ${headerBytes}-byte header`, { field: "fileSize", value: fileBytes });
 }
 
 /**
- * Decodes and checks the header of a `fileBytes`-byte trace file, field by
- * field in file order, so the first bad field is the one reported.
+ * The size of the header that starts with `prefix` (its first
+ * min(fileBytes, 16) bytes) in a `fileBytes`-byte file: checks the magic,
+ * the version-1 layout and headerBytes, and that the file holds the header.
+ */
+function headerBytesOf(prefix: Uint8Array, fileBytes: number, path: string): number {
+  if (fileBytes < MIN_HEADER_BYTES || prefix.byteLength < MIN_HEADER_BYTES) throw truncatedHeader(path, fileBytes, TRACE_HEADER_BYTES);
+  const { headerBytes } = TRACE_HEADER.decodePrefix(prefix, { source: path });
+  if (fileBytes < headerBytes) throw truncatedHeader(path, fileBytes, headerBytes);
+  return headerBytes;
+}
+
+/**
+ * Decodes and checks the header at the start of `bytes` of a `fileBytes`-byte
+ * trace file: the header's own checks (src/format/header.ts) in their order,
+ * then the record count against the file size.
  */
 export function decodeTraceHeader(bytes: Uint8Array, fileBytes: number, path = "<buffer>"): TraceHeader {
-  if (fileBytes < TRACE_HEADER_BYTES || bytes.byteLength < TRACE_HEADER_BYTES) {
-    throw traceError(path, `truncated: file size ${fileBytes} is smaller than the ${TRACE_HEADER_BYTES}-byte header`, { field: "fileSize", value: fileBytes });
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, TRACE_HEADER_BYTES);
-  if (view.getUint32(0, true) !== MAGIC_U32) {
-    const magic = Buffer.from(bytes.subarray(0, 4)).toString("latin1");
-    const hex = Buffer.from(bytes.subarray(0, 4)).toString("hex");
-    throw traceError(path, `bad magic ${JSON.stringify(magic)} (0x${hex}; expected "${TRACE_MAGIC}")`, { field: "magic", value: magic });
-  }
-  const version = view.getUint16(4, true);
-  if (version !== TRACE_VERSION) {
-    throw traceError(path, `unsupported version ${version} (this reader knows ${TRACE_VERSION})`, { field: "version", value: version });
-  }
-  const recordBytes = view.getUint16(6, true);
-  if (recordBytes !== TRACE_RECORD_BYTES) {
-    throw traceError(path, `record size ${recordBytes} (expected ${TRACE_RECORD_BYTES})`, { field: "recordBytes", value: recordBytes });
-  }
-  const guestPagesBig = view.getBigUint64(8, true);
-  if (guestPagesBig === 0n || guestPagesBig > BigInt(TRACE_MAX_GUEST_PAGES)) {
-    throw traceError(path, `guest pages ${guestPagesBig} outside 1..2^52`, { field: "guestPages", value: guestPagesBig });
-  }
-  const countBig = view.getBigUint64(16, true);
-  const expectBytes = BigInt(TRACE_HEADER_BYTES) + countBig * BigInt(TRACE_RECORD_BYTES);
+  const headerBytes = headerBytesOf(bytes.subarray(0, MIN_HEADER_BYTES), fileBytes, path);
+  const h = TRACE_HEADER.decode(bytes.subarray(0, headerBytes), { source: path });
+  const expectBytes = BigInt(headerBytes) + h.recordCount * BigInt(TRACE_RECORD_BYTES);
   if (expectBytes !== BigInt(fileBytes)) {
     const why = expectBytes > BigInt(fileBytes) ? "truncated: " : "trailing bytes: ";
-    throw traceError(path, `${why}record count ${countBig} needs ${expectBytes} bytes but the file has ${fileBytes}`,
-      { field: "recordCount", value: countBig, fileSize: fileBytes });
+    throw traceError(path, `${why}record count ${h.recordCount} needs ${expectBytes} bytes but the file has ${fileBytes}`,
+      { field: "recordCount", value: h.recordCount, fileSize: fileBytes });
   }
-  const ratePerSec = view.getUint32(24, true);
-  if (ratePerSec === 0) throw traceError(path, "rate 0 accesses per second", { field: "ratePerSec", value: 0 });
   return Object.freeze({
-    version, recordBytes, guestPages: Number(guestPagesBig), recordCount: Number(countBig),
-    ratePerSec, crc32: view.getUint32(28, true),
+    version: h.major, recordBytes: h.recordBytes, guestPages: h.guestPages, recordCount: Number(h.recordCount),
+    ratePerSec: h.ratePerSec, crc32: h.recordsCrc32,
   });
 }
 
@@ -162,17 +173,20 @@ function readFully(fd: number, dst: Uint8Array, position: number, path: string):
   }
 }
 
+/** Reads the fixed part, then the whole header (at most 64 KiB), and checks it. */
 function readHeader(fd: number, path: string): TraceHeader {
   const fileBytes = fstatSync(fd).size;
-  const head = new Uint8Array(TRACE_HEADER_BYTES);
-  if (fileBytes >= TRACE_HEADER_BYTES) readFully(fd, head, 0, path);
+  const prefix = new Uint8Array(Math.min(fileBytes, MIN_HEADER_BYTES));
+  readFully(fd, prefix, 0, path);
+  const head = new Uint8Array(headerBytesOf(prefix, fileBytes, path));
+  readFully(fd, head, 0, path);
   return decodeTraceHeader(head, fileBytes, path);
 }
 
 function checkCrc(path: string, header: TraceHeader, crc: number): void {
   if (crc !== header.crc32) {
     const hex = (v: number) => `0x${v.toString(16).padStart(8, "0")}`;
-    throw traceError(path, `crc32 ${hex(header.crc32)} in the header does not match the records' ${hex(crc)}`,
+    throw traceError(path, `records crc32 ${hex(header.crc32)} in the header does not match the records' ${hex(crc)}`,
       { field: "crc32", value: header.crc32, actual: crc });
   }
 }
@@ -299,16 +313,16 @@ export interface TraceWriterOptions {
 }
 
 /**
- * Writes a trace crash-safely: records stream into a temporary file in the
- * target's directory; close() writes the count and CRC into the header,
- * fsyncs and renames it onto `path`. abort() (or a failed append) removes it.
+ * Writes a trace crash-safely through an AtomicFile: records stream into a
+ * temporary file in the target's folder; close() writes the count and CRC
+ * into the header, fsyncs and renames it onto `path`. abort() (or a failed
+ * write) removes it.
  */
 export class TraceWriter {
   readonly path: string;
-  readonly #tmpPath: string;
   readonly #guestPages: number;
   readonly #ratePerSec: number;
-  #fd: number;
+  readonly #file: AtomicFile;
   #count = 0;
   #crc = 0;
 
@@ -323,14 +337,8 @@ export class TraceWriter {
     this.path = path;
     this.#guestPages = guestPages;
     this.#ratePerSec = ratePerSec;
-    this.#tmpPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    this.#fd = openSync(this.#tmpPath, "wx");
-    try {
-      writeSync(this.#fd, this.#header());
-    } catch (err) {
-      this.abort();
-      throw err;
-    }
+    this.#file = AtomicFile.open(path);
+    this.#file.append(this.#header()); // a placeholder until close()
   }
 
   /** Records appended so far. */
@@ -341,7 +349,7 @@ export class TraceWriter {
   }
 
   #ensureOpen(): void {
-    if (this.#fd < 0) throw new HypermemError(ErrorCode.Destroyed, `trace ${this.path}: writer is closed`, { path: this.path });
+    if (!this.#file.isOpen) throw new HypermemError(ErrorCode.Destroyed, `trace ${this.path}: writer is closed`, { path: this.path });
   }
 
   /**
@@ -355,53 +363,22 @@ export class TraceWriter {
       throw new HypermemError(ErrorCode.Length, `trace ${this.path}: ${records.byteLength} bytes is not a whole number of ${TRACE_RECORD_BYTES}-byte records`, { bytes: records.byteLength });
     }
     checkRecords(this.path, records, this.#count, this.#guestPages);
-    let done = 0;
-    while (done < records.byteLength) done += writeSync(this.#fd, records, done, records.byteLength - done, TRACE_HEADER_BYTES + this.#count * TRACE_RECORD_BYTES + done);
+    this.#file.append(records);
     this.#crc = crc32(records, this.#crc);
     this.#count += records.byteLength / TRACE_RECORD_BYTES;
   }
 
-  /** Finishes the file (header, fsync, rename) and returns its header. */
+  /** Finishes the file (header, fsync, rename, folder fsync) and returns its header. */
   close(): TraceHeader {
     this.#ensureOpen();
     const header = this.#header();
-    try {
-      writeSync(this.#fd, header, 0, header.byteLength, 0);
-      fsyncSync(this.#fd);
-      closeSync(this.#fd);
-      this.#fd = -1;
-      renameSync(this.#tmpPath, this.path);
-    } catch (err) {
-      this.abort();
-      throw err;
-    }
-    syncDirectory(dirname(this.path));
+    this.#file.pwrite(header, 0);
+    this.#file.commit();
     return decodeTraceHeader(header, TRACE_HEADER_BYTES + this.#count * TRACE_RECORD_BYTES, this.path);
   }
 
   /** Drops the temporary file; the target is left untouched. Idempotent. */
   abort(): void {
-    if (this.#fd >= 0) {
-      closeSync(this.#fd);
-      this.#fd = -1;
-    }
-    try {
-      unlinkSync(this.#tmpPath);
-    } catch {
-      // already renamed or removed
-    }
-  }
-}
-
-/** fsync a directory so a rename in it is durable (a no-op where unsupported). */
-function syncDirectory(dir: string): void {
-  let fd = -1;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // some platforms cannot open or fsync a directory; the rename still happened
-  } finally {
-    if (fd >= 0) closeSync(fd);
+    this.#file.abort();
   }
 }

@@ -9,7 +9,7 @@ import { connect } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Vm } from "../host/vm.js";
 import type { Channel } from "../net/channel.js";
-import { clientHandshake, decodeFrameHeader, frameError, HANDSHAKE_MAGIC, MessageType } from "../net/handshake.js";
+import { clientHandshake, frameError, HANDSHAKE_MAGIC, MessageType, readFrame } from "../net/handshake.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "../net/tcp-channel.js";
 import { MeasuredLink } from "../sim/link.js";
 import { WallClock } from "../sim/wall-clock.js";
@@ -113,10 +113,9 @@ class SourceChannel implements Channel {
       return head;
     }
     if (magic !== HANDSHAKE_MAGIC) return head;
-    const { type, length } = decodeFrameHeader(head);
-    const frame = { type, payload: await this.tcp.read(length) };
-    if (type !== MessageType.Error && type !== MessageType.Reject) {
-      throw new HypermemError(ErrorCode.Handshake, `destination sent handshake message type ${type} instead of an acknowledgement`, { type });
+    const frame = await readFrame(this.tcp, head);
+    if (frame.type !== MessageType.Error && frame.type !== MessageType.Reject) {
+      throw new HypermemError(ErrorCode.Handshake, `destination sent handshake message type ${frame.type} instead of an acknowledgement`, { type: frame.type });
     }
     throw frameError(frame, "destination");
   }

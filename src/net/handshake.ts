@@ -2,20 +2,32 @@
 // with HMAC-SHA256 over fresh random nonces before any guest state moves.
 // See docs/migration-tcp.md for the message diagram.
 //
-// Handshake message (little endian), every field checked before use:
-//  +0  u32  magic    "HMHS"
-//  +4  u8   version  1
-//  +5  u8   type     HELLO=1 CHALLENGE=2 PROOF=3 ACCEPT=4 REJECT=5 ERROR=6
-//  +6  u16  length   payload bytes; fixed per type, at most MAX_TEXT_BYTES for REJECT/ERROR
-//  +8  ...  payload
+// The file has two parts: the message codec (encode, decode, read one message
+// from a channel), and the protocol steps built on it (clientHandshake,
+// serverHandshake).
+//
+// Handshake message, version 2.0 (little endian): the versioned header of
+// src/format/header.ts, then the payload. Every field is checked before the
+// payload is read.
+//   0        4       6       8             12     13     14          16       20
+//   ┌────────┬───────┬───────┬─────────────┬──────┬──────┬───────────┬────────┬─────────┐
+//   │ "HMHS" │ u16   │ u16   │ u32 header- │ u8   │ u8   │ u16 pay-  │ u32    │ payload │
+//   │        │ maj=2 │ min=0 │ Bytes = 20  │ type │ rsvd │ loadBytes │ crc    │         │
+//   └────────┴───────┴───────┴─────────────┴──────┴──────┴───────────┴────────┴─────────┘
+//   type          HELLO=1 CHALLENGE=2 PROOF=3 ACCEPT=4 REJECT=5 ERROR=6
+//   rsvd          0
+//   payloadBytes  fixed per type; at most MAX_TEXT_BYTES for REJECT/ERROR
+//   crc           CRC-32 of bytes 0..15
+// A version-1 peer (an 8-byte header: magic, u8 version 1, u8 type, u16
+// length) is refused with ERR_FORMAT_VERSION.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { ErrorCode, HypermemError, type ErrorCode as Code } from "../errors.js";
+import { defineHeader, magicU32, MIN_HEADER_BYTES } from "../format/header.js";
 import type { TcpChannel } from "./tcp-channel.js";
 
-export const HANDSHAKE_MAGIC = 0x53484d48; // "HMHS"
-export const HANDSHAKE_VERSION = 1;
-export const FRAME_HEADER_BYTES = 8;
+export const HANDSHAKE_MAGIC = magicU32("HMHS");
+export const HANDSHAKE_VERSION = 2;
 export const NONCE_BYTES = 32;
 export const MAC_BYTES = 32;
 /** Largest REJECT/ERROR text payload. */
@@ -30,8 +42,33 @@ const PAYLOAD_BYTES: Record<MessageType, number | null> = {
   1: NONCE_BYTES, 2: NONCE_BYTES + MAC_BYTES, 3: MAC_BYTES, 4: 0, 5: null, 6: null,
 };
 
-const SERVER_LABEL = Buffer.from("hypermem-migrate-v1 server");
-const CLIENT_LABEL = Buffer.from("hypermem-migrate-v1 client");
+// ── message codec ────────────────────────────────────────────────────────────
+
+/** The handshake message header. */
+export const HANDSHAKE_HEADER = defineHeader({
+  name: "handshake",
+  magic: "HMHS",
+  major: HANDSHAKE_VERSION,
+  minor: 0,
+  errorCode: ErrorCode.Handshake,
+  // Version 1 had a u8 version (1) at offset 4, where the major's low byte now is.
+  olderLayout: (prefix) => (prefix.getUint8(4) === 1 ? "1" : null),
+  fields: [
+    { name: "type", type: "u8", validate: (t) => (t >= 1 && t <= 6 ? null : `unknown handshake message type ${t}`) },
+    { name: "rsvd", type: "u8", validate: (r) => (r === 0 ? null : `reserved byte is ${r}, not 0`) },
+    {
+      name: "payloadBytes", type: "u16",
+      validate: (length, fields) => {
+        const type = fields.type as MessageType;
+        const expected = PAYLOAD_BYTES[type];
+        if (expected === null ? length <= MAX_TEXT_BYTES : length === expected) return null;
+        return `${TYPE_NAMES[type]} payload is ${length} bytes, expected ${expected ?? `at most ${MAX_TEXT_BYTES}`}`;
+      },
+    },
+  ],
+});
+/** Bytes of a message header. */
+export const FRAME_HEADER_BYTES = HANDSHAKE_HEADER.byteLength;
 
 export interface Frame {
   readonly type: MessageType;
@@ -39,40 +76,38 @@ export interface Frame {
 }
 
 export function encodeFrame(type: MessageType, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, HANDSHAKE_MAGIC, true);
-  v.setUint8(4, HANDSHAKE_VERSION);
-  v.setUint8(5, type);
-  v.setUint16(6, payload.length, true);
-  out.set(payload, FRAME_HEADER_BYTES);
+  const header = HANDSHAKE_HEADER.encode({ type, rsvd: 0, payloadBytes: payload.length });
+  const out = new Uint8Array(header.length + payload.length);
+  out.set(header);
+  out.set(payload, header.length);
   return out;
 }
 
-/** Validates a frame header; returns the type and payload length. */
+/** Checks a whole message header (FRAME_HEADER_BYTES); returns the type and payload length. */
 export function decodeFrameHeader(bytes: Uint8Array): { type: MessageType; length: number } {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
-  const magic = v.getUint32(0, true);
-  if (magic !== HANDSHAKE_MAGIC) {
-    throw new HypermemError(ErrorCode.Handshake, `handshake message magic 0x${magic.toString(16)} is not "HMHS" (not a hypermem peer?)`, { magic });
-  }
-  const version = v.getUint8(4);
-  if (version !== HANDSHAKE_VERSION) {
-    throw new HypermemError(ErrorCode.Handshake, `handshake version ${version} is not supported (this side speaks ${HANDSHAKE_VERSION})`, { version });
-  }
-  const type = v.getUint8(5);
-  if (type < 1 || type > 6) throw new HypermemError(ErrorCode.Handshake, `unknown handshake message type ${type}`, { type });
-  const length = v.getUint16(6, true);
-  const expected = PAYLOAD_BYTES[type as MessageType];
-  if (expected === null ? length > MAX_TEXT_BYTES : length !== expected) {
-    throw new HypermemError(ErrorCode.Handshake, `${TYPE_NAMES[type]} payload is ${length} bytes, expected ${expected ?? `at most ${MAX_TEXT_BYTES}`}`, { type, length });
-  }
-  return { type: type as MessageType, length };
+  const h = HANDSHAKE_HEADER.decode(bytes);
+  return { type: h.type as MessageType, length: h.payloadBytes };
 }
 
-export async function readFrame(channel: TcpChannel): Promise<Frame> {
-  const { type, length } = decodeFrameHeader(await channel.read(FRAME_HEADER_BYTES));
-  return { type, payload: length ? await channel.read(length) : new Uint8Array(0) };
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * Reads one message. `start` holds its first bytes when the caller has read
+ * them already (at most 16). The fixed part is checked before the rest of the
+ * header is read, and the whole header before the payload is.
+ */
+export async function readFrame(channel: TcpChannel, start: Uint8Array = new Uint8Array(0)): Promise<Frame> {
+  const prefix = start.length < MIN_HEADER_BYTES ? concat(start, await channel.read(MIN_HEADER_BYTES - start.length)) : start;
+  const source = { source: `from ${channel.peer}` };
+  const { headerBytes } = HANDSHAKE_HEADER.decodePrefix(prefix, source);
+  const header = headerBytes > prefix.length ? concat(prefix, await channel.read(headerBytes - prefix.length)) : prefix;
+  const h = HANDSHAKE_HEADER.decode(header, source);
+  return { type: h.type as MessageType, payload: h.payloadBytes ? await channel.read(h.payloadBytes) : new Uint8Array(0) };
 }
 
 /** REJECT and ERROR carry JSON {code, message}; a peer's bad text becomes a plain message. */
@@ -97,6 +132,11 @@ export function frameError(frame: Frame, who: string): HypermemError {
   }
   return new HypermemError(code, `${who}: ${message}`, { remote: true });
 }
+
+// ── protocol steps ───────────────────────────────────────────────────────────
+
+const SERVER_LABEL = Buffer.from("hypermem-migrate-v1 server");
+const CLIENT_LABEL = Buffer.from("hypermem-migrate-v1 client");
 
 /** Reads the shared token: the file's contents, trimmed. Missing or empty files are refused. */
 export async function loadToken(file: string): Promise<Buffer> {
@@ -125,7 +165,8 @@ function expectType(frame: Frame, type: MessageType, who: string): void {
 /**
  * Source side: HELLO, check the destination's proof in CHALLENGE, send
  * PROOF, wait for ACCEPT. Throws ERR_AUTH (wrong token on either side),
- * ERR_HANDSHAKE, ERR_BUSY, ERR_TIMEOUT or ERR_PEER_CLOSED.
+ * ERR_HANDSHAKE, ERR_FORMAT_VERSION (a destination speaking another
+ * handshake version), ERR_BUSY, ERR_TIMEOUT or ERR_PEER_CLOSED.
  */
 export async function clientHandshake(channel: TcpChannel, token: Uint8Array): Promise<void> {
   const clientNonce = randomBytes(NONCE_BYTES);
@@ -146,7 +187,8 @@ export async function clientHandshake(channel: TcpChannel, token: Uint8Array): P
 /**
  * Destination side: reads HELLO, answers CHALLENGE with its own proof,
  * checks PROOF, sends ACCEPT. On a wrong proof sends REJECT and throws
- * ERR_AUTH; nothing is allocated for the peer before this returns.
+ * ERR_AUTH; a source speaking another handshake version is ERR_FORMAT_VERSION.
+ * Nothing is allocated for the peer before this returns.
  */
 export async function serverHandshake(channel: TcpChannel, token: Uint8Array): Promise<void> {
   const hello = await readFrame(channel);
