@@ -2,6 +2,7 @@
 // splits, XBZRLE rounds against a model of QEMU's cache), poisoned pages
 // (known and latent, A -> B -> C), the digest against an XXH64 oracle,
 // record-level corruption with valid checksums, and the host left as before.
+import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import { createXXHash3, type IHasher } from "hash-wasm";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -10,8 +11,8 @@ import { createHost, injectMemoryError, type Host, type MachineCheck, type Vm } 
 import { PagePacker, type PackStage, type PackStats, emptyPackStats } from "../src/stream/packer.js";
 import { DIGEST_TABLE_MAX_PAGES, StreamReceiver } from "../src/stream/receiver.js";
 import {
-  CHUNK_HEADER_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, HEADER_BYTES, POISON_MARK,
-  RECORD_HEADER_BYTES, RecordType, crc32, decodeHeader, encodeHeader, frameChunk, readChunkHeader,
+  CHUNK_HEADER_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, POISON_MARK, STREAM_HEADER_BYTES,
+  RECORD_HEADER_BYTES, RecordType, decodeHeader, encodeHeader, frameChunk, readChunkHeader,
 } from "../src/stream/format.js";
 import { refXbzrleEncode } from "./reference/xbzrle.js";
 import { mulberry32 } from "../src/sim/prng.js";
@@ -174,25 +175,28 @@ function expectStreamError(fn: () => unknown, code: string, text?: string | RegE
 describe("stream format", () => {
   it("header round trip, and each bad field is named", () => {
     const h = encodeHeader({ flags: FLAG_XBZRLE, guestPages: 12345, vmId: 7 });
-    expect(h.length).toBe(HEADER_BYTES);
+    expect(h.length).toBe(STREAM_HEADER_BYTES);
+    expect(STREAM_HEADER_BYTES).toBe(36);
     expect(Buffer.from(h.subarray(0, 4)).toString("latin1")).toBe("HMMS");
     expect(decodeHeader(h, 1 << 20)).toEqual({ version: 3, flags: FLAG_XBZRLE, pageBytes: PAGE, guestPages: 12345, vmId: 7 });
     const patched = (at: number, write: (v: DataView) => void): Uint8Array => {
       const b = h.slice();
       const v = new DataView(b.buffer);
       write(v);
-      if (at !== 36) v.setUint32(36, crc32(b.subarray(0, 36)), true);
+      if (at !== 32) v.setUint32(32, crc32(b.subarray(0, 32)), true);
       return b;
     };
     expectStreamError(() => decodeHeader(patched(0, (v) => v.setUint32(0, 0x53534d48, true)), 1 << 20), ErrorCode.StreamCorrupt, /field magic/);
-    expectStreamError(() => decodeHeader(patched(36, (v) => v.setUint8(20, 1)), 1 << 20), ErrorCode.StreamCorrupt, /field crc/);
-    expectStreamError(() => decodeHeader(patched(4, (v) => v.setUint16(4, 1, true)), 1 << 20), ErrorCode.StreamCorrupt, /field version .* is 0x1/);
-    expectStreamError(() => decodeHeader(patched(6, (v) => v.setUint16(6, 6, true)), 1 << 20), ErrorCode.StreamCorrupt, /field flags/);
-    expectStreamError(() => decodeHeader(patched(8, (v) => v.setUint32(8, 8192, true)), 1 << 20), ErrorCode.StreamCorrupt, /field pageSize/);
-    expectStreamError(() => decodeHeader(patched(12, (v) => v.setUint32(12, 48, true)), 1 << 20), ErrorCode.StreamCorrupt, /field headerBytes/);
-    expectStreamError(() => decodeHeader(patched(28, (v) => v.setUint32(28, 1, true)), 1 << 20), ErrorCode.StreamCorrupt, /field reserved/);
-    expectStreamError(() => decodeHeader(patched(16, (v) => v.setBigUint64(16, 0n, true)), 1 << 20), ErrorCode.StreamCorrupt, /field guestPages/);
-    expectStreamError(() => decodeHeader(patched(16, (v) => v.setBigUint64(16, 1n << 60n, true)), 1 << 20), ErrorCode.StreamLimit, /guestPages .* is 1152921504606846976/);
+    expectStreamError(() => decodeHeader(patched(32, (v) => v.setUint8(20, 1)), 1 << 20), ErrorCode.StreamCorrupt, /field crc/);
+    expectStreamError(() => decodeHeader(patched(4, (v) => v.setUint16(4, 2, true)), 1 << 20), ErrorCode.FormatVersion, /version 2 is an old stream version/);
+    expectStreamError(() => decodeHeader(patched(4, (v) => v.setUint16(4, 4, true)), 1 << 20), ErrorCode.FormatVersion, /version 4\.0 is not supported/);
+    expectStreamError(() => decodeHeader(patched(6, (v) => v.setUint16(6, 1, true)), 1 << 20), ErrorCode.FormatVersion, /version 3\.1 is not supported/);
+    expectStreamError(() => decodeHeader(patched(8, (v) => v.setUint32(8, 40, true)), 1 << 20), ErrorCode.StreamCorrupt, /field headerBytes/);
+    expectStreamError(() => decodeHeader(patched(12, (v) => v.setUint32(12, 6, true)), 1 << 20), ErrorCode.StreamCorrupt, /field flags .*0x6 set unknown bits/);
+    expectStreamError(() => decodeHeader(patched(16, (v) => v.setUint32(16, 8192, true)), 1 << 20), ErrorCode.StreamCorrupt, /field pageBytes .*page size 8192/);
+    expectStreamError(() => decodeHeader(patched(20, (v) => v.setBigUint64(20, 0n, true)), 1 << 20), ErrorCode.StreamCorrupt, /field guestPages/);
+    expectStreamError(() => decodeHeader(patched(20, (v) => v.setBigUint64(20, 1n << 40n, true)), 1 << 20), ErrorCode.StreamLimit, /guestPages .* is 1099511627776/);
+    expectStreamError(() => decodeHeader(patched(20, (v) => v.setBigUint64(20, 1n << 60n, true)), 1 << 20), ErrorCode.StreamCorrupt, /field guestPages .*above 2\^53-1/);
     expectStreamError(() => decodeHeader(h, 12344), ErrorCode.StreamLimit, /limit of 12344 pages/);
   });
 });
@@ -476,7 +480,7 @@ describe("XBZRLE", () => {
     r.push(noFlag);
     const renumbered = frameChunk(0, chunk.subarray(CHUNK_HEADER_BYTES));
     expectStreamError(() => r.push(renumbered), ErrorCode.StreamCorrupt, /XBZRLE record in a stream whose header does not enable XBZRLE/);
-    expect(header[6] & FLAG_XBZRLE).toBe(FLAG_XBZRLE);
+    expect(header[12] & FLAG_XBZRLE).toBe(FLAG_XBZRLE);
     vm.destroy();
     expect(dst.stats().vms).toBe(0);
   });
@@ -591,7 +595,7 @@ describe("poisoned pages", () => {
     const sizes: number[] = [];
     for (let at = 0; at < tail.length; at += CHUNK_HEADER_BYTES + readChunkHeader(tail, at).payloadBytes) sizes.push(readChunkHeader(tail, at).payloadBytes);
     expect(sizes.length).toBe(2);
-    expect(p.totals).toMatchObject({ poisonedPages: pages, latentFound: 0, wireBytes: HEADER_BYTES + tail.length });
+    expect(p.totals).toMatchObject({ poisonedPages: pages, latentFound: 0, wireBytes: STREAM_HEADER_BYTES + tail.length });
     rc.push(tail);
     const cvm = rc.finish();
     expect([cvm.pteInfo(0).poisoned, cvm.pteInfo(pages - 1).poisoned]).toEqual([true, true]);
@@ -676,26 +680,26 @@ describe("receiver errors", () => {
   });
 
   it("framing: magic, sequence, length limits, checksum, trailing bytes, truncation", () => {
-    expectRejected([Uint8Array.of(0x48, 0x4d, 0x4d, 0x58)], ErrorCode.StreamCorrupt, /stream header: field magic/);
+    expectRejected([Uint8Array.of(0x48, 0x4d, 0x4d, 0x58)], ErrorCode.StreamCorrupt, /stream header field magic \(offset 0\) is "HMMX"/);
     const badMagic = valid[1].slice(); badMagic[2] ^= 1;
-    expectRejected(withChunk(1, badMagic), ErrorCode.StreamCorrupt, /chunk 0 \(stream offset 40\): field magic/);
-    expectRejected([valid[0], valid[2]], ErrorCode.StreamCorrupt, /field sequence is 1, expected 0/);
+    expectRejected(withChunk(1, badMagic), ErrorCode.StreamCorrupt, /chunk 0 \(stream offset 36\): field magic/);
+    expectRejected([valid[0], valid[2]], ErrorCode.StreamCorrupt, /field sequence \(stream offset 40\) is 1, expected 0: chunk 0 is missing/);
     const huge = valid[1].slice(); new DataView(huge.buffer).setUint32(8, 0xfffffff0, true);
-    expectRejected(withChunk(1, huge), ErrorCode.StreamLimit, /field payloadBytes is 4294967280, above the receiver's limit/);
+    expectRejected(withChunk(1, huge), ErrorCode.StreamLimit, /field payloadBytes \(stream offset 44\) is 4294967280, above the limit of 1114112/);
     const tiny = valid[1].slice(0, CHUNK_HEADER_BYTES); new DataView(tiny.buffer).setUint32(8, 4, true);
-    expectRejected([valid[0], tiny], ErrorCode.StreamCorrupt, /payloadBytes is 4, below/);
+    expectRejected([valid[0], tiny], ErrorCode.StreamCorrupt, /payloadBytes \(stream offset 44\) is 4, below the minimum of 8/);
     const flipped = valid[1].slice(); flipped[100] ^= 0x10;
-    expectRejected(withChunk(1, flipped), ErrorCode.StreamCorrupt, /chunk 0 \(stream offset 40\): field checksum/);
-    expectRejected([...valid, Uint8Array.of(0)], ErrorCode.StreamCorrupt, /1 bytes after END_STREAM/);
+    expectRejected(withChunk(1, flipped), ErrorCode.StreamCorrupt, /chunk 0 \(stream offset 36\): field checksum/);
+    expectRejected([...valid, Uint8Array.of(0)], ErrorCode.StreamCorrupt, /1 bytes at stream offset \d+, after chunk \d+ ended the stream/);
     const all = Buffer.concat(valid);
     expectRejected([all.subarray(0, all.length - 1)], ErrorCode.StreamTruncated, /without END_STREAM/, true);
-    expectRejected([all.subarray(0, 20)], ErrorCode.StreamTruncated, /in the stream header \(20 of 40 bytes\)/, true);
+    expectRejected([all.subarray(0, 20)], ErrorCode.StreamTruncated, /in its stream header \(20 of 36 bytes\)/, true);
     expectRejected(valid.slice(0, 2), ErrorCode.StreamTruncated, /before chunk 1/, true);
   });
 
   it("records: every field is checked before anything is written", () => {
     const cases: Array<[number, (p: Uint8Array, v: DataView) => Uint8Array | void, string, RegExp]> = [
-      [1, (p) => { p[0] = 9; }, ErrorCode.StreamCorrupt, /record at payload offset 0 \(stream offset 56\): unknown type 9, pfn 0.*unknown record type/],
+      [1, (p) => { p[0] = 9; }, ErrorCode.StreamCorrupt, /chunk 0 \(stream offset 36\), record at payload offset 0 \(stream offset 52\): unknown type 9, pfn 0.*unknown record type/],
       [1, (p) => { p[1] = 1; }, ErrorCode.StreamCorrupt, /flags 1: record flags must be 0/],
       [1, (_p, v) => v.setUint16(2, 100, true), ErrorCode.StreamCorrupt, /payload length 100: record payload length is wrong/],
       [1, (_p, v) => v.setUint32(4, 40, true), ErrorCode.StreamCorrupt, /pfn 40, .*page index past the end of the guest/],

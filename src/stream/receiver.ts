@@ -1,8 +1,9 @@
 // StreamReceiver: the destination side of the page-record stream. Bytes
-// arrive split anywhere (as from TCP) and are copied once, straight into a
-// payload buffer in the destination host's memory; only an unfinished header
-// or chunk is buffered, bounded by the chunk limit. Every field is validated
-// before anything is allocated or written; records are validated and applied
+// arrive split anywhere (as from TCP); the format layer's ChunkParser checks
+// the header and each chunk's framing, and this receiver is its sink: the
+// payload is copied once, straight into a buffer in the destination host's
+// memory, and checksummed there in wasm. Every field is validated before
+// anything is allocated or written; records are validated and applied
 // by the wasm kernel streamUnpack, which also keeps a fingerprint table (the
 // hash of every page it writes, while the page is in cache) so END_STREAM
 // costs a fold rather than a pass over the guest.
@@ -15,6 +16,8 @@
 // take; an error or a cut stream drops the uncommitted epoch and leaves the
 // guest exactly as the last COMMIT left it (takeCommitted() hands it over).
 import { ErrorCode, HypermemError } from "../errors.js";
+import { ChunkParser, type ChunkFrame, type ChunkSink } from "../format/chunks.js";
+import type { DecodedHeader } from "../format/header.js";
 import type { Host } from "../host/host.js";
 import { MAX_GUEST_PAGES, type Vm } from "../host/vm.js";
 import { rejectUnknown, requireInt } from "../options.js";
@@ -22,9 +25,9 @@ import { installMachineCheckHandler } from "../ras/machine-check.js";
 import { PAGE_SIZE, StreamReason, UNPACK_VALIDATE_ONLY, UNPACK_XBZRLE } from "../wasm/codes.js";
 import { guestDigest } from "./fingerprints.js";
 import {
-  CHUNK_HEADER_BYTES, CHUNK_MAGIC, DEFAULT_MAX_CHUNK_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, HEADER_BYTES,
-  KERNEL_REASONS, RECORD_HEADER_BYTES, RECORD_NAMES, RecordType, STREAM_MAGIC,
-  checksumOf, decodeHeader, readChunkHeader, type ChunkHeader, type StreamHeader,
+  CHUNK_HEADER_BYTES, CHUNK_MAGIC, DEFAULT_MAX_CHUNK_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, KERNEL_REASONS,
+  RECORD_HEADER_BYTES, RECORD_NAMES, RecordType, STREAM_HEADER, checkGuestLimit, checksumOf, type StreamHeader,
+  type StreamHeaderFields,
 } from "./format.js";
 
 /** Largest guest given a fingerprint table (8 bytes per page: 64 MiB); larger guests are digested by reading them at END_STREAM. */
@@ -41,8 +44,6 @@ export interface ReceiverLimits {
   maxStagedBytes?: number;
 }
 
-type Phase = "header" | "chunk-header" | "payload" | "done" | "failed";
-
 /** Smallest chunk payload: one record header. */
 const MIN_CHUNK_BYTES = RECORD_HEADER_BYTES;
 /** Largest chunk payload a receiver may be configured for (16 MiB). */
@@ -56,29 +57,20 @@ interface StagedChunk {
   readonly spans: Array<readonly [number, number]>;
 }
 
-export class StreamReceiver {
+export class StreamReceiver implements ChunkSink {
   readonly host: Host;
   readonly maxGuestPages: number;
   readonly maxChunkBytes: number;
   readonly mode: "direct" | "epochs";
   readonly maxStagedBytes: number;
-  #phase: Phase = "header";
-  /** Header and chunk-header bytes being collected. */
-  readonly #small = new Uint8Array(HEADER_BYTES);
+  readonly #parser: ChunkParser<StreamHeaderFields>;
   /** Payload buffer in the destination host, grown to the largest chunk so far; -1 before the first chunk and after. */
   #payloadPtr = -1;
   #payloadCapacity = 0;
   /** Fingerprint table in the destination host (8 bytes per guest page), or 0 (the kernels' "none") when the guest is too large for one. */
   #tablePtr = 0;
   #tableBytes = 0;
-  #have = 0;
-  #need = HEADER_BYTES;
-  /** Stream bytes consumed so far. */
-  #offset = 0;
-  /** Stream offset of the chunk being received. */
-  #chunkOffset = 0;
-  #chunk: ChunkHeader | null = null;
-  #sequence = 0;
+  #done = false;
   #round = -1;
   #epoch = -1;
   /** Epochs mode: the uncommitted epoch's payloads, in order, and the frames they may take. */
@@ -101,6 +93,11 @@ export class StreamReceiver {
     }
     this.mode = mode;
     this.maxStagedBytes = requireInt("maxStagedBytes", limits.maxStagedBytes ?? DEFAULT_MAX_STAGED_BYTES, this.maxChunkBytes, Number.MAX_SAFE_INTEGER);
+    this.#parser = new ChunkParser({
+      name: "stream", magic: CHUNK_MAGIC, maxPayloadBytes: this.maxChunkBytes, minPayloadBytes: MIN_CHUNK_BYTES,
+      header: STREAM_HEADER, onHeader: (h) => this.#acceptHeader(h),
+      sink: this, errorCode: ErrorCode.StreamCorrupt, limitErrorCode: ErrorCode.StreamLimit, truncatedErrorCode: ErrorCode.StreamTruncated,
+    });
   }
 
   /** The destination VM (created once the header is valid); null before, and after a failure in direct mode. */
@@ -108,11 +105,11 @@ export class StreamReceiver {
   /** The validated stream header, once received. */
   get header(): StreamHeader | null { return this.#header; }
   /** True once END_STREAM arrived and the digest matched. */
-  get done(): boolean { return this.#phase === "done"; }
+  get done(): boolean { return this.#done; }
   /** Stream bytes consumed so far. */
-  get bytesReceived(): number { return this.#offset; }
+  get bytesReceived(): number { return this.#parser.bytesConsumed; }
   /** Chunks applied so far. */
-  get chunks(): number { return this.#sequence; }
+  get chunks(): number { return this.#parser.chunks; }
   /** Number of the last END_ROUND received, -1 before the first. */
   get round(): number { return this.#round; }
   /** Number of the last epoch committed (COMMIT received), -1 before the first. */
@@ -124,7 +121,7 @@ export class StreamReceiver {
   push(bytes: Uint8Array): void {
     if (this.#error) throw this.#refused();
     try {
-      this.#consume(bytes);
+      this.#parser.push(bytes);
     } catch (err) {
       throw this.#fail(err);
     }
@@ -133,16 +130,18 @@ export class StreamReceiver {
   /** The received VM. Throws ERR_STREAM_TRUNCATED (and, in direct mode, discards the guest) when END_STREAM has not arrived. */
   finish(): Vm {
     if (this.#error) throw this.#refused();
-    if (this.#phase !== "done" || !this.#vm) {
-      const where = this.#phase === "header"
-        ? `in the stream header (${this.#have} of ${HEADER_BYTES} bytes)`
-        : this.#phase === "chunk-header"
-          ? `${this.#have ? `in the header of chunk ${this.#sequence} (${this.#have} of ${CHUNK_HEADER_BYTES} bytes)` : `before chunk ${this.#sequence}`}`
-          : `in the payload of chunk ${this.#sequence} (${this.#have} of ${this.#need} bytes)`;
+    if (!this.#done || !this.#vm) {
+      const offset = this.bytesReceived;
+      try {
+        this.#parser.finish();
+      } catch (err) {
+        const e = err as HypermemError;
+        throw this.#fail(new HypermemError(e.code, `${e.message}, without END_STREAM`, { ...e.details }));
+      }
       throw this.#fail(new HypermemError(
         ErrorCode.StreamTruncated,
-        `stream ended after ${this.#offset} bytes ${where}, without END_STREAM`,
-        { offset: this.#offset, chunk: this.#sequence, phase: this.#phase },
+        `stream ended after ${offset} bytes, before chunk ${this.chunks}, without END_STREAM`,
+        { offset, chunk: this.chunks },
       ));
     }
     this.#handedOver = true;
@@ -163,14 +162,14 @@ export class StreamReceiver {
     const vm = this.#vm;
     if (!vm || this.#handedOver) return null;
     this.#handedOver = true;
-    if (!this.#error) this.#phase = "failed";
+    this.#error ??= new HypermemError(ErrorCode.Destroyed, `the receiver handed its guest over at epoch ${this.#epoch}`, { epoch: this.#epoch });
     return { vm, epoch: this.#epoch };
   }
 
   /** Gives up: discards the partial guest (direct mode; not one already handed over) or the uncommitted epoch (epochs mode); later calls throw. */
   abort(reason = "aborted by the caller"): void {
     if (this.#error || this.#handedOver) return;
-    this.#fail(new HypermemError(ErrorCode.MigrationFailed, `stream receive aborted after ${this.#offset} bytes: ${reason}`, { offset: this.#offset, reason }));
+    this.#fail(new HypermemError(ErrorCode.MigrationFailed, `stream receive aborted after ${this.bytesReceived} bytes: ${reason}`, { offset: this.bytesReceived, reason }));
   }
 
   #refused(): HypermemError {
@@ -180,7 +179,6 @@ export class StreamReceiver {
 
   /** Records the error, drops what is not committed, and returns the error to throw. */
   #fail(err: unknown): unknown {
-    this.#phase = "failed";
     this.#dropStaged();
     if (this.mode === "direct") {
       if (this.#vm && !this.#handedOver) this.#vm.destroy();
@@ -193,49 +191,10 @@ export class StreamReceiver {
     return err;
   }
 
-  #consume(bytes: Uint8Array): void {
-    let at = 0;
-    while (at < bytes.length) {
-      if (this.#phase === "done") {
-        throw new HypermemError(ErrorCode.StreamCorrupt, `${bytes.length - at} bytes after END_STREAM at stream offset ${this.#offset}`, { offset: this.#offset, extra: bytes.length - at });
-      }
-      const take = Math.min(this.#need - this.#have, bytes.length - at);
-      if (this.#phase === "payload") {
-        this.host.kernels.heap.copyIn(this.#payloadPtr + this.#have, bytes.subarray(at, at + take));
-        this.#have += take;
-        this.#offset += take;
-        at += take;
-        if (this.#have === this.#need) this.#acceptPayload(this.#need);
-        continue;
-      }
-      this.#small.set(bytes.subarray(at, at + take), this.#have);
-      this.#have += take;
-      at += take;
-      this.#offset += take;
-      if (this.#have >= 4 && this.#have - take < 4) this.#checkMagic();
-      if (this.#have < this.#need) continue;
-      if (this.#phase === "header") this.#acceptHeader();
-      else this.#acceptChunkHeader();
-    }
-  }
-
-  /** Rejects a wrong magic as soon as its 4 bytes are in. */
-  #checkMagic(): void {
-    const magic = this.#small[0] | (this.#small[1] << 8) | (this.#small[2] << 16) | (this.#small[3] << 24);
-    const header = this.#phase === "header";
-    const want = header ? STREAM_MAGIC : CHUNK_MAGIC;
-    if ((magic >>> 0) !== want) {
-      const where = header ? "stream header" : `header of chunk ${this.#sequence} (stream offset ${this.#chunkOffset})`;
-      throw new HypermemError(
-        ErrorCode.StreamCorrupt,
-        `${where}: field magic is 0x${(magic >>> 0).toString(16)}, expected 0x${want.toString(16)} ("${header ? "HMMS" : "HMCK"}")`,
-        { field: "magic", value: magic >>> 0, chunk: header ? undefined : this.#sequence, offset: header ? 0 : this.#chunkOffset },
-      );
-    }
-  }
-
-  #acceptHeader(): void {
-    const header = decodeHeader(this.#small, this.maxGuestPages);
+  /** The stream header passed the format layer's checks: the guest size against the limits, then the guest. */
+  #acceptHeader(h: DecodedHeader<StreamHeaderFields>): void {
+    checkGuestLimit(h.guestPages, this.maxGuestPages);
+    const header: StreamHeader = { version: h.major, flags: h.flags, pageBytes: h.pageBytes, guestPages: h.guestPages, vmId: h.vmId };
     try {
       this.#vm = this.host.createVm({ pages: header.guestPages });
     } catch (err) {
@@ -251,7 +210,6 @@ export class StreamReceiver {
     installMachineCheckHandler(this.host); // POISON records make poisoned pages here
     this.#header = header;
     this.#allocFingerprintTable(header.guestPages);
-    this.#startChunk();
   }
 
   /** For a guest up to DIGEST_TABLE_MAX_PAGES, the fingerprint table. */
@@ -296,66 +254,41 @@ export class StreamReceiver {
     this.#tablePtr = 0;
   }
 
-  #startChunk(): void {
-    this.#phase = "chunk-header";
-    this.#have = 0;
-    this.#need = CHUNK_HEADER_BYTES;
-    this.#chunkOffset = this.#offset;
-  }
-
-  #acceptChunkHeader(): void {
-    const h = readChunkHeader(this.#small);
-    const where = `chunk ${this.#sequence} (stream offset ${this.#chunkOffset})`;
-    if (h.sequence !== this.#sequence) {
-      throw new HypermemError(
-        ErrorCode.StreamCorrupt,
-        `${where}: field sequence is ${h.sequence}, expected ${this.#sequence} (a reordered, duplicated or lost chunk)`,
-        { field: "sequence", value: h.sequence, expected: this.#sequence, offset: this.#chunkOffset },
-      );
-    }
-    if (h.payloadBytes > this.maxChunkBytes) {
+  /** ChunkSink: a chunk's framing passed; makes room for its payload in the host. */
+  begin(chunk: ChunkFrame): void {
+    if (this.mode === "epochs" && this.#stagedBytes + chunk.payloadBytes > this.maxStagedBytes) {
       throw new HypermemError(
         ErrorCode.StreamLimit,
-        `${where}: field payloadBytes is ${h.payloadBytes}, above the receiver's limit of ${this.maxChunkBytes}`,
-        { field: "payloadBytes", value: h.payloadBytes, limit: this.maxChunkBytes, chunk: this.#sequence, offset: this.#chunkOffset + 8 },
+        `stream chunk ${chunk.sequence} (stream offset ${chunk.streamOffset}): epoch ${this.#epoch + 1} would stage ${this.#stagedBytes + chunk.payloadBytes} bytes before its COMMIT, above the receiver's limit of ${this.maxStagedBytes}`,
+        { field: "payloadBytes", value: chunk.payloadBytes, staged: this.#stagedBytes, limit: this.maxStagedBytes },
       );
     }
-    if (h.payloadBytes < MIN_CHUNK_BYTES) {
-      throw new HypermemError(
-        ErrorCode.StreamCorrupt,
-        `${where}: field payloadBytes is ${h.payloadBytes}, below one record header (${MIN_CHUNK_BYTES})`,
-        { field: "payloadBytes", value: h.payloadBytes, chunk: this.#sequence, offset: this.#chunkOffset + 8 },
-      );
-    }
-    if (this.mode === "epochs" && this.#stagedBytes + h.payloadBytes > this.maxStagedBytes) {
-      throw new HypermemError(
-        ErrorCode.StreamLimit,
-        `${where}: epoch ${this.#epoch + 1} would stage ${this.#stagedBytes + h.payloadBytes} bytes before its COMMIT, above the receiver's limit of ${this.maxStagedBytes}`,
-        { field: "payloadBytes", value: h.payloadBytes, staged: this.#stagedBytes, limit: this.maxStagedBytes },
-      );
-    }
-    this.#ensurePayloadBuffer(h.payloadBytes);
-    this.#chunk = h;
-    this.#phase = "payload";
-    this.#have = 0;
-    this.#need = h.payloadBytes;
+    this.#ensurePayloadBuffer(chunk.payloadBytes);
   }
 
-  /** Checks the checksum of the `length`-byte payload in the payload buffer, then validates and applies (or stages) its records. */
-  #acceptPayload(length: number): void {
-    const h = this.#chunk!;
-    const where = `chunk ${this.#sequence} (stream offset ${this.#chunkOffset})`;
+  /** ChunkSink: payload bytes land straight in the host buffer. */
+  write(bytes: Uint8Array, at: number): void {
+    this.host.kernels.heap.copyIn(this.#payloadPtr + at, bytes);
+  }
+
+  /** ChunkSink: the payload's checksum, hashed in wasm. */
+  checksum(chunk: ChunkFrame): number {
+    return checksumOf(this.host.kernels.pages.xxh3(this.#payloadPtr, chunk.payloadBytes));
+  }
+
+  /** ChunkSink: a checked chunk; applies (or stages) its records. True at END_STREAM. */
+  end(chunk: ChunkFrame): boolean {
+    this.#acceptPayload(chunk);
+    return this.#done;
+  }
+
+  /** Validates and applies (or stages) the records of a checked chunk's payload. */
+  #acceptPayload(chunk: ChunkFrame): void {
+    const length = chunk.payloadBytes;
+    const where = `chunk ${chunk.sequence} (stream offset ${chunk.streamOffset})`;
     const k = this.host.kernels;
     const ptr = this.#payloadPtr;
-    const checksum = checksumOf(k.pages.xxh3(ptr, length));
-    if (checksum !== h.checksum) {
-      throw new HypermemError(
-        ErrorCode.StreamCorrupt,
-        `${where}: field checksum is 0x${h.checksum.toString(16)}, the ${length}-byte payload's is 0x${checksum.toString(16)}`,
-        { field: "checksum", value: h.checksum, actual: checksum, chunk: this.#sequence, offset: this.#chunkOffset + 12 },
-      );
-    }
-    const payloadOffset = this.#chunkOffset + CHUNK_HEADER_BYTES;
+    const payloadOffset = chunk.streamOffset + CHUNK_HEADER_BYTES;
     const staged: StagedChunk = { ptr, capacity: this.#payloadCapacity, spans: [] };
     let off = 0;
     while (off < length) {
@@ -364,15 +297,13 @@ export class StreamReceiver {
       if (r === length) break;
       const info = k.stream.info();
       if (info.type === RecordType.EndStream) {
-        this.#endStream(length, r, where, payloadOffset, staged.spans.length > 0);
+        this.#endStream(chunk, r, where, payloadOffset, staged.spans.length > 0);
         return;
       }
-      this.#control(info.type, info.pfn, staged, `${where}, ${RECORD_NAMES[info.type]} record at payload offset ${r} (stream offset ${payloadOffset + r})`, payloadOffset + r);
+      this.#control(chunk, info.type, info.pfn, staged, `${where}, ${RECORD_NAMES[info.type]} record at payload offset ${r} (stream offset ${payloadOffset + r})`, payloadOffset + r);
       off = r + RECORD_HEADER_BYTES;
     }
     if (this.mode === "epochs" && staged.spans.length > 0) this.#keepStaged(staged);
-    this.#sequence++;
-    this.#startChunk();
   }
 
   /** Applies records of [off, len) until a control record; returns its offset or len. A page not resident is brought back first. */
@@ -407,14 +338,14 @@ export class StreamReceiver {
   }
 
   /** An END_ROUND or COMMIT record numbered `n` (rounds and epochs count up from 0). */
-  #control(type: number, n: number, current: StagedChunk, at: string, offset: number): void {
+  #control(chunk: ChunkFrame, type: number, n: number, current: StagedChunk, at: string, offset: number): void {
     const isCommit = type === RecordType.Commit;
     const expected = (isCommit ? this.#epoch : this.#round) + 1;
     if (n !== expected) {
       throw new HypermemError(
         ErrorCode.StreamCorrupt,
         `${at}: ${isCommit ? "epoch" : "round"} ${n}, expected ${expected}`,
-        { field: isCommit ? "epoch" : "round", value: n, expected, chunk: this.#sequence, offset },
+        { field: isCommit ? "epoch" : "round", value: n, expected, chunk: chunk.sequence, offset },
       );
     }
     if (!isCommit) {
@@ -460,6 +391,7 @@ export class StreamReceiver {
   }
 
   #recordError(where: string, payloadOffset: number): HypermemError {
+    const chunk = this.chunks;
     const info = this.host.kernels.stream.info();
     const type = RECORD_NAMES[info.type] ?? `unknown type ${info.type}`;
     const reason = info.reason === 0 ? "unknown reason" : KERNEL_REASONS[info.reason];
@@ -467,19 +399,20 @@ export class StreamReceiver {
     return new HypermemError(
       info.reason === StreamReason.OutOfFrames ? ErrorCode.StreamLimit : ErrorCode.StreamCorrupt,
       `${where}, record at payload offset ${info.offset} (stream offset ${payloadOffset + info.offset}): ${type}, pfn ${info.pfn}, ${field}: ${reason}`,
-      { chunk: this.#sequence, offset: payloadOffset + info.offset, recordType: info.type, pfn: info.pfn, length: info.length, reason: info.reason, status: info.status },
+      { chunk, offset: payloadOffset + info.offset, recordType: info.type, pfn: info.pfn, length: info.length, reason: info.reason, status: info.status },
     );
   }
 
   /** END_STREAM at payload offset `r`: last in the chunk, nothing uncommitted, right guest size, matching digest. */
-  #endStream(length: number, r: number, where: string, payloadOffset: number, uncommittedInChunk: boolean): void {
+  #endStream(chunk: ChunkFrame, r: number, where: string, payloadOffset: number, uncommittedInChunk: boolean): void {
+    const length = chunk.payloadBytes;
     const end = r + RECORD_HEADER_BYTES + END_STREAM_BYTES;
     const at = `${where}, END_STREAM record at payload offset ${r} (stream offset ${payloadOffset + r})`;
     if (end !== length) {
-      throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: ${length - end} bytes follow it in the chunk`, { chunk: this.#sequence, offset: payloadOffset + end });
+      throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: ${length - end} bytes follow it in the chunk`, { chunk: chunk.sequence, offset: payloadOffset + end });
     }
     if (this.mode === "epochs" && (this.#staged.length > 0 || uncommittedInChunk)) {
-      throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: epoch ${this.#epoch + 1} has records but no COMMIT before the end of the stream`, { chunk: this.#sequence, epoch: this.#epoch + 1 });
+      throw new HypermemError(ErrorCode.StreamCorrupt, `${at}: epoch ${this.#epoch + 1} has records but no COMMIT before the end of the stream`, { chunk: chunk.sequence, epoch: this.#epoch + 1 });
     }
     const k = this.host.kernels;
     const fields = new DataView(k.heap.copyOut(this.#payloadPtr + r + RECORD_HEADER_BYTES, END_STREAM_BYTES).buffer);
@@ -498,10 +431,7 @@ export class StreamReceiver {
         { expected: digest, actual: own.digest, expectedPoisoned: poisoned, actualPoisoned: own.poisoned },
       );
     }
-    this.#sequence++;
-    this.#phase = "done";
-    this.#have = 0;
-    this.#need = 0;
+    this.#done = true;
     this.#releaseBuffers();
   }
 }
