@@ -41,6 +41,12 @@ export const ErrorCode = {
   PeerClosed: "ERR_PEER_CLOSED",
   /** The listener is serving another migration. */
   Busy: "ERR_BUSY",
+
+  // Command line (src/cli).
+  /** Unknown command or flag, a flag without its value or given twice, a missing required flag or argument. */
+  Usage: "ERR_USAGE",
+  /** A command failed in a way the code did not foresee (a bug): exit status 70. */
+  Internal: "ERR_INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
