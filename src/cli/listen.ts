@@ -3,10 +3,10 @@
 // end-of-stream digest), reports it, destroys it to free the host for the
 // next one, and keeps running until SIGINT/SIGTERM.
 import { isIP } from "node:net";
-import { loadToken } from "../net/handshake.js";
 import { listenForMigrations, type ListenerReport } from "../net/listener.js";
 import { duration, flag, inputFile, integer, size, text } from "./option-kinds.js";
 import { defineCommand } from "./registry.js";
+import { readTokenFile } from "./token-file.js";
 import { formatBytes } from "./units.js";
 
 export function formatReport(r: ListenerReport): string {
@@ -44,7 +44,7 @@ export const listenCommand = defineCommand({
     json: flag({ help: "one JSON object per line instead of text (an error too)" }),
   },
   examples: ["hypermem listen --port 7000 --token-file secret.txt", "hypermem listen --port 0 --token-file secret.txt --host-memory 1GiB --json"],
-  validate: async (v) => ({ ...v, token: await loadToken(v["token-file"]) }),
+  validate: async (v) => ({ ...v, token: await readTokenFile(v["token-file"]) }),
   async run(v, ctx) {
     const hostMiB = v["host-memory"] / 2 ** 20;
     const print = (obj: object, line: string): void => { ctx.stdout.write(`${v.json ? JSON.stringify(obj) : line}\n`); };

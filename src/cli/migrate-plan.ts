@@ -6,11 +6,11 @@
 // its hosts (fit.ts; the refusal prints the arithmetic and a fix).
 import type { MigrationOptions } from "../migration/options.js";
 import type { ScenarioOptions } from "../migration/scenario.js";
-import { loadToken } from "../net/handshake.js";
 import { defaultHostMiB, hostFrames, largestNeed, largestThatFits, needLines, smallestHostMiB, type GuestFootprint } from "./fit.js";
 import { MIGRATE_OPTIONS } from "./migrate-options.js";
 import { optionError } from "./option-error.js";
 import type { Values } from "./registry.js";
+import { readTokenFile } from "./token-file.js";
 import { formatCount, spellSize } from "./units.js";
 import { verifyTrace } from "./workload-option.js";
 
@@ -139,7 +139,7 @@ export async function planMigration(v: MigrateValues, given: Given): Promise<Mig
   const to = v.to === undefined ? null : {
     ...v.to,
     // The rules make --to need --token-file, so it is there.
-    token: await loadToken(v["token-file"]!),
+    token: await readTokenFile(v["token-file"]!),
     idleTimeoutMs: v["idle-timeout"] / 1e6,
   };
   return Object.freeze({ scenario: Object.freeze(scenario), migration: Object.freeze(migration), json: v.json, to });
