@@ -6,7 +6,7 @@ import { defineCommand } from "./registry.js";
 import { integer, number, size } from "./option-kinds.js";
 import { formatBytes, formatCount } from "./units.js";
 
-export interface DemoOptions {
+interface DemoOptions {
   readonly guestMiB: number;
   readonly seconds: number;
   readonly ratePerSec: number;
@@ -17,10 +17,8 @@ export interface DemoOptions {
 /** Host memory beyond the guest: page tables, dirty and accessed logs. */
 const HOST_SLACK_MIB = 256;
 
-export const DEMO_DEFAULTS: DemoOptions = Object.freeze({ guestMiB: 1024, seconds: 1, ratePerSec: 2_000_000, zipfS: 1.1, seed: 1 });
-
 /** Runs the demo and returns the lines it prints. */
-export function runHostDemo(o: DemoOptions = DEMO_DEFAULTS): string[] {
+function runHostDemo(o: DemoOptions): string[] {
   const started = performance.now();
   const host = createHost({ memoryMiB: Math.ceil(o.guestMiB) + HOST_SLACK_MIB });
   const vm = host.createVm({ memoryMiB: o.guestMiB });

@@ -10,13 +10,13 @@ import { formatColumns, infoMigrateRows } from "./report.js";
 import { formatCount } from "./units.js";
 
 /** The flagship scenario: what both runs of the migration demo share. */
-export const MIGRATION_DEMO: { scenario: ScenarioOptions; migration: MigrationOptions } = Object.freeze({
+const MIGRATION_DEMO: { scenario: ScenarioOptions; migration: MigrationOptions } = Object.freeze({
   scenario: { guestMiB: 1024, workload: { kind: "hotcold", hotFraction: 0.4, hotProbability: 0.95 }, ratePerSec: 1_500_000, writeFraction: 0.5, writeBytes: 64, seed: 1 },
   migration: { bandwidthBytesPerSec: 1.25e9, downtimeLimitNs: 300e6, maxTotalTimeNs: 3e9 },
 });
 
 /** Runs the migration demo: plain, then XBZRLE + auto-converge, with progress on `progress`. Returns the printed text. */
-export async function runMigrationDemo(progress: TextSink | null): Promise<{ text: string; results: MigrationResult[] }> {
+async function runMigrationDemo(progress: TextSink | null): Promise<{ text: string; results: MigrationResult[] }> {
   const runs: Array<[string, MigrationOptions]> = [
     ["plain", MIGRATION_DEMO.migration],
     ["xbzrle + auto-converge", { ...MIGRATION_DEMO.migration, xbzrleCacheBytes: 512 * 2 ** 20, autoConverge: true }],

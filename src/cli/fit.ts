@@ -71,7 +71,7 @@ export function tableFrames(pages: number): number {
 }
 
 /** The guest pages that get a frame of their own: the larger of the prefill and a writing workload's range. */
-export function writtenPages(g: GuestFootprint): number {
+function writtenPages(g: GuestFootprint): number {
   return Math.max(g.prefilledPages, g.workloadWrites ? g.workloadPages : 0);
 }
 

@@ -9,7 +9,7 @@ import { defineCommand } from "./registry.js";
 import { readTokenFile } from "./token-file.js";
 import { formatBytes } from "./units.js";
 
-export function formatReport(r: ListenerReport): string {
+function formatReport(r: ListenerReport): string {
   switch (r.event) {
     case "received":
       return `received ${formatBytes(r.guestBytes)} guest from ${r.peer}: digest verified, ${formatBytes(r.streamBytes)} in ${r.chunks} chunks, ` +

@@ -3,6 +3,7 @@
 // simulated link or to a `hypermem listen` destination over TCP, and prints
 // QEMU's `info migrate` figures (or JSON). Exit status 0 when it completed and
 // verified, 1 otherwise, 130 when interrupted (over TCP).
+import { ExitStatus } from "./failure.js";
 import { MIGRATE_OPTIONS, MIGRATE_RULES } from "./migrate-options.js";
 import { planMigration, type MigratePlan } from "./migrate-plan.js";
 import { runMigration, runTcpMigration, tcpRows } from "./migrate-run.js";
@@ -18,8 +19,8 @@ async function overTcp(plan: MigratePlan, ctx: CommandContext): Promise<number> 
     const { tcp, ...rest } = result;
     ctx.stdout.write(`${formatColumns(["result"], [[...infoMigrateRows(rest), ...tcpRows(tcp)]])}\n\n${roundRows(rest)}\n`);
   }
-  if (signal.aborted) return 130;
-  return result.status === "completed" && result.verification?.ok === true ? 0 : 1;
+  if (signal.aborted) return ExitStatus.interrupted;
+  return result.status === "completed" && result.verification?.ok === true ? ExitStatus.ok : ExitStatus.failed;
 }
 
 async function inProcess(plan: MigratePlan, ctx: CommandContext): Promise<number> {
@@ -29,7 +30,7 @@ async function inProcess(plan: MigratePlan, ctx: CommandContext): Promise<number
   } else {
     ctx.stdout.write(`${formatColumns(["result"], [infoMigrateRows(result)])}\n\n${roundRows(result)}\n`);
   }
-  return result.status === "completed" && result.verification?.ok !== false ? 0 : 1;
+  return result.status === "completed" && result.verification?.ok !== false ? ExitStatus.ok : ExitStatus.failed;
 }
 
 export const migrateCommand = defineCommand({

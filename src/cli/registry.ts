@@ -81,7 +81,7 @@ export interface Command {
 const DEFINITION_KEYS = ["name", "summary", "description", "options", "positionals", "rules", "examples", "validate", "run"];
 
 /** The flag and the user's text as a message starts: `--bandwidth 1Gbit`, or `--xbzrle` for a boolean flag. */
-export function flagAndText(name: string, text: string, option: Opt<unknown, boolean>): string {
+function flagAndText(name: string, text: string, option: Opt<unknown, boolean>): string {
   return option.placeholder === null ? `--${name}` : `--${name} ${shown(text)}`;
 }
 

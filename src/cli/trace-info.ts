@@ -4,6 +4,7 @@
 // guest). Exit status 1 when they do not.
 import { HypermemError } from "../errors.js";
 import { readTraceHeader, TraceReader, TRACE_HEADER_BYTES, TRACE_MAGIC, type TraceHeader } from "../host/trace.js";
+import { ExitStatus } from "./failure.js";
 import { flag, inputFile } from "./option-kinds.js";
 import { rewrapOptionError } from "./option-error.js";
 import { defineCommand } from "./registry.js";
@@ -53,6 +54,6 @@ export const traceInfoCommand = defineCommand({
       const verdict = failure ? `FAILED: ${failure.code}: ${failure.message}` : "ok: CRC-32 and every record checked";
       ctx.stdout.write(`${[`trace ${file}`, ...traceRows(header), `  ${"check".padEnd(12)}${verdict}`].join("\n")}\n`);
     }
-    return failure ? 1 : 0;
+    return failure ? ExitStatus.failed : ExitStatus.ok;
   },
 });

@@ -12,7 +12,7 @@ import { formatBytes, formatCount, spellDuration } from "./units.js";
 import { verifyTrace, workloadOption, workloadPagesOption } from "./workload-option.js";
 
 /** The most accesses one recording holds: 1 GiB of records, what readTrace() loads whole. */
-export const MAX_RECORDED_ACCESSES = TRACE_MAX_READ_BYTES / TRACE_RECORD_BYTES;
+const MAX_RECORDED_ACCESSES = TRACE_MAX_READ_BYTES / TRACE_RECORD_BYTES;
 
 const OPTIONS = {
   workload: workloadOption({ help: "what to record (a trace:FILE is re-recorded at --rate)", required: true }),
