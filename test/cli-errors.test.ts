@@ -192,7 +192,8 @@ describe("absurd numbers, broken rules, unknown flags: every command", () => {
   it("a second argument where one file is expected, and an unknown command", async () => {
     expectRefusal(await run(["trace", "info", f.trace, f.trace]), "trace info", `unexpected argument ${JSON.stringify(f.trace)}`);
     const o = await run(["migrat"]);
-    expect(o.stderr).toBe("hypermem: unknown command \"migrat\" (did you mean \"migrate\"?)\n(hypermem help lists the commands and options)\n");
+    expect(o.stderr).toBe("hypermem: unknown command \"migrat\" (did you mean \"migrate\"?)\n(hypermem help lists the commands)\n");
+    expect((await run(["listen", "--prot", "1"])).stderr).toBe("hypermem listen: unknown option --prot (did you mean --port?)\n(hypermem help listen lists its options)\n");
     expect(o.status).toBe(2);
     expect((await run(["trace"])).stderr).toMatch(/^hypermem: trace needs a subcommand: trace record, trace info\n/);
     expect((await run(["demo", "hots"])).stderr).toMatch(/^hypermem: unknown command "demo hots" \(did you mean "demo host"\?\)\n/);

@@ -87,6 +87,11 @@ describe("hypermem help", () => {
       expect((await run([...c.words, "--guest", "0", "-h"])).stdout).toBe(expected);
     }
     expect((await run(["--help", "migrate"])).stdout).toBe(`${commandHelp(COMMANDS.find((c) => c.name === "migrate")!)}\n`);
+    // No one command, but help asked for: the command list.
+    const family = await run(["trace", "--help"]);
+    expect(family.status).toBe(0);
+    expect(family.stdout).toMatch(/^usage: hypermem COMMAND \[options\]\n/);
+    expect(family.stdout).toMatch(/^ {2}trace record +/m);
   });
 
   it("without a command: the list on stderr and exit status 2", async () => {

@@ -43,7 +43,10 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
   try {
     found = findCommand(argv, commands);
   } catch (err) {
-    return reportFailure(err, io, { label: "hypermem", phase: "parse", json, command: null });
+    // `hypermem trace --help`: no one command, but help was asked for.
+    if (!wantsHelp(argv)) return reportFailure(err, io, { label: "hypermem", phase: "parse", json, command: null });
+    io.stdout.write(`${overview(commands)}\n`);
+    return ExitStatus.ok;
   }
   const { command, args } = found;
   const failure = (phase: "parse" | "run") => ({ label: `hypermem ${command.name}`, phase, json, command: command.name });

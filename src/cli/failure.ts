@@ -42,7 +42,7 @@ function errorObject(code: string, message: string, details: Readonly<Record<str
 export function reportFailure(err: unknown, io: CliIo, f: FailureContext): number {
   if (err instanceof HypermemError) {
     const status = f.phase === "parse" || USAGE_CODES.has(err.code) ? ExitStatus.usage : ExitStatus.failed;
-    const hint = err.code === ErrorCode.Usage ? `\n(hypermem help${f.command ? ` ${f.command}` : ""} lists the commands and options)` : "";
+    const hint = err.code !== ErrorCode.Usage ? "" : f.command ? `\n(hypermem help ${f.command} lists its options)` : "\n(hypermem help lists the commands)";
     io.stderr.write(`${f.label}: ${err.message}${hint}\n`);
     if (io.debug && err.stack) io.stderr.write(`${err.stack}\n`);
     if (f.json) io.stdout.write(`${errorObject(err.code, err.message, err.details)}\n`);
