@@ -47,6 +47,8 @@ export const ErrorCode = {
   Usage: "ERR_USAGE",
   /** A command failed in a way the code did not foresee (a bug): exit status 70. */
   Internal: "ERR_INTERNAL",
+  /** A system call failed while a command ran (disk full, file removed meanwhile...): exit status 1. */
+  System: "ERR_SYSTEM",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/cli.js";
 import type { CliIo } from "../src/cli/io.js";
+import { flag } from "../src/cli/option-kinds.js";
 import { defineCommand } from "../src/cli/registry.js";
 import { recordTrace } from "../src/host/workload.js";
 
@@ -264,6 +265,19 @@ describe("exit status: 2 for input, 1 for a failed run, 70 for a bug", () => {
     const debug = await run(["broken"], { commands: [broken], debug: true });
     expect(debug.status).toBe(70);
     expect(debug.stderr).toMatch(STACK_LINE);
+  });
+
+  it("a failed system call while running is a failed run (exit 1, ERR_SYSTEM), not a bug", async () => {
+    const full = defineCommand({
+      name: "full", summary: "writes to a full disk", options: { json: flag({ help: "JSON" }) },
+      run: () => {
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" });
+      },
+    });
+    const o = await run(["full", "--json"], { commands: [full] });
+    expect(o.status).toBe(1);
+    expect(o.stderr).toBe("hypermem full: ENOSPC: no space left on device, write\n");
+    expect(JSON.parse(o.stdout)).toEqual({ error: { code: "ERR_SYSTEM", message: "ENOSPC: no space left on device, write", errno: "ENOSPC", syscall: "write" } });
   });
 });
 

@@ -7,6 +7,7 @@
 //   ERR_USAGE / ERR_BAD_OPTION /    hypermem COMMAND: message (+ where to find   2
 //     ERR_UNKNOWN_OPTION later        the options, for ERR_USAGE)
 //   any other HypermemError         hypermem COMMAND: message                    1
+//   a failed system call (ENOSPC…)  hypermem COMMAND: message (ERR_SYSTEM)       1
 //   anything else (a bug)           hypermem COMMAND: internal error: message    70
 //                                     (please report)
 //
@@ -38,6 +39,11 @@ function errorObject(code: string, message: string, details: Readonly<Record<str
   return JSON.stringify({ error: { code, message, ...rest } }, jsonSafe);
 }
 
+/** A Node error from a system call: it has an errno code ("ENOSPC") and the call's name. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string" && typeof (err as NodeJS.ErrnoException).syscall === "string";
+}
+
 /** Reports `err` on `io` and returns the exit status. */
 export function reportFailure(err: unknown, io: CliIo, f: FailureContext): number {
   if (err instanceof HypermemError) {
@@ -47,6 +53,12 @@ export function reportFailure(err: unknown, io: CliIo, f: FailureContext): numbe
     if (io.debug && err.stack) io.stderr.write(`${err.stack}\n`);
     if (f.json) io.stdout.write(`${errorObject(err.code, err.message, err.details)}\n`);
     return status;
+  }
+  if (isSystemError(err)) {
+    io.stderr.write(`${f.label}: ${err.message}\n`);
+    if (io.debug && err.stack) io.stderr.write(`${err.stack}\n`);
+    if (f.json) io.stdout.write(`${errorObject(ErrorCode.System, err.message, { errno: err.code, syscall: err.syscall, path: err.path })}\n`);
+    return ExitStatus.failed;
   }
   const message = err instanceof Error ? err.message : String(err);
   io.stderr.write(`${f.label}: internal error: ${message} (please report)\n`);
