@@ -3,7 +3,7 @@
 // by `hypermem migrate` and by the demo.
 import { migrate } from "../migration/precopy.js";
 import type { MigrationOptions } from "../migration/options.js";
-import { buildScenario, type ScenarioOptions } from "../migration/scenario.js";
+import { buildScenario, type Scenario, type ScenarioOptions } from "../migration/scenario.js";
 import type { MigrationResult } from "../migration/stats.js";
 import { migrateOverTcp, type TcpMigrationResult, type TcpTransfer } from "../net/tcp-migrate.js";
 import type { TcpPlan } from "./migrate-plan.js";
@@ -12,7 +12,7 @@ import type { TextSink } from "./registry.js";
 import { formatCount } from "./units.js";
 
 /** Builds the scenario (its default host size makes room for the XBZRLE cache). */
-function build(scenario: ScenarioOptions, migration: MigrationOptions) {
+function build(scenario: ScenarioOptions, migration: MigrationOptions): Scenario {
   const cache = migration.xbzrleCacheBytes;
   return buildScenario(cache ? { extraHostMiB: cache / 2 ** 20, ...scenario } : scenario);
 }
