@@ -4,7 +4,7 @@
 import { createHost, MAX_HOST_MIB } from "../host/host.js";
 import { defineCommand } from "./registry.js";
 import { integer, number, size } from "./option-kinds.js";
-import { formatBytes, formatCount } from "./units.js";
+import { formatBytes, formatCount, PAGE_BYTES } from "./units.js";
 
 interface DemoOptions {
   readonly guestMiB: number;
@@ -40,8 +40,8 @@ function runHostDemo(o: DemoOptions): string[] {
     line("workload", `${formatCount(o.ratePerSec)} accesses/s, 100% writes of 64 B, seed ${o.seed}`),
     line("accesses", `${formatCount(run.accesses)} (${formatCount(c.writes)} writes) in ${runMs.toFixed(0)} ms wall = ${(run.accesses / runMs / 1e3).toFixed(1)} M accesses per wall second`),
     line("faults", `not-present ${formatCount(c.faults["not-present"])}, cow ${formatCount(c.faults.cow)} (first touch: a private frame each)`),
-    line("frames", `${formatCount(stats.usedFrames)} in use (${formatBytes(stats.usedFrames * 4096)}): guest pages, page tables, bitmaps, the zero frame`),
-    line("dirty log", `${formatCount(dirty.count())} pages dirty (${formatBytes(dirty.count() * 4096)}, ${(100 * dirty.count() / vm.pages).toFixed(1)}% of the guest), harvested in ${harvestMs.toFixed(2)} ms`),
+    line("frames", `${formatCount(stats.usedFrames)} in use (${formatBytes(stats.usedFrames * PAGE_BYTES)}): guest pages, page tables, bitmaps, the zero frame`),
+    line("dirty log", `${formatCount(dirty.count())} pages dirty (${formatBytes(dirty.count() * PAGE_BYTES)}, ${(100 * dirty.count() / vm.pages).toFixed(1)}% of the guest), harvested in ${harvestMs.toFixed(2)} ms`),
     line("accessed", `${formatCount(accessed.count())} pages`),
     line("wall time", `${(performance.now() - started).toFixed(0)} ms in all`),
   ];

@@ -21,17 +21,16 @@
 //   P = guest pages; * the workload range counts only if the workload writes.
 //   Both ranges start at guest page 0, so W is the larger of the two, not
 //   their sum. The figures follow the library's allocations (src/host/vm.ts,
-//   src/migration/precopy.ts, packer.ts, receiver.ts); they are an estimate
-//   that refuses only a guest that cannot fit.
+//   src/migration/precopy.ts, packer.ts, receiver.ts): an upper bound, at most
+//   the buffer allowance above what the hosts really take (test/cli-fit.test.ts
+//   checks both against the hosts' frame counters during real migrations).
 import { createHost, MAX_HOST_MIB } from "../host/host.js";
-import { formatCount, spellSize } from "./units.js";
+import { DIGEST_TABLE_MAX_PAGES } from "../migration/receiver.js";
+import { formatCount, PAGE_BYTES, spellSize } from "./units.js";
 
-const PAGE_BYTES = 4096;
 const PAGES_PER_MIB = 256;
 /** The library's XBZRLE cache entry: a page and its 8-byte tag. */
 const CACHE_ENTRY_BYTES = PAGE_BYTES + 8;
-/** Largest guest the destination keeps a digest table for (src/migration/receiver.ts). */
-const DIGEST_TABLE_MAX_PAGES = 2 ** 23;
 const BUFFER_ALLOWANCE_FRAMES = 1024;
 /** What the default host size adds beyond the guest's pages and the cache, MiB (as buildScenario does). */
 const DEFAULT_HOST_SLACK_MIB = 256;

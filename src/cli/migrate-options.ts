@@ -4,10 +4,11 @@
 import { MAX_GUEST_PAGES } from "../host/vm.js";
 import { choice, duration, flag, fraction, hostPort, inputFile, integer, rate, size } from "./option-kinds.js";
 import type { PairRule } from "./registry.js";
+import { PAGE_BYTES } from "./units.js";
 import { workloadOption, workloadPagesOption } from "./workload-option.js";
 
 /** The largest guest (MAX_GUEST_PAGES pages, 1 TiB), bytes. */
-export const MAX_GUEST_BYTES = MAX_GUEST_PAGES * 4096;
+export const MAX_GUEST_BYTES = MAX_GUEST_PAGES * PAGE_BYTES;
 
 export const MIGRATE_OPTIONS = {
   guest: size({ help: "guest memory", default: "1GiB", minBytes: 4096, maxBytes: MAX_GUEST_BYTES, maxWhy: "(the largest guest)", multipleOf: "page" }),

@@ -11,10 +11,8 @@ import { MIGRATE_OPTIONS } from "./migrate-options.js";
 import { optionError } from "./option-error.js";
 import type { Values } from "./registry.js";
 import { readTokenFile } from "./token-file.js";
-import { formatCount, spellSize } from "./units.js";
+import { formatCount, PAGE_BYTES, spellSize } from "./units.js";
 import { verifyTrace } from "./workload-option.js";
-
-const PAGE_BYTES = 4096;
 
 export interface TcpPlan {
   readonly host: string;

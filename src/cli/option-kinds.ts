@@ -9,8 +9,7 @@ import { HypermemError } from "../errors.js";
 import { optionError } from "./option-error.js";
 import { checkInputFile, checkOutputFile } from "./file-checks.js";
 import { parseHostPort } from "../net/tcp-migrate.js";
-import { PAGE_SIZE } from "../wasm/kernels.js";
-import { parseDecimal, parseDuration, parseRate, parseSize, spellDuration, spellSize } from "./units.js";
+import { PAGE_BYTES, parseDecimal, parseDuration, parseRate, parseSize, spellDuration, spellSize } from "./units.js";
 
 /** One option (or positional argument) of a command: help, default and the parse of the user's text. */
 export interface Opt<T, HasValue extends boolean = boolean> {
@@ -86,10 +85,10 @@ export function size<const C extends SizeConfig>(c: C): Opt<number, Present<C>> 
   const rule = sizeRule(c);
   return define("size", c, ["minBytes", "maxBytes", "maxWhy", "multipleOf", "powerOfTwo"], "SIZE", rule, (text, flag) => {
     const bytes = parseSize(flag, text);
-    const powerOfTwo = c.powerOfTwo === "bytes" ? isPowerOfTwo(bytes) : c.powerOfTwo === "pages" ? isPowerOfTwo(bytes / PAGE_SIZE) : true;
+    const powerOfTwo = c.powerOfTwo === "bytes" ? isPowerOfTwo(bytes) : c.powerOfTwo === "pages" ? isPowerOfTwo(bytes / PAGE_BYTES) : true;
     const inRange = bytes >= minBytes && (c.maxBytes === undefined || bytes <= c.maxBytes);
     if (!powerOfTwo || (c.powerOfTwo && !inRange)) {
-      const unit = c.powerOfTwo === "pages" ? PAGE_SIZE : 1;
+      const unit = c.powerOfTwo === "pages" ? PAGE_BYTES : 1;
       const low = floorPowerOfTwo(Math.max(bytes / unit, 1)) * unit;
       const near = bytes > minBytes && (c.maxBytes === undefined || bytes < c.maxBytes) ? `, such as ${spellSize(low)} or ${spellSize(low * 2)}` : "";
       throw optionError(flag, text, `must be ${rule}${near}`, { bytes });
@@ -99,7 +98,7 @@ export function size<const C extends SizeConfig>(c: C): Opt<number, Present<C>> 
     if (c.maxBytes !== undefined && bytes > c.maxBytes) {
       throw optionError(flag, text, `at most ${spellSize(c.maxBytes)}${c.maxWhy ? ` ${c.maxWhy}` : ""}`, { bytes });
     }
-    const unitBytes = c.multipleOf === "page" ? PAGE_SIZE : c.multipleOf === "MiB" ? 2 ** 20 : 1;
+    const unitBytes = c.multipleOf === "page" ? PAGE_BYTES : c.multipleOf === "MiB" ? 2 ** 20 : 1;
     if (bytes % unitBytes !== 0) {
       const low = Math.floor(bytes / unitBytes) * unitBytes;
       const choices = low > 0 ? `${spellSize(low)} or ${spellSize(low + unitBytes)}` : spellSize(unitBytes);

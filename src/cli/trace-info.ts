@@ -8,14 +8,14 @@ import { ExitStatus } from "./failure.js";
 import { flag, inputFile } from "./option-kinds.js";
 import { rewrapOptionError } from "./option-error.js";
 import { defineCommand } from "./registry.js";
-import { formatBytes, formatCount } from "./units.js";
+import { formatBytes, formatCount, PAGE_BYTES } from "./units.js";
 
 /** The lines describing a trace header. */
 export function traceRows(h: TraceHeader): string[] {
   const line = (k: string, v: string): string => `  ${k.padEnd(12)}${v}`;
   return [
     line("format", `${TRACE_MAGIC} version ${h.version}, ${h.recordBytes}-byte records`),
-    line("guest", `${formatBytes(h.guestPages * 4096)} (${formatCount(h.guestPages)} pages)`),
+    line("guest", `${formatBytes(h.guestPages * PAGE_BYTES)} (${formatCount(h.guestPages)} pages)`),
     line("records", `${formatCount(h.recordCount)} accesses (${formatBytes(TRACE_HEADER_BYTES + h.recordCount * h.recordBytes)} file)`),
     line("rate", `${formatCount(h.ratePerSec)} accesses/s`),
     line("duration", `${(h.recordCount / h.ratePerSec).toFixed(3)} s at the recorded rate`),

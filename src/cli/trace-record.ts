@@ -8,7 +8,7 @@ import { duration, flag, fraction, integer, outputFile, size } from "./option-ki
 import { optionError } from "./option-error.js";
 import { defineCommand } from "./registry.js";
 import { traceRows } from "./trace-info.js";
-import { formatBytes, formatCount, spellDuration } from "./units.js";
+import { formatBytes, formatCount, PAGE_BYTES, spellDuration } from "./units.js";
 import { verifyTrace, workloadOption, workloadPagesOption } from "./workload-option.js";
 
 /** The most accesses one recording holds: 1 GiB of records, what readTrace() loads whole. */
@@ -48,7 +48,7 @@ export const traceRecordCommand = defineCommand({
     "hypermem migrate --workload trace:run.hmtr --guest 64MiB",
   ],
   validate(v, given): RecordPlan {
-    const guestPages = v.guest / 4096;
+    const guestPages = v.guest / PAGE_BYTES;
     const spec = v.workload.spec;
     if (spec.kind === "trace") {
       for (const name of ["write-fraction", "write-size", "seed", "workload-pages"] as const) {

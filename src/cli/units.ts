@@ -4,6 +4,9 @@
 // and messages). Unreadable text is ERR_BAD_OPTION naming the flag and the text.
 import { optionError } from "./option-error.js";
 
+/** The simulator's page (and host frame) size: guest sizes on the command line are whole pages of it. */
+export const PAGE_BYTES = 4096;
+
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   "": 1, b: 1, k: 1024, kib: 1024, kb: 1e3, m: 2 ** 20, mib: 2 ** 20, mb: 1e6, g: 2 ** 30, gib: 2 ** 30, gb: 1e9, t: 2 ** 40, tib: 2 ** 40, tb: 1e12,
 };

@@ -9,9 +9,7 @@ import { MAX_WORKLOAD_PAGES, parseWorkload, type WorkloadSpec } from "../host/wo
 import { checkInputFile } from "./file-checks.js";
 import { custom, type Common } from "./option-kinds.js";
 import { optionError, rewrapOptionError } from "./option-error.js";
-import { parseSize, spellSize } from "./units.js";
-
-const PAGE_BYTES = 4096;
+import { PAGE_BYTES, parseSize, spellSize } from "./units.js";
 
 /** A parsed --workload: the spec, the user's text, and the header of a trace. */
 export interface WorkloadChoice {
