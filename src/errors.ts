@@ -48,6 +48,14 @@ export const ErrorCode = {
   FileIo: "ERR_FILE_IO",
   /** A saved component state record failed a check (magic, crc, length). */
   StateCorrupt: "ERR_STATE_CORRUPT",
+
+  // Command line (src/cli).
+  /** Unknown command or flag, a flag without its value or given twice, a missing required flag or argument. */
+  Usage: "ERR_USAGE",
+  /** A command failed in a way the code did not foresee (a bug): exit status 70. */
+  Internal: "ERR_INTERNAL",
+  /** A system call failed while a command ran (disk full, file removed meanwhile...): exit status 1. */
+  System: "ERR_SYSTEM",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -170,8 +170,8 @@ describe("migration over TCP", () => {
       await expect(migrateOverTcp(s.vm, option, { host: "127.0.0.1", port: listener.address.port, token: TOKEN }))
         .rejects.toMatchObject({ code: ErrorCode.BadOption, details: { option: Object.keys(option)[0] } });
     }
-    expect(() => parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--bandwidth", "1Gbit"])).toThrow(/--bandwidth sets the simulated link/);
-    expect(() => parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--latency", "1ms"])).toThrow(/--latency sets the simulated link/);
+    await expect(parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--bandwidth", "1Gbit"])).rejects.toThrow(/^--bandwidth 1Gbit: not with --to \(the link of an in-process migration is simulated/);
+    await expect(parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--latency", "1ms"])).rejects.toThrow(/^--latency 1ms: not with --to \(the link of an in-process migration is simulated/);
   });
 
   it("destroys each received guest by default and serves migrations one after another", async () => {
@@ -532,15 +532,19 @@ describe("TcpChannel.accept: reading into the channel's own buffer", () => {
 });
 
 describe("migrate --to arguments", () => {
-  it("parses HOST:PORT and requires a token file", () => {
+  it("parses HOST:PORT and requires a token file", async () => {
     expect(parseHostPort("--to", "127.0.0.1:4444")).toEqual({ host: "127.0.0.1", port: 4444 });
     expect(parseHostPort("--to", "[::1]:80")).toEqual({ host: "::1", port: 80 });
     expect(() => parseHostPort("--to", "host:0")).toThrow(/HOST:PORT/);
     expect(() => parseHostPort("--to", "host")).toThrow(/HOST:PORT/);
-    expect(parseMigrateArgs(["--to", "h:1", "--token-file", "t", "--idle-timeout", "2s"]).to).toEqual({ host: "h", port: 1, tokenFile: "t", idleTimeoutMs: 2000 });
-    expect(() => parseMigrateArgs(["--to", "h:1"])).toThrow(/--token-file/);
-    expect(() => parseMigrateArgs(["--token-file", "t"])).toThrow(/--to/);
-    expect(parseMigrateArgs([]).to).toBeNull();
+    const { writeFile, mkdtemp } = await import("node:fs/promises");
+    const tokenFile = `${await mkdtemp("/tmp/hypermem-token-")}/t`;
+    await writeFile(tokenFile, "a token\n");
+    expect((await parseMigrateArgs(["--to", "h:1", "--token-file", tokenFile, "--idle-timeout", "2s"])).to).toEqual({ host: "h", port: 1, token: Buffer.from("a token"), idleTimeoutMs: 2000 });
+    await expect(parseMigrateArgs(["--to", "h:1"])).rejects.toThrow(/--token-file/);
+    await expect(parseMigrateArgs(["--token-file", tokenFile])).rejects.toThrow(/--to/);
+    await expect(parseMigrateArgs(["--to", "h:1", "--token-file", "t"])).rejects.toThrow(/^--token-file t: cannot read t: no such file$/);
+    expect((await parseMigrateArgs([])).to).toBeNull();
   });
 });
 
@@ -548,7 +552,7 @@ describe("hypermem listen and migrate --to (processes)", () => {
   it("runs a listener process, migrates to it from the CLI code path, and stops on SIGTERM", async () => {
     const { spawn } = await import("node:child_process");
     const { writeFile, mkdtemp } = await import("node:fs/promises");
-    const { runTcpMigration } = await import("../src/cli/migrate.js");
+    const { runTcpMigration } = await import("../src/cli/migrate-run.js");
     const dir = await mkdtemp("/tmp/hypermem-listen-");
     await writeFile(`${dir}/token`, "cli token\n");
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "listen", "--port", "0", "--token-file", `${dir}/token`, "--host-memory", "64MiB", "--idle-timeout", "2s", "--json"],
@@ -570,8 +574,8 @@ describe("hypermem listen and migrate --to (processes)", () => {
     };
     const listening = await line(0);
     expect(listening).toMatchObject({ event: "listening", host: "127.0.0.1", hostMiB: 64 });
-    const cmd = parseMigrateArgs(["--guest", "4MiB", "--to", `127.0.0.1:${String(listening.port)}`, "--token-file", `${dir}/token`]);
-    const r = await runTcpMigration(cmd, false);
+    const cmd = await parseMigrateArgs(["--guest", "4MiB", "--to", `127.0.0.1:${String(listening.port)}`, "--token-file", `${dir}/token`]);
+    const r = await runTcpMigration(cmd.scenario, cmd.migration, cmd.to!, null);
     expect(r.status).toBe("completed");
     expect(r.verification?.ok).toBe(true);
     expect(await line(1)).toMatchObject({ event: "received", guestBytes: 4 * 2 ** 20, kept: false });

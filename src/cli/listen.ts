@@ -2,26 +2,14 @@
 // migrations over TCP one at a time, verifies each received guest (the
 // end-of-stream digest), reports it, destroys it to free the host for the
 // next one, and keeps running until SIGINT/SIGTERM.
-import { parseArgs } from "node:util";
-import { ErrorCode, HypermemError } from "../errors.js";
-import { loadToken } from "../net/handshake.js";
+import { isIP } from "node:net";
 import { listenForMigrations, type ListenerReport } from "../migration/listener.js";
-import { formatBytes, parseDuration, parseNumber, parseSize } from "./units.js";
+import { duration, flag, inputFile, integer, size, text } from "./option-kinds.js";
+import { defineCommand } from "./registry.js";
+import { readTokenFile } from "./token-file.js";
+import { formatBytes } from "./units.js";
 
-export const LISTEN_USAGE = `hypermem listen --port P --token-file FILE [options]
-  --port P                TCP port (0 picks a free one; the bound port is printed)
-  --host ADDR             address to bind (127.0.0.1)
-  --token-file FILE       shared secret, trimmed; the source must use the same
-  --host-memory SIZE      memory of the destination host (4GiB)
-  --idle-timeout DUR      close a connection idle this long (10s)
-  --json                  one JSON object per line instead of text`;
-
-const OPTIONS = {
-  port: { type: "string" }, host: { type: "string" }, "token-file": { type: "string" },
-  "host-memory": { type: "string" }, "idle-timeout": { type: "string" }, json: { type: "boolean" },
-} as const;
-
-export function formatReport(r: ListenerReport): string {
+function formatReport(r: ListenerReport): string {
   switch (r.event) {
     case "received":
       return `received ${formatBytes(r.guestBytes)} guest from ${r.peer}: digest verified, ${formatBytes(r.streamBytes)} in ${r.chunks} chunks, ` +
@@ -33,32 +21,46 @@ export function formatReport(r: ListenerReport): string {
   }
 }
 
-/** `hypermem listen`: runs until interrupted; returns the exit status. */
-export async function listenCommand(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
-  if (v.port === undefined) throw new HypermemError(ErrorCode.BadOption, "--port is required", { option: "--port" });
-  if (v["token-file"] === undefined) throw new HypermemError(ErrorCode.BadOption, "--token-file is required", { option: "--token-file" });
-  const port = parseNumber("--port", v.port, 0, 65535);
-  const token = await loadToken(v["token-file"]);
-  const hostMiB = v["host-memory"] === undefined ? 4096 : parseSize("--host-memory", v["host-memory"]) / 2 ** 20;
-  if (!Number.isInteger(hostMiB) || hostMiB < 1 || hostMiB > 4096) {
-    throw new HypermemError(ErrorCode.BadOption, `--host-memory: expected a whole number of MiB from 1MiB to 4GiB, got ${v["host-memory"]}`, { option: "--host-memory" });
-  }
-  const idleTimeoutMs = v["idle-timeout"] === undefined ? undefined : parseDuration("--idle-timeout", v["idle-timeout"]) / 1e6;
-  const json = v.json ?? false;
-  const print = (obj: Record<string, unknown>, text: string): void => { console.log(json ? JSON.stringify(obj) : text); };
-  const listener = await listenForMigrations({
-    port, bindAddress: v.host, token, hostMiB, idleTimeoutMs,
-    onReport: (r) => print(r, formatReport(r)),
-  });
-  const { host, port: bound } = listener.address;
-  print({ event: "listening", host, port: bound, hostMiB }, `listening on ${host}:${bound} (host memory ${formatBytes(hostMiB * 2 ** 20)})`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => { process.off("SIGINT", stop); process.off("SIGTERM", stop); resolve(); };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
-  await listener.close();
-  print({ event: "closed", served: listener.served }, `closed after ${listener.served} connections`);
-  return 0;
-}
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+export const listenCommand = defineCommand({
+  name: "listen",
+  summary: "run a destination host that receives migrations over TCP, one at a time, until interrupted",
+  description: "Runs a destination host that accepts authenticated migrations from `hypermem migrate --to` one at a " +
+    "time, checks each received guest against the source's end-of-stream digest, reports it and frees the host for " +
+    "the next one. Runs until SIGINT or SIGTERM.",
+  options: {
+    port: integer({ help: "TCP port (0 picks a free one; the bound port is printed)", min: 0, max: 65535, placeholder: "P", required: true }),
+    host: text({
+      help: "address to bind", default: "127.0.0.1", placeholder: "ADDR",
+      check: (addr) => (isIP(addr) !== 0 || HOSTNAME.test(addr) ? null : "not an IP address or a host name"),
+    }),
+    "token-file": inputFile({ help: "shared secret, trimmed; the source must use the same", required: true }),
+    "host-memory": size({
+      help: "memory of the destination host", default: "4GiB", minBytes: 2 ** 20, maxBytes: 2 ** 32,
+      maxWhy: "per host (one WebAssembly memory)", multipleOf: "MiB",
+    }),
+    "idle-timeout": duration({ help: "close a connection idle this long", default: "10s", minNs: 1e6, maxNs: 86400e9 }),
+    json: flag({ help: "one JSON object per line instead of text (an error too)" }),
+  },
+  examples: ["hypermem listen --port 7000 --token-file secret.txt", "hypermem listen --port 0 --token-file secret.txt --host-memory 1GiB --json"],
+  validate: async (v) => ({ ...v, token: await readTokenFile(v["token-file"]) }),
+  async run(v, ctx) {
+    const hostMiB = v["host-memory"] / 2 ** 20;
+    const print = (obj: object, line: string): void => { ctx.stdout.write(`${v.json ? JSON.stringify(obj) : line}\n`); };
+    const listener = await listenForMigrations({
+      port: v.port, bindAddress: v.host, token: v.token, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
+      onReport: (r) => print(r, formatReport(r)),
+    });
+    const { host, port } = listener.address;
+    print({ event: "listening", host, port, hostMiB }, `listening on ${host}:${port} (host memory ${formatBytes(hostMiB * 2 ** 20)})`);
+    const interrupted = ctx.interrupts();
+    await new Promise<void>((resolve) => {
+      if (interrupted.aborted) resolve();
+      interrupted.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await listener.close();
+    print({ event: "closed", served: listener.served }, `closed after ${listener.served} connections`);
+    return 0;
+  },
+});

@@ -2,18 +2,19 @@
 // line per round otherwise (logs, pipes, CI). Written to stderr so stdout
 // stays clean for --json.
 import type { MigrationProgress } from "../migration/stats.js";
+import type { TextSink } from "./registry.js";
 
 const BAR_WIDTH = 28;
 const REDRAW_MS = 80;
 
 export class ProgressReporter {
   readonly #tty: boolean;
-  readonly #out: NodeJS.WriteStream;
+  readonly #out: TextSink;
   readonly #totalBytes: number;
   #lastRound = -1;
   #lastDraw = 0;
 
-  constructor(totalBytes: number, out: NodeJS.WriteStream = process.stderr) {
+  constructor(totalBytes: number, out: TextSink) {
     this.#out = out;
     this.#tty = out.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== "dumb";
     this.#totalBytes = totalBytes;

@@ -1,0 +1,13 @@
+// Every command of `hypermem`, in the order help lists them.
+import { demoCommand } from "./demo.js";
+import { demoHostCommand } from "./demo-host.js";
+import { helpCommand } from "./help.js";
+import { listenCommand } from "./listen.js";
+import { migrateCommand } from "./migrate.js";
+import type { Command } from "./registry.js";
+import { traceInfoCommand } from "./trace-info.js";
+import { traceRecordCommand } from "./trace-record.js";
+
+export const COMMANDS: readonly Command[] = Object.freeze([
+  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, helpCommand,
+]);

@@ -1,0 +1,70 @@
+// Running a planned migration: in-process between two simulated hosts, or over
+// TCP to a `hypermem listen` destination, with progress on a text sink. Used
+// by `hypermem migrate` and by the demo.
+import { migrate } from "../migration/migrate.js";
+import type { MigrationOptions } from "../migration/options.js";
+import { buildScenario, type Scenario, type ScenarioOptions } from "../migration/scenario.js";
+import type { MigrationResult } from "../migration/stats.js";
+import { migrateOverTcp, type TcpMigrationResult, type TcpTransfer } from "../migration/tcp.js";
+import type { TcpPlan } from "./migrate-plan.js";
+import { ProgressReporter } from "./progress.js";
+import type { TextSink } from "./registry.js";
+import { formatCount } from "./units.js";
+
+/** Builds the scenario (its default host size makes room for the XBZRLE cache). */
+function build(scenario: ScenarioOptions, migration: MigrationOptions): Scenario {
+  const cache = migration.xbzrleCacheBytes;
+  return buildScenario(cache ? { extraHostMiB: cache / 2 ** 20, ...scenario } : scenario);
+}
+
+/** Runs one scenario's migration in-process, with progress on `progress` (none when null). */
+export async function runMigration(scenario: ScenarioOptions, migration: MigrationOptions, progress: TextSink | null): Promise<MigrationResult> {
+  const s = build(scenario, migration);
+  const reporter = progress ? new ProgressReporter(s.vm.memoryBytes, progress) : null;
+  try {
+    const result = await migrate(s.vm, s.destination, {
+      ...migration,
+      workload: s.workload,
+      verify: true,
+      onProgress: reporter ? (p) => reporter.update(p) : null,
+    });
+    const { destination: _destination, ...plain } = result;
+    return plain;
+  } finally {
+    reporter?.done();
+    s.workload.close();
+  }
+}
+
+/**
+ * Runs one scenario's migration over TCP to `to` (the scenario's own
+ * destination host is unused). Connect and handshake errors throw; `signal`
+ * cancels the migration (the result then says cancelled).
+ */
+export async function runTcpMigration(
+  scenario: ScenarioOptions, migration: MigrationOptions, to: TcpPlan, progress: TextSink | null, signal?: AbortSignal,
+): Promise<TcpMigrationResult> {
+  const s = build(scenario, migration);
+  const reporter = progress ? new ProgressReporter(s.vm.memoryBytes, progress) : null;
+  try {
+    return await migrateOverTcp(s.vm, {
+      ...migration,
+      workload: s.workload,
+      onProgress: reporter ? (p) => reporter.update(p) : null,
+    }, { host: to.host, port: to.port, token: to.token, idleTimeoutMs: to.idleTimeoutMs, signal });
+  } finally {
+    reporter?.done();
+    s.workload.close();
+  }
+}
+
+/** The wall-clock rows of a TCP migration. */
+export function tcpRows(t: TcpTransfer): Array<[string, string]> {
+  return [
+    ["destination", t.peer],
+    ["handshake (wall)", `${t.handshakeMs.toFixed(1)} ms`],
+    ["transfer (wall)", `${t.wallMs.toFixed(0)} ms`],
+    ["bytes on socket", `${formatCount(t.bytesSent / 1024)} kbytes`],
+    ["wall-clock rate", `${t.mibPerSec.toFixed(0)} MiB/s`],
+  ];
+}
