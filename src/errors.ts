@@ -41,6 +41,8 @@ export const ErrorCode = {
   PeerClosed: "ERR_PEER_CLOSED",
   /** The listener is serving another migration. */
   Busy: "ERR_BUSY",
+  /** Guest accesses on a paused VM. */
+  VmPaused: "ERR_VM_PAUSED",
   // format layer (src/format/)
   /** A header's version is not one this hypermem reads (another major, a newer minor, or a format from before the shared header). */
   FormatVersion: "ERR_FORMAT_VERSION",

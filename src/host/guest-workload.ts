@@ -2,7 +2,7 @@
 // ratePerSec × (1 - throttle) × seconds accesses (the fractional remainder
 // carries over), generated in wasm into a scratch lease and executed by the
 // MMU with fault dispatch. Attached to a clock (src/sim), it runs whenever
-// that clock's time passes, unless paused (a stopped vCPU).
+// that clock's time passes, unless its VM is paused.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { requireNumber } from "../options.js";
 import type { Cancel, Clock, TimelineProcess } from "../sim/clock.js";
@@ -31,8 +31,6 @@ export class GuestWorkload implements TimelineProcess {
   #closed = false;
   #clock: Clock | null = null;
   #detach: Cancel | null = null;
-  /** A paused vCPU does not run when its clock's time passes (a stopped guest). */
-  paused = false;
 
   constructor(vm: Vm, options: WorkloadOptions) {
     this.vm = vm;
@@ -95,9 +93,9 @@ export class GuestWorkload implements TimelineProcess {
     this.#clock = null;
   }
 
-  /** TimelineProcess: the clock let `durationNs` pass. */
+  /** TimelineProcess: the clock let `durationNs` pass (nothing runs while the VM is paused). */
   advance(durationNs: number): void {
-    if (!this.paused && !this.#closed) this.runFor(durationNs);
+    if (!this.vm.paused && !this.#closed) this.runFor(durationNs);
   }
 
   /** Releases the generator and its descriptor slot, detaching from the clock. Idempotent. */

@@ -104,6 +104,7 @@ export class Vm {
   readonly #mceListeners = new Set<(mce: MachineCheck) => void>();
   #machineChecks = 0;
   #destroyed = false;
+  #paused = false;
 
   constructor(host: Host, slot: number, id: number, options: { readonly pages: number }) {
     this.host = host;
@@ -134,8 +135,20 @@ export class Vm {
 
   get destroyed(): boolean { return this.#destroyed; }
 
+  /** A paused VM's vCPUs do not run: its workloads skip their turns and run() refuses guest accesses. */
+  get paused(): boolean { return this.#paused; }
+  /** Stops the VM's vCPUs (stop-and-copy, a checkpoint's pause). Idempotent. */
+  pause(): void { this.#paused = true; }
+  /** Lets the VM's vCPUs run again. Idempotent. */
+  resume(): void { this.#paused = false; }
+
   #alive(): void {
     if (this.#destroyed) throw new HypermemError(ErrorCode.Destroyed, `vm ${this.id} was destroyed`, { vm: this.id });
+  }
+
+  #running(): void {
+    this.#alive();
+    if (this.#paused) throw new HypermemError(ErrorCode.VmPaused, `vm ${this.id} is paused: its vCPUs run no guest accesses until resume()`, { vm: this.id });
   }
 
   #checkRange(gpa: number, length: number): void {
@@ -253,7 +266,7 @@ export class Vm {
 
   /** Runs guest accesses through the MMU, dispatching faults to the VM's fault chain. */
   run(accesses: readonly Access[]): void {
-    this.#alive();
+    this.#running();
     const k = this.host.kernels;
     for (let first = 0; first < accesses.length; first += RUN_BATCH_RECORDS) {
       const chunk = accesses.slice(first, first + RUN_BATCH_RECORDS);
@@ -266,7 +279,7 @@ export class Vm {
 
   /** Runs `count` access records already laid out at `batchPtr` (for workloads). */
   runBatch(batchPtr: number, count: number): void {
-    this.#alive();
+    this.#running();
     runAccessBatch(this, batchPtr, count, this.counters);
   }
 

@@ -142,13 +142,9 @@ export class PrecopySource {
    * (the setup exchange is short and runs before the guest's first slice).
    */
   async setup(): Promise<void> {
-    const w = this.o.workload;
     await this.send(this.packer.header());
     await this.link.propagate(2); // the destination's answer to the connection
-    if (w) {
-      w.paused = false;
-      w.attach(this.link.clock);
-    }
+    this.o.workload?.attach(this.link.clock);
     this.setupNs = this.nowNs;
     this.roundStartNs = this.nowNs;
   }
@@ -293,7 +289,7 @@ export class PrecopySource {
   /** Stop-and-copy: the guest is paused; every pending page goes, then the end of the stream. Returns the downtime, ns. */
   async stopAndCopy(): Promise<number> {
     this.link.clock.settle();
-    if (this.o.workload) this.o.workload.paused = true;
+    this.vm.pause();
     const stoppedNs = this.nowNs;
     this.bytesAtStop = this.transferred;
     this.link.unlimit(); // QEMU lifts max-bandwidth for the completion
@@ -324,7 +320,8 @@ class Cancelled extends Error {}
 /**
  * Runs the source side of a migration of `vm` over `channel`, spending time
  * through `link`. The source guest is left running (with its workload)
- * unless the migration completed; then its workload stays paused.
+ * unless the migration completed; then it stays paused (QEMU's
+ * postmigrate), and vm.resume() runs it again.
  */
 export async function migrateSource(vm: Vm, channel: Channel, o: ResolvedMigrationOptions, link: Link): Promise<MigrationResult> {
   const wallStart = performance.now();
@@ -363,10 +360,7 @@ export async function migrateSource(vm: Vm, channel: Channel, o: ResolvedMigrati
     return result;
   } finally {
     src.release();
-    const w = o.workload;
-    if (w) {
-      if (!completed) w.paused = false;
-      if (attachedBefore !== link.clock) w.detach();
-    }
+    if (!completed) vm.resume();
+    if (o.workload && attachedBefore !== link.clock) o.workload.detach();
   }
 }
