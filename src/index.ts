@@ -15,7 +15,8 @@ export type { FrameInfo } from "./wasm/frames.js";
 export type { VmCounts } from "./wasm/mmu.js";
 export { PTE, decodePte, pageStateOf, type PageState, type PteInfo } from "./host/pte.js";
 export type { MmuCounters } from "./host/mmu.js";
-export { GuestWorkload, type WorkloadRun } from "./host/guest-workload.js";
+export { GuestWorkload, type WorkloadRun, type WorkloadState } from "./host/guest-workload.js";
+export { decodeWorkloadState, encodeWorkloadState, WORKLOAD_STATE } from "./host/workload-state.js";
 export {
   AccessGenerator, MAX_WORKLOAD_PAGES, parseWorkload, recordTrace, resolveWorkloadOptions, WORKLOAD_DEFAULTS,
   type GeneratorState, type ResolvedWorkloadOptions, type WorkloadCommonOptions, type WorkloadKind, type WorkloadOptions, type WorkloadSpec,

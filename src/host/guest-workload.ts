@@ -5,10 +5,18 @@
 // that clock's time passes, unless its VM is paused.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { requireNumber } from "../options.js";
+import type { Persist } from "../format/persist.js";
 import type { Cancel, Clock, TimelineProcess } from "../sim/clock.js";
 import { ACCESS_BYTES } from "../wasm/codes.js";
 import type { Vm } from "./vm.js";
-import { AccessGenerator, resolveWorkloadOptions, type WorkloadOptions } from "./workload.js";
+import { AccessGenerator, resolveWorkloadOptions, type GeneratorState, type WorkloadOptions } from "./workload.js";
+
+/** A running workload's state (GuestWorkload.save): its generator, the fraction of an access carried over, its throttle. */
+export interface WorkloadState {
+  readonly generator: GeneratorState;
+  readonly carry: number;
+  readonly throttle: number;
+}
 
 /** Access records per batch (1 MiB of scratch, leased per runFor). */
 export const WORKLOAD_BATCH_RECORDS = 65_536;
@@ -22,7 +30,7 @@ export interface WorkloadRun {
   readonly more: boolean;
 }
 
-export class GuestWorkload implements TimelineProcess {
+export class GuestWorkload implements TimelineProcess, Persist<WorkloadState> {
   readonly vm: Vm;
   readonly generator: AccessGenerator;
   readonly #slot: number;
@@ -71,6 +79,18 @@ export class GuestWorkload implements TimelineProcess {
       total -= n;
     }
     return { accesses: issued, durationNs, more: this.generator.remaining > 0 };
+  }
+
+  /** The workload's state (Persist): a workload restored from it issues the same accesses from there on. */
+  save(): WorkloadState {
+    return { generator: this.generator.save(), carry: this.#carry, throttle: this.#throttle };
+  }
+
+  /** Restores a state saved by a workload with the same options (on this VM or a copy of it). */
+  restore(state: WorkloadState): void {
+    this.generator.restore(state.generator);
+    this.#carry = requireNumber("carry", state.carry, 0, 1);
+    this.throttle = state.throttle;
   }
 
   /** The clock the workload is attached to, if any. */

@@ -6,6 +6,7 @@
 // (assembly/workload.ts, whose header documents every draw); the same seed
 // gives the same records on every machine.
 import { ErrorCode, HypermemError } from "../errors.js";
+import type { Persist } from "../format/persist.js";
 import { ACCESS_BYTES } from "../wasm/codes.js";
 import { Kernels } from "../wasm/kernels.js";
 import { describeInvalidRecord, TRACE_MAX_GUEST_PAGES, TraceReader, TraceWriter, type TraceHeader } from "./trace.js";
@@ -226,7 +227,7 @@ export interface GeneratorState {
  *
  * Call close() when done with a trace generator (it holds the file open).
  */
-export class AccessGenerator {
+export class AccessGenerator implements Persist<GeneratorState> {
   readonly options: ResolvedWorkloadOptions;
   /** Accesses per simulated second (for a trace without a rate option: the header's). */
   readonly ratePerSec: number;
