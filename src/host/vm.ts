@@ -342,8 +342,11 @@ export class Vm {
 
   #updateMany(pages: PageBitmap, op: PageOp): number {
     this.#alive();
-    if (!(pages instanceof PageBitmap) || pages.pages !== this.pages) {
-      throw new HypermemError(ErrorCode.Length, `a bitmap of ${String((pages as PageBitmap | undefined)?.pages)} pages does not fit vm ${this.id} of ${this.pages} pages`, { pages: (pages as PageBitmap | undefined)?.pages });
+    if (!(pages instanceof PageBitmap)) {
+      throw new HypermemError(ErrorCode.BadOption, `vm ${this.id}: the pages must be a PageBitmap, got ${String(pages)}`, { option: "pages" });
+    }
+    if (pages.pages !== this.pages) {
+      throw new HypermemError(ErrorCode.Length, `a bitmap of ${pages.pages} pages does not fit vm ${this.id} of ${this.pages} pages`, { pages: pages.pages });
     }
     const set = new PageSet(this.host.kernels, this.pages);
     try {

@@ -6,8 +6,7 @@
 // as a guest access would; a page that lives elsewhere (swapped, remote) is
 // brought back through the VM's page hook first (docs/migration-stream.md).
 import { ErrorCode, HypermemError } from "../errors.js";
-import type { PfnList } from "../host/page-set.js";
-import { PfnList as PfnListClass } from "../host/page-set.js";
+import { PfnList } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
 import { rejectUnknown, requireInt } from "../options.js";
 import { PAGE_SIZE, STAGE_NO_ZERO_DETECTION, Stage, StreamReason } from "../wasm/codes.js";
@@ -275,7 +274,7 @@ export class PagePacker {
   endStream(): Uint8Array {
     this.#alive("endStream");
     const k = this.#k;
-    this.#poisonList ??= new PfnListClass(k, POISON_LIST_BATCH);
+    this.#poisonList ??= new PfnList(k, POISON_LIST_BATCH);
     const list = this.#poisonList;
     const room = MAX_CHUNK_PAYLOAD - RECORD_HEADER_BYTES - END_STREAM_BYTES;
     const chunks: Uint8Array[] = [];
@@ -328,7 +327,7 @@ export class PagePacker {
     if (this.#closed) throw new HypermemError(ErrorCode.Destroyed, "PagePacker.scratchList: the packer was closed", {});
     if (!this.#list || this.#list.capacity < pfns.length) {
       this.#list?.free();
-      this.#list = new PfnListClass(this.#k, Math.max(1024, pfns.length));
+      this.#list = new PfnList(this.#k, Math.max(1024, pfns.length));
     }
     this.#list.set(pfns);
     return this.#list;
