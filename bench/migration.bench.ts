@@ -23,6 +23,7 @@ export const migrationBench: ScenarioBench = {
         const wallMs = performance.now() - t0;
         if (r.status !== "completed") throw new Error(`migration ${r.status}: ${r.stopReason}`);
         r.destination?.destroy();
+        s.vm.resume(); // a completed migration leaves the source paused; the next pass migrates it running again
         return { bytes: r.ram.transferred, ops: 1, wallMs };
       },
       teardown: () => s.workload.close(),

@@ -80,6 +80,7 @@ function tcpMigration(name: string, ratePerSec: number, recordBytes: boolean): S
           const r = await migrateOverTcp(s.vm, { workload: s.workload }, { host: "127.0.0.1", port, token: Buffer.from(TOKEN), idleTimeoutMs: 30_000 });
           // Correctness gate: the destination acknowledged a guest that matched the end-of-stream digest.
           if (r.status !== "completed" || r.verification?.ok !== true) throw new Error(`migration ${r.status}: ${r.stopReason}`);
+          s.vm.resume(); // a completed migration leaves the source paused; the next pass migrates it running again
           if (recordBytes) lastMigrationBytes = r.tcp.bytesSent;
           return { bytes: r.tcp.bytesSent, ops: 1, wallMs: r.tcp.wallMs };
         },
