@@ -566,3 +566,44 @@ describe("model check", () => {
     );
   });
 });
+
+describe("write protection of unpopulated pages; hypervisor writes to traced pages", () => {
+  it("vm.writeProtect write-protects only the populated pages of the set, and counts only those", () => {
+    const { vm } = fresh();
+    prepare(vm, 1, "present");
+    prepare(vm, 2, "zero-mapped");
+    // Page 3 is unpopulated, in the same (built) leaf table as pages 1, 2 and 63.
+    expect(vm.writeProtect(PageBitmap.of(64, [1, 2, 3]))).toBe(2);
+    expect(vm.pte(3)).toBe(0n);
+    expect(vm.unprotect(PageBitmap.of(64, [1, 2, 3]))).toBe(2);
+  });
+
+  it("vm.write to a traced zero-mapped page lands, as it does on a traced present page; the page stays traced", () => {
+    const { vm } = fresh();
+    prepare(vm, 1, "traced");
+    prepare(vm, 2, "traced-zero");
+    vm.write(PAGE + 16, page(0xab).subarray(0, 32));
+    expect([...vm.read(PAGE + 16, 32)]).toEqual(Array(32).fill(0xab));
+    expect(vm.states.of(1).kind).toBe("traced");
+    vm.write(2 * PAGE + 16, page(0xcd).subarray(0, 32));
+    expect([...vm.read(2 * PAGE + 16, 32)]).toEqual(Array(32).fill(0xcd));
+    expect(vm.states.of(2).kind).toBe("traced");
+    expect(vm.pteInfo(2)).toMatchObject({ dirty: true, accessed: true });
+  });
+
+  it("a vm.write over several pages happens completely or changes nothing (a traced zero-mapped page second)", () => {
+    const { vm } = fresh();
+    prepare(vm, 1, "present");
+    prepare(vm, 2, "traced-zero");
+    const bytes = page(0x5a);
+    let threw = false;
+    try {
+      vm.write(PAGE + PAGE / 2, bytes);
+    } catch {
+      threw = true;
+    }
+    const got = vm.read(PAGE + PAGE / 2, PAGE);
+    const want = threw ? Uint8Array.from([...page(2).subarray(0, PAGE / 2), ...page(0).subarray(0, PAGE / 2)]) : bytes;
+    expect(Buffer.compare(got, want), threw ? "the write threw, yet changed page 1" : "the write returned, yet did not land").toBe(0);
+  });
+});
