@@ -418,3 +418,21 @@ describe("MeasuredLink", () => {
     expect(clock.nowNs - before).toBeLessThan(200 * MS);
   });
 });
+
+describe("bad arguments the clocks and links accept today", () => {
+  it.each([Number.NaN, "5"])("Timeline.runUntil(%s) is a typed error naming it", (target) => {
+    const tl = new Timeline();
+    tl.advance(10);
+    expect(() => tl.runUntil(target as number)).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION", message: expect.stringContaining(String(target)) }));
+    expect(tl.nowNs).toBe(10);
+  });
+
+  it.each([-100, Number.NaN, Number.POSITIVE_INFINITY])("SimulatedLink.transmit(%s) is a typed error naming it, the meter and the clock unchanged", async (bytes) => {
+    const tl = new Timeline();
+    const link = new SimulatedLink(tl, { bandwidthBytesPerSec: 1e9, latencyNs: 10, maxBandwidthBytesPerSec: null });
+    await link.transmit(1000);
+    await expect(link.transmit(bytes)).rejects.toMatchObject({ code: "ERR_BAD_OPTION", message: expect.stringContaining(String(bytes)) });
+    expect(link.bytesSent).toBe(1000);
+    expect(tl.nowNs).toBe(1000);
+  });
+});
