@@ -4,7 +4,7 @@
 import { FRAME_POISONED, FRAME_ZERO, OWNER_HOST, PAGE_SIZE, ctrlBase, frameAddr, metaAddr, VM_DESC_BYTES } from "./layout";
 import { allocFrame, allocFrameUncleared, allocTable, freeFrame, retireFrame } from "./frames";
 import {
-  PTE_COW, PTE_ELSEWHERE, PTE_FRAME_MASK, PTE_LEAF_RW, PTE_R, PTE_STATE_BITS, PTE_SWAPPED, PTE_TABLE, PTE_W, PTE_WP, PTE_MT_WB, PTE_X, PTE_A, PTE_D,
+  PTE_COW, PTE_ELSEWHERE, PTE_FRAME_MASK, PTE_LEAF_RW, PTE_R, PTE_STATE_BITS, PTE_SWAPPED, PTE_TRACED, PTE_TABLE, PTE_W, PTE_WP, PTE_MT_WB, PTE_X, PTE_A, PTE_D,
 } from "./pte";
 import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 
@@ -202,7 +202,9 @@ function populate(slot: u32, gfn: u32, write: bool, clear: bool): i32 {
 
 /**
  * Breaks copy-on-write for `gfn`: gives it a private frame holding a copy of
- * the shared one, writable; A and D are kept. Returns the new frame number.
+ * the shared one; A, D and WP are kept, and W is set unless WP is. A traced
+ * zero-mapped page (a hypervisor write to it) stays traced: R and W clear.
+ * Returns the new frame number.
  */
 export function nptBreakCow(slot: u32, gfn: u32): i32 {
   const d = vmDesc(slot);
@@ -210,7 +212,7 @@ export function nptBreakCow(slot: u32, gfn: u32): i32 {
   const p = leafEntry(d, <u64>gfn, false);
   if (p <= 0) return -ERR_PAGE_STATE;
   const e = load<u64>(<usize>p);
-  if ((e & PTE_COW) == 0 || (e & PTE_R) == 0) return -ERR_PAGE_STATE;
+  if ((e & PTE_COW) == 0 || (e & (PTE_R | PTE_TRACED)) == 0) return -ERR_PAGE_STATE;
   const hfn = allocFrame(<u16>load<u32>(d, VM_ID), gfn, 0);
   if (hfn < 0) return hfn;
   const shared = pteFrame(e);
@@ -218,8 +220,8 @@ export function nptBreakCow(slot: u32, gfn: u32): i32 {
     memory.copy(frameAddr(<u32>hfn), frameAddr(shared), PAGE_SIZE);
   }
   const keep = e & (PTE_A | PTE_D | PTE_WP);
-  const w = (e & PTE_WP) != 0 ? 0 : PTE_W;
-  store<u64>(<usize>p, (<u64>hfn << 12) | PTE_R | PTE_X | PTE_MT_WB | w | keep);
+  const access: u64 = (e & PTE_TRACED) != 0 ? PTE_TRACED : PTE_R | ((e & PTE_WP) != 0 ? 0 : PTE_W);
+  store<u64>(<usize>p, (<u64>hfn << 12) | PTE_X | PTE_MT_WB | access | keep);
   bumpCount(d, VM_PRIVATE_FRAMES, 1);
   return hfn;
 }

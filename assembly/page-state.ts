@@ -19,8 +19,8 @@
 //                                    -> PSN with no frame (a page received poisoned)
 //  TRACE          present|zero-mapped -> traced (R and W cleared, frame kept)
 //  UNTRACE        traced             -> present (W back unless COW or WP)
-//  WRITE_PROTECT  populated          -> W cleared, WP set
-//  UNPROTECT      populated          -> WP cleared, W back when present and not COW or traced
+//  WRITE_PROTECT  populated (entry not 0) -> W cleared, WP set
+//  UNPROTECT      populated (entry not 0) -> WP cleared, W back when present and not COW or traced
 //
 // A and D are kept by every operation, so a dirty-log sync still finds a
 // page written before it left memory; BALLOON and DEFLATE also set D (what
@@ -166,8 +166,10 @@ function protectionChange(d: usize, p: usize, e: u64, op: u32): i32 {
     if ((n & (PTE_COW | PTE_WP)) == 0) n |= PTE_W;
     bumpCount(d, VM_TRACED_PAGES, -1);
   } else if (op == OP_WRITE_PROTECT) {
+    if (e == 0) return -ERR_PAGE_STATE; // unpopulated: nothing to protect (first touch maps it writable)
     n = (e | PTE_WP) & ~PTE_W;
   } else if (op == OP_UNPROTECT) {
+    if (e == 0) return -ERR_PAGE_STATE;
     n = e & ~PTE_WP;
     if ((n & (PTE_R | PTE_COW | PTE_TRACED)) == PTE_R) n |= PTE_W;
   } else {

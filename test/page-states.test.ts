@@ -543,10 +543,6 @@ describe("model check", () => {
         const tables = { built: false };
         const retired = new Set<number>();
         steps.forEach((step, i) => {
-          // A hypervisor write to a traced zero-mapped page is refused today (the bug the
-          // "hypervisor writes to traced pages" test pins down): left out here so this model stays about states.
-          const target = "pfn" in step ? pages[step.pfn].state : null;
-          if (step.op === "write" && target?.kind === "traced" && !target.frame) return;
           const at = `step ${i} ${JSON.stringify(step)}`;
           const want = applyToModel(pages, step, tables);
           let got = "none";

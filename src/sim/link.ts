@@ -7,6 +7,7 @@
 // far fit it (QEMU's rate limit). Both meter bytes per measurement period
 // (QEMU measures the bandwidth it gets over each iteration), which is what
 // policies decide with.
+import { ErrorCode, HypermemError } from "../errors.js";
 import type { Clock } from "./clock.js";
 import type { Timeline } from "./timeline.js";
 import type { WallClock } from "./wall-clock.js";
@@ -45,6 +46,16 @@ export interface Link {
   endPeriod(): number;
   /** Lifts the rate cap (QEMU lifts max-bandwidth for the completion). */
   unlimit(): void;
+}
+
+/** A transmit of `bytes` lasting at least `minNs`: both finite and >= 0, or a typed error naming them. */
+function checkTransmit(bytes: number, minNs: number): void {
+  if (typeof bytes !== "number" || !Number.isFinite(bytes) || bytes < 0) {
+    throw new HypermemError(ErrorCode.BadOption, `a link transmits a finite number of bytes >= 0, got ${String(bytes)}`, { option: "bytes", value: bytes });
+  }
+  if (typeof minNs !== "number" || !Number.isFinite(minNs) || minNs < 0) {
+    throw new HypermemError(ErrorCode.BadOption, `minNs must be a finite number of ns >= 0, got ${String(minNs)}`, { option: "minNs", value: minNs });
+  }
 }
 
 /** Meters bytes over periods of a clock's time. */
@@ -98,6 +109,7 @@ export class SimulatedLink implements Link {
   get bandwidthBytesPerSec(): number { return this.#meter.lastRate ?? this.effectiveRate; }
 
   async transmit(bytes: number, minNs = 0): Promise<void> {
+    checkTransmit(bytes, minNs);
     this.#meter.add(bytes);
     this.clock.advance(Math.max((bytes / this.effectiveRate) * 1e9, minNs));
   }
@@ -129,6 +141,7 @@ export class MeasuredLink implements Link {
   get bandwidthBytesPerSec(): number { return this.#meter.lastRate ?? this.#meter.periodRate(this.clock.nowNs) ?? 0; }
 
   async transmit(bytes: number): Promise<void> {
+    checkTransmit(bytes, 0);
     this.#meter.add(bytes);
     const cap = this.#capBytesPerSec;
     if (cap !== null) {

@@ -70,6 +70,9 @@ export class Timeline implements Clock {
 
   /** Advances time to `targetNs` (nothing happens when it has passed). */
   runUntil(targetNs: number): void {
+    if (typeof targetNs !== "number" || Number.isNaN(targetNs)) {
+      throw new HypermemError(ErrorCode.BadOption, `runUntil takes a time in ns, got ${String(targetNs)}`, { option: "targetNs", value: targetNs });
+    }
     if (targetNs > this.#nowNs) this.advance(targetNs - this.#nowNs);
   }
 
