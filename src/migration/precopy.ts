@@ -54,6 +54,8 @@ export class PrecopySource {
   /** Whole passes over the bitmap done; XBZRLE starts after the first (QEMU xbzrle_started). */
   passes = 0;
   roundStartNs = 0;
+  /** A whole pass went by with nothing to send since the last sync. */
+  idleSinceSync = false;
   roundPages = 0;
   roundBytes = 0;
   pagesSentTotal = 0;
@@ -96,8 +98,16 @@ export class PrecopySource {
     this.sync = new SyncPeriod(0, o.autoConverge);
   }
 
-  /** Time since the migration started, ns. */
-  get nowNs(): number { return this.link.clock.nowNs - this.startNs; }
+  /**
+   * Time since the migration started, as of the last thing the link did,
+   * ns: on the wall clock it does not run on by itself between sends, so a
+   * pass over the bitmap that sent nothing has taken no time (and ends no
+   * round), as in simulated time.
+   */
+  nowNs = 0;
+
+  /** Takes the clock's time after the link spent some. */
+  #tick(): void { this.nowNs = this.link.clock.nowNs - this.startNs; }
 
   release(): void {
     this.packer.close();
@@ -118,6 +128,7 @@ export class PrecopySource {
     this.transferred += bytes.length;
     if (this.inFlight.length >= this.sendDepth) await this.inFlight.shift();
     await this.link.transmit(bytes.length, minNs);
+    this.#tick();
     await this.#yieldNow();
   }
 
@@ -144,6 +155,7 @@ export class PrecopySource {
   async setup(): Promise<void> {
     await this.send(this.packer.header());
     await this.link.propagate(2); // the destination's answer to the connection
+    this.#tick();
     this.o.workload?.attach(this.link.clock);
     this.setupNs = this.nowNs;
     this.roundStartNs = this.nowNs;
@@ -174,7 +186,10 @@ export class PrecopySource {
     addStats(this.totals, stats);
     const encodeNs = (stats.xbzrlePages + stats.xbzrleOverflow + stats.xbzrleUnchanged) * this.o.xbzrleEncodeNsPerPage;
     if (chunk) await this.send(chunk, encodeNs);
-    else await this.link.transmit(0, encodeNs);
+    else {
+      await this.link.transmit(0, encodeNs);
+      this.#tick();
+    }
     this.roundBytes += chunk ? chunk.length : 0;
     this.roundPages += stats.pages;
     this.pagesSentTotal += stats.pages;
@@ -210,6 +225,7 @@ export class PrecopySource {
     this.roundStartNs = this.nowNs;
     this.roundPages = 0;
     this.roundBytes = 0;
+    this.idleSinceSync = false;
   }
 
   #switchoverInput(unsent = 0): { remainingPages: number; bandwidthBytesPerSec: number; latencyNs: number; downtimeLimitNs: number } {
@@ -256,7 +272,12 @@ export class PrecopySource {
       if (word >= this.words) {
         word = 0;
         this.passes++;
-        if (this.roundPages === 0 && this.nowNs === this.roundStartNs) continue;
+        // A pass that sent nothing since the last sync (it began right after one) need not sync
+        // again; a second one in a row must, or an idle guest would keep the loop spinning forever.
+        if (this.roundPages === 0 && this.nowNs === this.roundStartNs && !this.idleSinceSync) {
+          this.idleSinceSync = true;
+          continue;
+        }
         await this.syncDirty();
         const stop = this.stopReason();
         if (stop) return { switchover: true, reason: stop };
@@ -289,6 +310,7 @@ export class PrecopySource {
   /** Stop-and-copy: the guest is paused; every pending page goes, then the end of the stream. Returns the downtime, ns. */
   async stopAndCopy(): Promise<number> {
     this.link.clock.settle();
+    this.#tick();
     this.vm.pause();
     const stoppedNs = this.nowNs;
     this.bytesAtStop = this.transferred;
@@ -306,6 +328,7 @@ export class PrecopySource {
     await this.flush();
     this.link.clock.settle();
     await this.link.propagate(1);
+    this.#tick();
     this.rounds.push({
       round: this.round, pagesSent: this.roundPages, bytes: this.roundBytes,
       durationMs: (this.nowNs - stoppedNs) / 1e6, pagesDirtied: 0, throttlePct: this.sync.throttlePct,

@@ -4,9 +4,11 @@
 // one-way latency, and time advances by that much (the guests run
 // meanwhile). A MeasuredLink is a real connection on the WallClock: it
 // only meters what was sent and, with a cap, waits until the bytes sent so
-// far fit it (QEMU's rate limit). Both meter bytes per measurement period
-// (QEMU measures the bandwidth it gets over each iteration), which is what
-// policies decide with.
+// far fit it (QEMU's rate limit). The bandwidth policies decide with is
+// measured: on a SimulatedLink over each period the engine closes (a
+// pre-copy round), which is exact in simulated time; on a MeasuredLink over
+// windows of at least 100 ms (QEMU's BUFFER_DELAY), since a short period of
+// real time measures the overheads, not the link.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Clock } from "./clock.js";
 import type { Timeline } from "./timeline.js";
@@ -42,7 +44,11 @@ export interface Link {
   transmit(bytes: number, minNs?: number): Promise<void>;
   /** Lets one-way latency × `trips` pass (a handshake round trip is 2). */
   propagate(trips: number): Promise<void>;
-  /** Ends the measurement period: its rate becomes bandwidthBytesPerSec (unless nothing was measured). Returns it. */
+  /**
+   * Ends the engine's measurement period (a round): on a simulated link its
+   * rate becomes bandwidthBytesPerSec (unless nothing was measured); a
+   * measured link keeps its own 100 ms windows. Returns the estimate.
+   */
   endPeriod(): number;
   /** Lifts the rate cap (QEMU lifts max-bandwidth for the completion). */
   unlimit(): void;
@@ -77,6 +83,9 @@ class Meter {
     const durationNs = nowNs - this.#periodStartNs;
     return durationNs > 0 && this.#periodBytes > 0 ? (this.#periodBytes * 1e9) / durationNs : null;
   }
+
+  /** ns since the current period began. */
+  periodNs(nowNs: number): number { return nowNs - this.#periodStartNs; }
 
   endPeriod(nowNs: number): void {
     this.lastRate = this.periodRate(nowNs) ?? this.lastRate;
@@ -124,6 +133,9 @@ export class SimulatedLink implements Link {
   unlimit(): void { this.#capped = false; }
 }
 
+/** QEMU's BUFFER_DELAY: the shortest window a measured link's rate is taken over, ns. */
+export const MEASURE_WINDOW_NS = 100e6;
+
 export class MeasuredLink implements Link {
   readonly clock: WallClock;
   readonly latencyNs = 0;
@@ -138,7 +150,13 @@ export class MeasuredLink implements Link {
 
   get bytesSent(): number { return this.#meter.bytesSent; }
 
+  /** The rate of the last window of at least 100 ms; before the first, the rate so far (0 before anything was sent). */
   get bandwidthBytesPerSec(): number { return this.#meter.lastRate ?? this.#meter.periodRate(this.clock.nowNs) ?? 0; }
+
+  /** Closes the measurement window once it is 100 ms long. */
+  #measure(): void {
+    if (this.#meter.periodNs(this.clock.nowNs) >= MEASURE_WINDOW_NS) this.#meter.endPeriod(this.clock.nowNs);
+  }
 
   async transmit(bytes: number): Promise<void> {
     checkTransmit(bytes, 0);
@@ -150,12 +168,14 @@ export class MeasuredLink implements Link {
       if (waitNs > 0) await this.clock.sleep(waitNs);
     }
     this.clock.settle();
+    this.#measure();
   }
 
   async propagate(): Promise<void> { this.clock.settle(); }
 
+  /** A measured link's windows are its own (100 ms), not the engine's periods: returns the current estimate. */
   endPeriod(): number {
-    this.#meter.endPeriod(this.clock.nowNs);
+    this.#measure();
     return this.bandwidthBytesPerSec;
   }
 
