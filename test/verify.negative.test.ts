@@ -51,7 +51,7 @@ describe("verifyGuests: one differing page is found and named", () => {
   });
 
   it("equal guests verify: every page compared, none poisoned", () => {
-    expect(verifyGuests(source, destination)).toMatchObject({ ok: true, pagesCompared: GUEST, poisonedPages: 0, firstMismatchPfn: null });
+    expect(verifyGuests(source, destination)).toEqual({ method: "page-hash", ok: true, pagesCompared: GUEST, poisonedPages: 0, firstMismatchPfn: null });
   });
 
   const cases: ReadonlyArray<readonly [string, number]> = [
@@ -71,7 +71,8 @@ describe("verifyGuests: one differing page is found and named", () => {
       for (const changed of [destination, source]) {
         const undo = flipBit(changed, gpa);
         try {
-          expect(verifyGuests(source, destination)).toMatchObject({ ok: false, firstMismatchPfn: pfn });
+          // pagesCompared: the pages found equal before the mismatch
+          expect(verifyGuests(source, destination)).toEqual({ method: "page-hash", ok: false, pagesCompared: pfn, poisonedPages: 0, firstMismatchPfn: pfn });
         } finally {
           undo();
         }
@@ -154,7 +155,7 @@ describe("verifyGuests: guests of different sizes", () => {
     const hosts = [createHost({ memoryMiB: 16 }), createHost({ memoryMiB: 16 })];
     const large = guest(hosts[0], GUEST, []);
     const small = guest(hosts[1], GUEST - 1, []);
-    expect(verifyGuests(large, small)).toMatchObject({ ok: false, firstMismatchPfn: GUEST - 1 });
+    expect(verifyGuests(large, small)).toMatchObject({ method: "page-hash", ok: false, firstMismatchPfn: GUEST - 1 });
     expect(verifyGuests(small, large)).toMatchObject({ ok: false, firstMismatchPfn: GUEST - 1 });
     const same = guest(hosts[1], GUEST, []);
     expect(verifyGuests(large, same)).toMatchObject({ ok: true, pagesCompared: GUEST });
