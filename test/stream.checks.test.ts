@@ -3,7 +3,7 @@
 // fails if that check is switched off (another check catching the damage
 // instead would hide its absence). The stream (docs/migration-stream.md):
 //
-//   header (40, crc32) │ chunk 0: bulk, PAGE ×64 │ chunk 1: END_ROUND 0 │
+//   header (36, crc32) │ chunk 0: bulk, PAGE ×64 │ chunk 1: END_ROUND 0 │
 //   chunk 2: PAGE 5 │ chunk 3: PAGE 40 │ chunk 4: END_ROUND 1 │ chunk 5: END_STREAM
 //
 // Pages 5 and 40 change between the rounds, so their round-0 copies are
@@ -26,10 +26,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createHost, ErrorCode, HypermemError, type Vm } from "../src/index.js";
 import { createChannelPair, type Channel } from "../src/net/channel.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
-import { PagePacker } from "../src/migration/packer.js";
+import { PagePacker } from "../src/stream/packer.js";
 import { migrateSource } from "../src/migration/precopy.js";
-import { StreamReceiver } from "../src/migration/receiver.js";
-import { CHUNK_HEADER_BYTES, crc32, frameChunk, readChunkHeader, RECORD_HEADER_BYTES, RecordType } from "../src/migration/stream-format.js";
+import { StreamReceiver } from "../src/stream/receiver.js";
+import { crc32 } from "node:zlib";
+import { ACK_HEADER, CHUNK_HEADER_BYTES, frameChunk, readChunkHeader, RECORD_HEADER_BYTES, RecordType, STREAM_HEADER_BYTES } from "../src/stream/format.js";
+import { SimulatedLink } from "../src/sim/link.js";
+import { Timeline } from "../src/sim/timeline.js";
 import { mulberry32 } from "../src/sim/prng.js";
 
 const PAGE = 4096;
@@ -50,13 +53,13 @@ function buildStream(vm: Vm): Uint8Array[] {
   try {
     const stream = [packer.header()];
     const bulk = packer.scratchList(Array.from({ length: PAGES }, (_, pfn) => pfn));
-    const all = packer.packChunk(bulk.ptr, 0, bulk.count, "bulk", 1);
+    const all = packer.packChunk(bulk, 0, bulk.length, "bulk", 1);
     expect(all.consumed).toBe(PAGES);
     stream.push(all.chunk!, packer.endRound(0));
     for (const pfn of RESENT) {
       vm.write(pfn * PAGE + 100, Uint8Array.of(0xaa, 0xbb, 0xcc)); // the guest dirtied it: sent again
       const list = packer.scratchList([pfn]);
-      stream.push(packer.packChunk(list.ptr, 0, 1, "iterate", 2).chunk!);
+      stream.push(packer.packChunk(list, 0, 1, "iterate", 2).chunk!);
     }
     stream.push(packer.endRound(1), packer.endStream());
     return stream;
@@ -130,16 +133,18 @@ describe("stream checks, one at a time", () => {
   describe("header crc", () => {
     it("a changed vm id (a field nothing else checks) fails the crc", () => {
       const header = valid[0].slice();
-      header[24] ^= 0x01;
-      expectRefused(withChunk(0, header), ErrorCode.StreamCorrupt, { field: "crc", offset: 36 });
+      header[28] ^= 0x01;
+      expectRefused(withChunk(0, header), ErrorCode.StreamCorrupt, { field: "crc", offset: 32 });
     });
 
     it("a header of a newer version with a valid crc is refused by the version check", () => {
-      const header = valid[0].slice();
-      const v = new DataView(header.buffer);
-      v.setUint16(4, 3, true);
-      v.setUint32(36, crc32(header.subarray(0, 36)), true);
-      expectRefused(withChunk(0, header), ErrorCode.StreamCorrupt, { field: "version", value: 3 });
+      for (const [at, value, found] of [[4, 4, "4.0"], [6, 1, "3.1"]] as const) {
+        const header = valid[0].slice();
+        const v = new DataView(header.buffer);
+        v.setUint16(at, value, true);
+        v.setUint32(32, crc32(header.subarray(0, 32)), true);
+        expectRefused(withChunk(0, header), ErrorCode.FormatVersion, { found });
+      }
     });
   });
 
@@ -159,7 +164,7 @@ describe("stream checks, one at a time", () => {
     it("a flipped byte of a page copy that a later round overwrites is refused", () => {
       const chunk = valid[1].slice();
       chunk[pagePayloadAt(chunk, RESENT[0]) + 2000] ^= 0x40;
-      expectRefused(withChunk(1, chunk), ErrorCode.StreamCorrupt, { field: "checksum", chunk: 0, offset: 40 + 12 });
+      expectRefused(withChunk(1, chunk), ErrorCode.StreamCorrupt, { field: "checksum", chunk: 0, offset: STREAM_HEADER_BYTES + 12 });
     });
 
     it("a flipped bit of the checksum field itself is refused", () => {
@@ -200,21 +205,24 @@ async function destinationAnswering(host: ReturnType<typeof createHost>, channel
 }
 
 describe("acknowledgement", () => {
-  const ack = (magic: number, status: number, extra = 0): Uint8Array => {
-    const out = new Uint8Array(8 + extra);
+  /** A versioned acknowledgement with `status`, its magic XOR-ed with `magicXor`, `extra` bytes longer. */
+  const ack = (magicXor: number, status: number, extra = 0): Uint8Array => {
+    const valid = ACK_HEADER.encode({ status });
+    const out = new Uint8Array(valid.length + extra);
+    out.set(valid);
     const v = new DataView(out.buffer);
-    v.setUint32(0, magic, true);
-    v.setUint32(4, status, true);
+    v.setUint32(0, v.getUint32(0, true) ^ magicXor, true);
     return out;
   };
-  const HMAK = 0x4b414d48;
+  const HMAK = 0;
 
   it.each([
     { what: "a correct acknowledgement", answer: ack(HMAK, 0), status: "completed" },
     { what: "status 1", answer: ack(HMAK, 1), status: "failed" },
-    { what: "the wrong magic", answer: ack(HMAK ^ 0x100, 0), status: "failed" },
-    { what: "7 bytes", answer: ack(HMAK, 0).subarray(0, 7), status: "failed" },
-    { what: "9 bytes", answer: ack(HMAK, 0, 1), status: "failed" },
+    { what: "the wrong magic", answer: ack(0x100, 0), status: "failed" },
+    { what: "one byte short", answer: ack(HMAK, 0).subarray(0, 19), status: "failed" },
+    { what: "one byte long", answer: ack(HMAK, 0, 1), status: "failed" },
+    { what: "a flipped bit under the crc", answer: (() => { const a = ack(HMAK, 0); a[13] ^= 1; return a; })(), status: "failed" },
     { what: "no answer (the destination closes)", answer: null, status: "failed" },
   ])("the source completes only on a correct acknowledgement: $what -> $status", async ({ answer, status }) => {
     const hosts = [createHost({ memoryMiB: 16 }), createHost({ memoryMiB: 16 })];
@@ -222,7 +230,7 @@ describe("acknowledgement", () => {
     vm.write(0, new Uint8Array(8 * PAGE).fill(9));
     const [src, dst] = createChannelPair();
     const [result] = await Promise.all([
-      migrateSource(vm, src, resolveMigrationOptions({ bandwidthBytesPerSec: 1e9 })),
+      migrateSource(vm, src, resolveMigrationOptions({ bandwidthBytesPerSec: 1e9 }), new SimulatedLink(new Timeline(), resolveMigrationOptions({ bandwidthBytesPerSec: 1e9 }).link)),
       destinationAnswering(hosts[1], dst, answer),
     ]);
     expect(result.status).toBe(status);

@@ -22,6 +22,7 @@
 // both sides through the listener, a PROOF of zeros, a non-hypermem peer
 // (magic) and an absurd HELLO length, timeouts, ERR_BUSY.
 import { createHmac, randomBytes } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHost, ErrorCode, HypermemError } from "../src/index.js";
@@ -30,8 +31,9 @@ import {
   NONCE_BYTES, readFrame, serverHandshake,
 } from "../src/net/handshake.js";
 import { TcpChannel } from "../src/net/tcp-channel.js";
-import { migrateOverTcp } from "../src/net/tcp-migrate.js";
-import { StreamReceiver } from "../src/migration/receiver.js";
+import { migrateOverTcp } from "../src/migration/tcp.js";
+import { ACK_HEADER } from "../src/stream/format.js";
+import { StreamReceiver } from "../src/stream/receiver.js";
 
 const TOKEN = Buffer.from("a shared secret for the transport checks");
 const SERVER_LABEL = "hypermem-migrate-v1 server";
@@ -140,13 +142,17 @@ describe("the destination authenticates the source", () => {
 });
 
 describe("handshake message header: each field checked", () => {
-  const header = (version: number, type: number, length: number): Uint8Array => {
+  /** A version 2 message header (docs/migration-tcp.md), sealed with its crc: `major` at 4, type at 12, length at 14. */
+  const header = (major: number, type: number, length: number, minor = 0): Uint8Array => {
     const out = new Uint8Array(FRAME_HEADER_BYTES);
     const v = new DataView(out.buffer);
     v.setUint32(0, HANDSHAKE_MAGIC, true);
-    v.setUint8(4, version);
-    v.setUint8(5, type);
-    v.setUint16(6, length, true);
+    v.setUint16(4, major, true);
+    v.setUint16(6, minor, true);
+    v.setUint32(8, FRAME_HEADER_BYTES, true);
+    v.setUint8(12, type);
+    v.setUint16(14, length, true);
+    v.setUint32(16, crc32(out.subarray(0, 16)), true);
     return out;
   };
   const refused = (bytes: Uint8Array): unknown => {
@@ -158,18 +164,18 @@ describe("handshake message header: each field checked", () => {
     return null;
   };
 
-  it("version: 1 is read, 0 and 2 are refused", () => {
-    expect(decodeFrameHeader(header(1, MessageType.Accept, 0))).toEqual({ type: MessageType.Accept, length: 0 });
-    for (const version of [0, 2]) {
-      expect(refused(header(version, MessageType.Accept, 0))).toMatchObject({ code: ErrorCode.Handshake, details: { version } });
+  it("version: 2.0 is read; 1 (the old layout), 3.0 and 2.1 are refused", () => {
+    expect(decodeFrameHeader(header(2, MessageType.Accept, 0))).toEqual({ type: MessageType.Accept, length: 0 });
+    for (const [major, minor, found] of [[1, 0, "1"], [3, 0, "3.0"], [2, 1, "2.1"]] as const) {
+      expect(refused(header(major, MessageType.Accept, 0, minor))).toMatchObject({ code: ErrorCode.FormatVersion, details: { found } });
     }
   });
 
   it("type: 1..6 are read, 0 and 7 are refused", () => {
     const lengths = [NONCE_BYTES, NONCE_BYTES + MAC_BYTES, MAC_BYTES, 0, 10, 10];
-    lengths.forEach((length, i) => expect(decodeFrameHeader(header(1, i + 1, length))).toEqual({ type: i + 1, length }));
+    lengths.forEach((length, i) => expect(decodeFrameHeader(header(2, i + 1, length))).toEqual({ type: i + 1, length }));
     for (const type of [0, 7]) {
-      expect(refused(header(1, type, 0))).toMatchObject({ code: ErrorCode.Handshake, message: `unknown handshake message type ${type}`, details: { type } });
+      expect(refused(header(2, type, 0))).toMatchObject({ code: ErrorCode.Handshake, message: expect.stringContaining(`unknown handshake message type ${type}`), details: { field: "type", value: type } });
     }
   });
 
@@ -178,15 +184,15 @@ describe("handshake message header: each field checked", () => {
       [MessageType.Hello, NONCE_BYTES], [MessageType.Challenge, NONCE_BYTES + MAC_BYTES], [MessageType.Proof, MAC_BYTES], [MessageType.Accept, 0],
     ];
     for (const [type, length] of fixed) {
-      expect(decodeFrameHeader(header(1, type, length))).toEqual({ type, length });
+      expect(decodeFrameHeader(header(2, type, length))).toEqual({ type, length });
       for (const wrong of [length - 1, length + 1].filter((n) => n >= 0)) {
-        expect(refused(header(1, type, wrong)), `type ${type} length ${wrong}`).toMatchObject({ code: ErrorCode.Handshake, details: { type, length: wrong } });
+        expect(refused(header(2, type, wrong)), `type ${type} length ${wrong}`).toMatchObject({ code: ErrorCode.Handshake, details: { field: "payloadBytes", value: wrong } });
       }
     }
     for (const type of [MessageType.Reject, MessageType.Error]) {
-      expect(decodeFrameHeader(header(1, type, MAX_TEXT_BYTES))).toEqual({ type, length: MAX_TEXT_BYTES });
-      expect(decodeFrameHeader(header(1, type, 0))).toEqual({ type, length: 0 });
-      expect(refused(header(1, type, MAX_TEXT_BYTES + 1))).toMatchObject({ code: ErrorCode.Handshake, details: { type, length: MAX_TEXT_BYTES + 1 } });
+      expect(decodeFrameHeader(header(2, type, MAX_TEXT_BYTES))).toEqual({ type, length: MAX_TEXT_BYTES });
+      expect(decodeFrameHeader(header(2, type, 0))).toEqual({ type, length: 0 });
+      expect(refused(header(2, type, MAX_TEXT_BYTES + 1))).toMatchObject({ code: ErrorCode.Handshake, details: { field: "payloadBytes", value: MAX_TEXT_BYTES + 1 } });
     }
   });
 });
@@ -209,17 +215,12 @@ describe("the acknowledgement over TCP", () => {
     });
     return port;
   }
-  const ack = (status: number): Uint8Array => {
-    const out = new Uint8Array(8);
-    new DataView(out.buffer).setUint32(0, 0x4b414d48, true);
-    new DataView(out.buffer).setUint32(4, status, true);
-    return out;
-  };
+  const ack = (status: number): Uint8Array => ACK_HEADER.encode({ status });
 
   it.each([
     { what: "status 0", answer: ack(0), status: "completed" },
     { what: "status 1", answer: ack(1), status: "failed" },
-    { what: "8 bytes of something else", answer: Buffer.from("HMAX\0\0\0\0"), status: "failed" },
+    { what: "20 bytes of something else", answer: Buffer.from("HMAX\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), status: "failed" },
   ])("the source completes only on a correct acknowledgement: $what -> $status", async ({ answer, status }) => {
     const port = await destination(answer);
     const vm = createHost({ memoryMiB: 16 }).createVm({ pages: 64 });

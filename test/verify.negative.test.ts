@@ -8,8 +8,8 @@
 // Every negative case is paired with the positive one it was made from, so
 // a verification that always says "mismatch" fails too.
 import { beforeAll, describe, expect, it } from "vitest";
-import { createHost, type Host, type Vm } from "../src/index.js";
-import { verifyGuests } from "../src/migration/verify.js";
+import { createHost, injectMemoryError, type Host, type Vm } from "../src/index.js";
+import { verifyGuests } from "../src/stream/verify.js";
 
 const PAGE = 4096;
 /** Pages per verification window (src/migration/verify.ts). */
@@ -120,7 +120,7 @@ describe("verifyGuests: guests that end exactly at a window edge, and a one-page
 describe("verifyGuests: poisoned pages", () => {
   const hosts = [createHost({ memoryMiB: 64 }), createHost({ memoryMiB: 64 })];
   const pair = (): [Vm, Vm] => [guest(hosts[0], GUEST, WRITTEN), guest(hosts[1], GUEST, WRITTEN)];
-  const poison = (vm: Vm, pfn: number, latent = false): void => { vm.host.injectMemoryError({ vm, gpa: pfn * PAGE + 64 }, { latent }); };
+  const poison = (vm: Vm, pfn: number, latent = false): void => { injectMemoryError(vm.host, { vm, gpa: pfn * PAGE + 64 }, { latent }); };
 
   it("a last page poisoned on both sides verifies and is counted", () => {
     const [a, b] = pair();

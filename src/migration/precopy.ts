@@ -28,6 +28,8 @@ const QEMU_WINDOW_WORDS = 1024;
 const XEN_WINDOW_WORDS = 16;
 /** Wall-clock ms between yields to the event loop, so timers, signals and test timeouts run during an in-process migration. */
 const YIELD_EVERY_MS = 50;
+/** What a pass that finds nothing dirty for the second time waits before it syncs, ns: an engine waits for the guest rather than polling. */
+const IDLE_WAIT_NS = 1e6;
 
 /** Source-side state of one migration. */
 export class PrecopySource {
@@ -273,10 +275,15 @@ export class PrecopySource {
         word = 0;
         this.passes++;
         // A pass that sent nothing since the last sync (it began right after one) need not sync
-        // again; a second one in a row must, or an idle guest would keep the loop spinning forever.
-        if (this.roundPages === 0 && this.nowNs === this.roundStartNs && !this.idleSinceSync) {
-          this.idleSinceSync = true;
-          continue;
+        // again; a second one in a row waits for the guest, then syncs: an idle guest neither
+        // spins the loop nor fills the round log with rounds that take no time.
+        if (this.roundPages === 0 && this.nowNs === this.roundStartNs) {
+          if (!this.idleSinceSync) {
+            this.idleSinceSync = true;
+            continue;
+          }
+          await this.link.clock.sleep(IDLE_WAIT_NS);
+          this.#tick();
         }
         await this.syncDirty();
         const stop = this.stopReason();
