@@ -4,7 +4,7 @@
 // any work) with exit status 2 and one message that starts with the flag as
 // the user typed it; with --json the same error is a JSON object on stdout.
 // A failed run exits 1, a bug 70; real processes behave the same.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -299,4 +299,22 @@ describe("real processes", () => {
     expect(JSON.parse(r.stdout)).toEqual({ error: { code: "ERR_BAD_OPTION", message: "--host-memory 8GiB: at most 4GiB per host (one WebAssembly memory)", option: "--host-memory", value: "8GiB", bytes: 2 ** 33 } });
     expect(r.stderr).toBe("hypermem migrate: --host-memory 8GiB: at most 4GiB per host (one WebAssembly memory)\n");
   });
+
+  it("Ctrl-C on an in-process migration prints the figures so far and cancelled (interrupted), exit 130", async () => {
+    const child = spawn(process.execPath, [...CLI, "migrate", "--guest", "256MiB", "--workload", "uniform", "--rate", "2000000",
+      "--bandwidth", "1Gbit", "--max-time", "600s"], { env: { ...process.env, NO_COLOR: "1" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d; });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d;
+      if (/round 1\b/.test(stderr)) child.kill("SIGINT");
+    });
+    const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).not.toMatch(STACK_LINE);
+    expect(status, stderr).toBe(130);
+    expect(stdout).toMatch(/^Migration status\s+cancelled$/m);
+    expect(stdout).toMatch(/^stop reason\s+cancelled \(interrupted\)$/m);
+    expect(stdout).toMatch(/^dirty sync count\s+[1-9]/m);
+  }, 120_000);
 });

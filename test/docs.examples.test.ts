@@ -6,12 +6,12 @@
 // (test/docs/examples.ts --heavy).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CLI_ARGS, cliExamples, isHeavy, runCli, runTs, tsExamples, type CliExample } from "./docs/examples.js";
+import { CLI_ARGS, cliExamples, isHeavy, REPO, runCli, runTs, tsExamples, type CliExample } from "./docs/examples.js";
 
 const STACK_LINE = /^\s+at .+:\d+:\d+\)?$/m;
 const dir = mkdtempSync(join(tmpdir(), "hypermem-docs-"));
@@ -75,5 +75,15 @@ describe("documentation examples", () => {
       listener.kill("SIGTERM");
     }
     expect(err).not.toMatch(STACK_LINE);
+  }, 180_000);
+
+  it("the README's excerpt of `npm start` is what the demo prints, line for line", () => {
+    const readme = readFileSync(join(REPO, "README.md"), "utf8");
+    const excerpt = /## What `npm start` shows[\s\S]*?```\n([\s\S]*?)```/.exec(readme)?.[1].trimEnd().split("\n") ?? [];
+    expect(excerpt.length).toBeGreaterThanOrEqual(5);
+    const r = runCli(["demo"], dir);
+    expect(r.status, r.stderr).toBe(0);
+    const printed = r.stdout.split("\n").map((l) => l.trimEnd());
+    for (const line of excerpt) expect(printed).toContain(line.trimEnd());
   }, 180_000);
 });

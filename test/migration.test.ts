@@ -168,6 +168,38 @@ describe("pre-copy migration", () => {
   });
 });
 
+describe("progress and rates", () => {
+  it("remaining counts the scan window being sent: it falls from the whole guest, page for page", async () => {
+    // 64 MiB is 16,384 pages: one QEMU scan window holds them all, so a count without it would say 0 from the start.
+    const events: Array<{ remainingBytes: number; transferredBytes: number; phase: string; round: number }> = [];
+    const { r, vm } = await run({ guestMiB: 64, prefill: 1, ...hot(0.1, 1) }, {
+      bandwidthBytesPerSec: GBIT, downtimeLimitNs: 1e6, maxRounds: 3, onProgress: (p) => events.push({ ...p }),
+    });
+    expect(r.status).toBe("completed");
+    const bulk = events.filter((e) => e.round === 0 && e.phase === "precopy");
+    expect(bulk.length).toBeGreaterThan(4);
+    expect(bulk[0].remainingBytes).toBeGreaterThan(vm.memoryBytes * 0.9);
+    expect(bulk[0].remainingBytes).toBeLessThan(vm.memoryBytes);
+    for (let i = 1; i < bulk.length; i++) expect(bulk[i].remainingBytes).toBeLessThan(bulk[i - 1].remainingBytes);
+    expect(bulk.at(-1)!.remainingBytes).toBe(0);
+  });
+
+  it("a migration shorter than 1 s reports the dirty-page rate over what it measured, not 0", async () => {
+    const { r } = await run({ guestMiB: 64, prefill: 1, ...hot(0.1, 200_000) }, { bandwidthBytesPerSec: 10 * GBIT, maxRounds: 5 });
+    expect(r.totalTime).toBeLessThan(1000);
+    const dirtied = r.rounds.reduce((sum, x) => sum + x.pagesDirtied, 0);
+    expect(dirtied).toBeGreaterThan(0);
+    expect(r.ram.dirtyPagesRate).toBeGreaterThan(0);
+  });
+
+  it("a cancelled migration counts the unsent rest of its window as remaining", async () => {
+    const { r, vm } = await run({ guestMiB: 64, prefill: 1, ...hot(0.1, 1) }, { bandwidthBytesPerSec: GBIT, maxTotalTimeNs: 100e6 });
+    expect(r.status).toBe("cancelled");
+    expect(r.ram.remaining).toBeGreaterThan(0);
+    expect(r.ram.remaining + r.ram.normalBytes).toBeGreaterThanOrEqual(vm.memoryBytes);
+  });
+});
+
 describe("guests with uncorrectable memory errors", () => {
   it("poisoned pages travel as POISON, never their bytes, and raise a virtual MCE on the destination", async () => {
     const guestFound: MachineCheck[] = [];

@@ -101,11 +101,14 @@ describe("SyncPeriod: QEMU's once-a-second dirty sync and auto-converge", () => 
 
   it("a period ends only more than 1 s after the last: the dirty-page rate is measured over it", () => {
     const sync = new SyncPeriod(0, null);
-    sync.onSync(SECOND / 2, 0, 100);
-    sync.onSync(SECOND, 0, 200); // exactly 1 s: not yet
-    expect(sync.dirtyPagesRate).toBe(0);
-    sync.onSync(2 * SECOND, 0, 300); // 600 pages over 2 s
+    sync.onSync(SECOND / 2, 0, 100); // before the first full period: the rate so far, 100 pages in 0.5 s
+    expect(sync.dirtyPagesRate).toBe(200);
+    sync.onSync(SECOND, 0, 200); // exactly 1 s: not yet a period; 300 pages in 1 s so far
     expect(sync.dirtyPagesRate).toBe(300);
+    sync.onSync(2 * SECOND, 0, 900); // 1200 pages over 2 s
+    expect(sync.dirtyPagesRate).toBe(600);
+    sync.onSync(2.5 * SECOND, 0, 0); // within the second period: the last full period's rate stands
+    expect(sync.dirtyPagesRate).toBe(600);
     sync.onSync(3 * SECOND + 1, 0, 0); // the next period starts where that one ended, with nothing carried over
     expect(sync.dirtyPagesRate).toBe(0);
     sync.onSync(5 * SECOND + 1, 0, 500);

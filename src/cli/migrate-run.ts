@@ -17,8 +17,10 @@ function build(scenario: ScenarioOptions, migration: MigrationOptions): Scenario
   return buildScenario(cache ? { extraHostMiB: cache / 2 ** 20, ...scenario } : scenario);
 }
 
-/** Runs one scenario's migration in-process, with progress on `progress` (none when null). */
-export async function runMigration(scenario: ScenarioOptions, migration: MigrationOptions, progress: TextSink | null): Promise<MigrationResult> {
+/** Runs one scenario's migration in-process, with progress on `progress` (none when null); `signal` cancels it (the result then says cancelled). */
+export async function runMigration(
+  scenario: ScenarioOptions, migration: MigrationOptions, progress: TextSink | null, signal?: AbortSignal,
+): Promise<MigrationResult> {
   const s = build(scenario, migration);
   const reporter = progress ? new ProgressReporter(s.vm.memoryBytes, progress) : null;
   try {
@@ -26,6 +28,7 @@ export async function runMigration(scenario: ScenarioOptions, migration: Migrati
       ...migration,
       workload: s.workload,
       verify: true,
+      signal,
       onProgress: reporter ? (p) => reporter.update(p) : null,
     });
     const { destination: _destination, ...plain } = result;

@@ -2,7 +2,7 @@
 // injected memory errors if asked), live-migrates it to a second host over a
 // simulated link or to a `hypermem listen` destination over TCP, and prints
 // QEMU's `info migrate` figures (or JSON). Exit status 0 when it completed and
-// verified, 1 otherwise, 130 when interrupted (over TCP).
+// verified, 1 otherwise, 130 when interrupted (Ctrl-C: the figures so far, cancelled).
 import { ExitStatus } from "./failure.js";
 import { MIGRATE_OPTIONS, MIGRATE_RULES } from "./migrate-options.js";
 import { planMigration, type MigratePlan } from "./migrate-plan.js";
@@ -24,12 +24,14 @@ async function overTcp(plan: MigratePlan, ctx: CommandContext): Promise<number> 
 }
 
 async function inProcess(plan: MigratePlan, ctx: CommandContext): Promise<number> {
-  const result = await runMigration(plan.scenario, plan.migration, ctx.stderr);
+  const signal = ctx.interrupts();
+  const result = await runMigration(plan.scenario, plan.migration, ctx.stderr, signal);
   if (plan.json) {
     ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
     ctx.stdout.write(`${formatColumns(["result"], [infoMigrateRows(result)])}\n\n${roundRows(result)}\n`);
   }
+  if (signal.aborted) return ExitStatus.interrupted;
   return result.status === "completed" && result.verification?.ok !== false ? ExitStatus.ok : ExitStatus.failed;
 }
 

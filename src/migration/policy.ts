@@ -50,7 +50,8 @@ export function xenStopReason(i: XenInput): string | null {
 
 /**
  * The once-a-second sync period of QEMU's migration_bitmap_sync: measures the
- * dirty-page rate and, with auto-converge, raises the throttle.
+ * dirty-page rate (over the last full second; before the first, over what
+ * was measured so far) and, with auto-converge, raises the throttle.
  */
 export class SyncPeriod {
   readonly #autoConverge: ResolvedAutoConverge | null;
@@ -58,6 +59,7 @@ export class SyncPeriod {
   #bytesXferAtStart = 0;
   #dirtyPages = 0;
   #highCount = 0;
+  #periodDone = false;
   throttlePct = 0;
   dirtyPagesRate = 0;
 
@@ -69,7 +71,12 @@ export class SyncPeriod {
   /** A dirty-bitmap sync found `dirtyPages` at `nowNs` with `transferredBytes` sent so far. */
   onSync(nowNs: number, transferredBytes: number, dirtyPages: number): void {
     this.#dirtyPages += dirtyPages;
-    if (nowNs <= this.#startNs + 1e9) return;
+    if (nowNs <= this.#startNs + 1e9) {
+      // Before the first full period, the rate over what was measured so far (QEMU would say 0).
+      if (!this.#periodDone && nowNs > this.#startNs) this.dirtyPagesRate = (this.#dirtyPages * 1e9) / (nowNs - this.#startNs);
+      return;
+    }
+    this.#periodDone = true;
     const ac = this.#autoConverge;
     if (ac) {
       const bytesXferPeriod = transferredBytes - this.#bytesXferAtStart;

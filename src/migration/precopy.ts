@@ -58,6 +58,8 @@ export class PrecopySource {
   roundStartNs = 0;
   /** A whole pass went by with nothing to send since the last sync. */
   idleSinceSync = false;
+  /** Pages of the scan window being sent that have not gone yet (taken from the pending set, not sent). */
+  windowUnsentPages = 0;
   roundPages = 0;
   roundBytes = 0;
   pagesSentTotal = 0;
@@ -180,7 +182,11 @@ export class PrecopySource {
   unsend(from: number, n: number): void {
     this.log.requeue(this.list, from, n);
     this.pendingPages += n - from;
+    this.windowUnsentPages = 0;
   }
+
+  /** Pages still to send: the pending set and what the current scan window has not sent yet. */
+  get remainingPages(): number { return this.pendingPages + this.windowUnsentPages; }
 
   /** Packs and sends one chunk from list[pos, n); the link lets its time pass. Returns pfns consumed. */
   async sendChunk(pos: number, n: number, stage: PackStage): Promise<number> {
@@ -256,7 +262,7 @@ export class PrecopySource {
 
   progress(phase: "precopy" | "stop-and-copy"): void {
     this.o.onProgress?.({
-      phase, round: this.round, remainingBytes: this.pendingPages * 4096, transferredBytes: this.transferred,
+      phase, round: this.round, remainingBytes: this.remainingPages * 4096, transferredBytes: this.transferred,
       dirtyPagesRate: this.sync.dirtyPagesRate, throttlePct: this.sync.throttlePct, elapsedMs: this.nowNs / 1e6,
     });
   }
@@ -295,9 +301,11 @@ export class PrecopySource {
       let n = this.takeWindow(word, windowWords);
       word += windowWords;
       if (xen && this.round > 0) n = this.skipRedirtied(0);
+      this.windowUnsentPages = n;
       const stage: PackStage = this.passes === 0 ? "bulk" : "iterate";
       for (let pos = 0; pos < n;) {
         pos += await this.sendChunk(pos, n, stage);
+        this.windowUnsentPages = n - pos;
         this.progress("precopy");
         const giveUp = this.o.maxTotalTimeNs !== null && this.nowNs >= this.o.maxTotalTimeNs ? this.giveUpReason() : null;
         if (giveUp) return { switchover: false, reason: giveUp };
@@ -326,8 +334,10 @@ export class PrecopySource {
     this.generation++;
     for (let word = 0; word < this.words; word += QEMU_WINDOW_WORDS) {
       const n = this.takeWindow(word, QEMU_WINDOW_WORDS);
+      this.windowUnsentPages = n;
       for (let pos = 0; pos < n;) {
         pos += await this.sendChunk(pos, n, this.passes === 0 ? "bulk" : "final");
+        this.windowUnsentPages = n - pos;
         this.progress("stop-and-copy");
       }
     }

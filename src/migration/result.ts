@@ -10,7 +10,7 @@ export interface SourceCounters {
   readonly setupNs: number;
   readonly lastExpectedDowntimeNs: number;
   readonly transferred: number;
-  readonly pendingPages: number;
+  readonly remainingPages: number;
   readonly generation: number;
   readonly bytesAtStop: number | null;
   readonly rounds: readonly RoundRecord[];
@@ -33,7 +33,7 @@ export function buildResult(src: SourceCounters, status: MigrationResult["status
     expectedDowntime: src.lastExpectedDowntimeNs / 1e6,
     ram: {
       transferred: src.transferred,
-      remaining: status === "completed" ? 0 : src.pendingPages * 4096,
+      remaining: status === "completed" ? 0 : src.remainingPages * 4096,
       total: src.vm.memoryBytes,
       duplicate: t.zeroPages,
       normal: t.normalPages,
