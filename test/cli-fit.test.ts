@@ -10,6 +10,7 @@ import { createHost } from "../src/host/host.js";
 import type { WorkloadSpec } from "../src/host/workload.js";
 import { migrate } from "../src/migration/migrate.js";
 import { buildScenario } from "../src/migration/scenario.js";
+import { TEST_LIMITS } from "./helpers.js";
 
 const BUFFER_ALLOWANCE_FRAMES = 1024;
 
@@ -53,7 +54,7 @@ describe("the estimate against the library", () => {
       const workload = { kind: "uniform", pageCount } as WorkloadSpec;
       const s = buildScenario({ guestMiB, hostMiB: 512, prefill, workload, ratePerSec: 200_000, writeFraction: 1, seed: 3 });
       s.workload.runFor(1e9); // touches every page of its range before the migration starts
-      const r = await migrate(s.vm, s.destination, { workload: s.workload, xbzrleCacheBytes: cacheBytes || false, bandwidthBytesPerSec: 1e9 });
+      const r = await migrate(s.vm, s.destination, { ...TEST_LIMITS, workload: s.workload, xbzrleCacheBytes: cacheBytes || false, bandwidthBytesPerSec: 1e9 });
       s.workload.close();
       expect(r.status).toBe("completed");
       const g: GuestFootprint = { guestPages: guestMiB * 256, prefilledPages: Math.round(prefill * guestMiB * 256), workloadPages: pageCount, workloadWrites: true, xbzrleCacheBytes: cacheBytes };

@@ -11,3 +11,10 @@ export function thrownCode(fn: () => unknown): string {
   }
   return "none";
 }
+
+/**
+ * Limits every migration in a test carries (spread first, so a test's own
+ * win): a policy bug that keeps a migration from converging then ends it,
+ * cancelled, in bounded time, and the test fails instead of hanging.
+ */
+export const TEST_LIMITS = Object.freeze({ maxRounds: 100, maxTotalTimeNs: 30e9 });

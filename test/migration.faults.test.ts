@@ -9,6 +9,7 @@ import { createChannelPair, type Channel } from "../src/net/channel.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
 import { migrate, migrateDestination } from "../src/migration/migrate.js";
 import { migrateSource } from "../src/migration/precopy.js";
+import { TEST_LIMITS } from "./helpers.js";
 
 type Damage =
   | { kind: "flip"; at: number; bit: number }
@@ -66,7 +67,7 @@ describe("a damaged migration stream", () => {
   const destination = createHost({ memoryMiB: 16 });
   const baseline = destination.stats().usedFrames;
   const link = { bandwidthBytesPerSec: 1.25e8 };
-  const options = resolveMigrationOptions(link);
+  const options = resolveMigrationOptions({ ...TEST_LIMITS, ...link });
   const simulated = (): SimulatedLink => new SimulatedLink(new Timeline(), options.link);
 
   it("fails with a typed error, leaves both sides as they were, and a retry succeeds", async () => {
@@ -104,7 +105,7 @@ describe("a damaged migration stream", () => {
       { numRuns: 60 },
     );
 
-    const retry = await migrate(vm, destination, link);
+    const retry = await migrate(vm, destination, { ...TEST_LIMITS, ...link });
     expect(retry.status).toBe("completed");
     expect(retry.verification).toMatchObject({ ok: true, poisonedPages: 1 });
   });

@@ -7,6 +7,7 @@ import { migrate, type MigrationOutcome } from "../src/migration/migrate.js";
 import type { MigrationOptions } from "../src/migration/options.js";
 import { buildScenario, type ScenarioOptions } from "../src/migration/scenario.js";
 import { expectedDowntimeNs } from "../src/migration/policy.js";
+import { TEST_LIMITS } from "./helpers.js";
 
 const GBIT = 1.25e8;
 
@@ -42,7 +43,7 @@ type Built = ReturnType<typeof buildScenario>;
 async function run(s: ScenarioOptions, m: MigrationOptions = {}, before?: (scenario: Built) => void): Promise<{ r: MigrationOutcome; vm: Vm; scenario: Built }> {
   const scenario = buildScenario(s);
   before?.(scenario);
-  const r = await migrate(scenario.vm, scenario.destination, { workload: scenario.workload, ...m });
+  const r = await migrate(scenario.vm, scenario.destination, { ...TEST_LIMITS, workload: scenario.workload, ...m });
   if (r.status === "completed") {
     expect(r.verification).toMatchObject({ ok: true, firstMismatchPfn: null });
     expectSameMemory(scenario.vm, r.destination!);
@@ -95,7 +96,7 @@ describe("pre-copy migration", () => {
     twin.workload.runFor(1e9);
     expect(Buffer.compare(s.vm.read(0, s.vm.memoryBytes), twin.vm.read(0, twin.vm.memoryBytes))).toBe(0);
     s.workload.throttle = 0.99;
-    const retry = await migrate(s.vm, s.destination, { workload: s.workload, bandwidthBytesPerSec: GBIT });
+    const retry = await migrate(s.vm, s.destination, { ...TEST_LIMITS, workload: s.workload, bandwidthBytesPerSec: GBIT });
     expect(retry.status).toBe("completed");
     expect(retry.verification?.ok).toBe(true);
     expectSameMemory(s.vm, retry.destination!);
@@ -243,7 +244,7 @@ describe("guests with uncorrectable memory errors", () => {
     const { r } = await run({ guestMiB: 8, injectErrors: 2, latentErrors: 1, seed: 8, ...hot(0.1, 1000) }, { bandwidthBytesPerSec: GBIT });
     const b = r.destination!;
     const c = createHost({ memoryMiB: 64 });
-    const second = await migrate(b, c, { bandwidthBytesPerSec: GBIT });
+    const second = await migrate(b, c, { ...TEST_LIMITS, bandwidthBytesPerSec: GBIT });
     expect(second.status).toBe("completed");
     expect(second.poisonedPagesSent).toBe(3);
     expect(second.verification).toMatchObject({ ok: true, poisonedPages: 3 });
@@ -254,7 +255,7 @@ describe("guests with uncorrectable memory errors", () => {
 describe("scale", () => {
   it("a 16 GiB guest with 2 GiB touched migrates between hosts of 4 GiB each", async () => {
     const s = buildScenario({ guestMiB: 16384, prefill: 0.125, hostMiB: 4096, ...hot(0.05, 200_000) });
-    const r = await migrate(s.vm, s.destination, { workload: s.workload });
+    const r = await migrate(s.vm, s.destination, { ...TEST_LIMITS, workload: s.workload });
     expect(r.status).toBe("completed");
     expect(r.ram.total).toBe(16 * 2 ** 30);
     expect(r.ram.normal).toBeGreaterThanOrEqual(524288);

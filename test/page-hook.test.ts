@@ -21,6 +21,7 @@ import {
   type Disposer, type Fault, type FaultAction, type Host, type Vm,
 } from "../src/index.js";
 import { patternBytes } from "./reference/mmu.js";
+import { TEST_LIMITS } from "./helpers.js";
 
 const PAGE = 4096;
 
@@ -154,7 +155,7 @@ describe("the stream packer and verification bring pages back", () => {
     const original = memoryOf(vm);
     const store = new TestStore(vm);
     const { elsewhere, swapped } = moveSomeOut(store, 256);
-    const r = await migrate(vm, destination, {});
+    const r = await migrate(vm, destination, TEST_LIMITS);
     expect(r.error).toBeNull();
     expect(r.status).toBe("completed");
     expect(r.verification).toMatchObject({ ok: true, pagesCompared: 256 });
@@ -214,7 +215,7 @@ describe("without a handler that brings the page back", () => {
     store.moveOut(90, "swap");
     store.close();
     const entries = Array.from({ length: 128 }, (_, pfn) => vm.pte(pfn));
-    const r = await migrate(vm, destination, {});
+    const r = await migrate(vm, destination, TEST_LIMITS);
     expect(r.status).toBe("failed");
     expect(r.error?.code).toBe("ERR_PAGE_STATE");
     expect(r.error?.message).toMatch(/guest page (40 is elsewhere|90 is swapped out)/);
