@@ -44,7 +44,7 @@ describe("the packed package, installed into another project", () => {
 
     mkdirSync(app);
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-    const installed = run("npm", ["install", "--offline", "--no-audit", "--no-fund", join(scratch, tarball!)], app);
+    const installed = run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", join(scratch, tarball!)], app);
     expect(installed.status, installed.stderr).toBe(0);
 
     const example = tsExamples().find((e) => e.file === "README.md")!;
