@@ -3,13 +3,13 @@
 // read by bench/run.ts; see bench/gates.md).
 //
 //   {
-//     "measured": { "machine", "node", "command", "date" },
 //     "cases": {
 //       "<case>": {
 //         "gate": 2.6,                                  judged against a run's median ratio
 //         "rounds": { n, min, p5, median, p95, max },   every calibration round's ratio
 //         "runMedians": { runs, min, max },             each calibration run's median ratio
-//         "note": "..."                                 optional: why the gate is set by hand
+//         "measured": { machine, node, command, date }, where and how
+//         "note": "..."                                 optional: why the gate is not the derived one
 //       }, ...
 //     }
 //   }
@@ -27,21 +27,30 @@ export interface RunMedians {
   readonly max: number;
 }
 
+/** Where and how a gate was calibrated. */
+export interface Measured {
+  readonly machine: string;
+  readonly node: string;
+  readonly command: string;
+  readonly date: string;
+}
+
 export interface GateRecord {
   readonly gate: number;
   readonly rounds: Spread;
   readonly runMedians: RunMedians;
+  readonly measured: Measured;
   readonly note?: string;
 }
 
 export interface GatesFile {
-  readonly measured: { readonly machine: string; readonly node: string; readonly command: string; readonly date: string };
   readonly cases: Readonly<Record<string, GateRecord>>;
 }
 
 const SPREAD_KEYS = ["n", "min", "p5", "median", "p95", "max"] as const;
 const RUN_KEYS = ["runs", "min", "max"] as const;
-const RECORD_KEYS = new Set(["gate", "rounds", "runMedians", "note"]);
+const MEASURED_KEYS = ["machine", "node", "command", "date"] as const;
+const RECORD_KEYS = new Set(["gate", "rounds", "runMedians", "measured", "note"]);
 
 function fail(where: string, problem: string, value: unknown): never {
   throw new HypermemError(ErrorCode.BadOption, `${GATES_PATH}: ${where} ${problem} (got ${JSON.stringify(value)})`, { where, value });
@@ -64,7 +73,16 @@ function parseRecord(name: string, v: unknown): GateRecord {
   if (v.note !== undefined && typeof v.note !== "string") fail(`${where}.note`, "is not a string", v.note);
   const rounds = numbers(v.rounds, SPREAD_KEYS, `${where}.rounds`);
   const runMedians = numbers(v.runMedians, RUN_KEYS, `${where}.runMedians`);
-  return Object.freeze({ gate: v.gate, rounds: Object.freeze({ ...rounds }), runMedians: Object.freeze({ ...runMedians }), ...(v.note === undefined ? {} : { note: v.note }) });
+  const measured = v.measured;
+  if (!isObject(measured)) fail(`${where}.measured`, "is not an object", measured);
+  for (const k of MEASURED_KEYS) if (typeof measured[k] !== "string") fail(`${where}.measured.${k}`, "is not a string", measured[k]);
+  return Object.freeze({
+    gate: v.gate,
+    rounds: Object.freeze({ ...rounds }),
+    runMedians: Object.freeze({ ...runMedians }),
+    measured: Object.freeze({ ...(measured as unknown as Measured) }),
+    ...(v.note === undefined ? {} : { note: v.note }),
+  });
 }
 
 /** Parses and checks the text of a gates file. */
@@ -76,12 +94,10 @@ export function parseGates(text: string): GatesFile {
     throw new HypermemError(ErrorCode.BadOption, `${GATES_PATH}: not JSON (${(err as Error).message})`);
   }
   if (!isObject(raw)) fail("the file", "is not an object", raw);
-  if (!isObject(raw.measured)) fail("measured", "is not an object", raw.measured);
-  for (const k of ["machine", "node", "command", "date"]) if (typeof raw.measured[k] !== "string") fail(`measured.${k}`, "is not a string", raw.measured[k]);
   if (!isObject(raw.cases)) fail("cases", "is not an object", raw.cases);
   const cases: Record<string, GateRecord> = {};
   for (const [name, v] of Object.entries(raw.cases)) cases[name] = parseRecord(name, v);
-  return Object.freeze({ measured: Object.freeze({ ...(raw.measured as GatesFile["measured"]) }), cases: Object.freeze(cases) });
+  return Object.freeze({ cases: Object.freeze(cases) });
 }
 
 /** The committed gates file. */
@@ -92,5 +108,5 @@ export function loadGates(): GatesFile {
 /** Writes `gates` to the committed file, cases in name order. */
 export function saveGates(gates: GatesFile): void {
   const cases = Object.fromEntries(Object.entries(gates.cases).sort(([a], [b]) => a.localeCompare(b)));
-  writeFileSync(GATES_PATH, `${JSON.stringify({ measured: gates.measured, cases }, null, 2)}\n`);
+  writeFileSync(GATES_PATH, `${JSON.stringify({ cases }, null, 2)}\n`);
 }
