@@ -34,7 +34,7 @@ export interface BenchResult {
   roundsBytesPerSec?: number[];
 }
 
-/** Measured on this machine: 7 rounds of 150 ms keep bench:check near 2 minutes (see bench/gates.md). */
+/** 7 rounds of 150 ms: bench:check takes about 2 minutes on the project machine (bench/gates.md, "Cost"). */
 const DEFAULT_ROUNDS = 7;
 const DEFAULT_TIME_MS = 150;
 
