@@ -17,7 +17,6 @@ import { median } from "./stats.js";
 export interface RoundSample {
   readonly wasmMsPerPass: number;
   readonly tsMsPerPass: number;
-  readonly wasmFirst: boolean;
 }
 
 export interface RoundOptions {
@@ -50,9 +49,7 @@ function timePasses(impl: BenchImpl, budgetMs: number): number[] {
 function timeRound(wasm: BenchImpl, ts: BenchImpl, wasmFirst: boolean, timeMs: number): RoundSample {
   const first = median(timePasses(wasmFirst ? wasm : ts, timeMs));
   const second = median(timePasses(wasmFirst ? ts : wasm, timeMs));
-  return wasmFirst
-    ? { wasmMsPerPass: first, tsMsPerPass: second, wasmFirst }
-    : { wasmMsPerPass: second, tsMsPerPass: first, wasmFirst };
+  return wasmFirst ? { wasmMsPerPass: first, tsMsPerPass: second } : { wasmMsPerPass: second, tsMsPerPass: first };
 }
 
 /** Sets up and verifies `c`, warms both implementations up, then times `options.rounds` alternating rounds. */
