@@ -1,7 +1,9 @@
 // One benchmark case: a kernel shape timed as wasm and as its TypeScript
 // reference. A pass is one call over the case's whole working set; the runner
 // turns passes per second into bytes/s and ops/s with the counts below.
-// Every case verifies both implementations before anything is timed.
+// Every case verifies both implementations before anything is timed. Adding a
+// case: write it here, list it in cases/index.ts, then record its gate with
+// `npx tsx bench/calibrate.ts --case NAME --write` (see bench/gates.md).
 
 export interface BenchImpl {
   /** One pass over the working set (timed). */
@@ -18,10 +20,11 @@ export interface BenchCase {
   /** Operations counted per pass (pages, entries, accesses...). */
   readonly opsPerPass: number;
   /**
-   * bench:check fails when wasm is under gate × the reference: 2 for plain
-   * TypeScript references, 1 where the reference is Node's own native code.
+   * How the table shows throughput: counted bytes (GB/s) or operations
+   * (M/s). The gate is not here: bench:check reads it from bench/gates.json,
+   * calibrated per case by bench/calibrate.ts. @default "bytes"
    */
-  readonly gate: number;
+  readonly rateIn?: "bytes" | "ops";
   /** Builds inputs (untimed) and returns both implementations. */
   setup(): { wasm: BenchImpl; ts: BenchImpl; verify(): void; teardown?(): void };
 }

@@ -1,88 +1,124 @@
 // The benchmark runner: every case (bench/cases/*) timed as wasm and as its
-// TypeScript reference in the same process, after both were verified.
+// TypeScript reference in the same process, after both were verified, in R
+// alternating rounds (bench/rounds.ts); a case's ratio is the median of its
+// rounds' ratios, judged against its calibrated gate (bench/gate.ts,
+// bench/gates.json).
 //
-//   npm run bench                  table: throughput of each and the ratio
-//   npm run bench -- --json        [{ case, impl, bytesPerSec, opsPerSec }]
-//   npm run bench -- --case NAME   only that case (repeatable)
-//   npm run bench:check            exit 1 when wasm < gate × the reference
+//   npm run bench                     table: throughput of each, ratio, rounds' range, gate
+//   npm run bench -- --json           [{ case, impl, bytesPerSec, opsPerSec, roundsBytesPerSec }]
+//   npm run bench -- --case NAME      only that case (repeatable)
+//   npm run bench -- --rounds N       N alternating rounds per case (default 7)
+//   npm run bench -- --time MS        time per implementation per round (default 150)
+//   npm run bench:check               kernel cases only; exit 1 when a median ratio is under its gate
 // Scenario benches follow the kernel cases: a whole in-process migration, a
 // migration over loopback TCP between two processes, and a plain Node socket
 // sending the same bytes; they have no reference and no gate.
 import { parseArgs } from "node:util";
-import { Bench } from "tinybench";
-import type { BenchCase, BenchImpl, ScenarioBench } from "./case.js";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import type { BenchCase, ScenarioBench } from "./case.js";
 import { allCases } from "./cases/index.js";
+import { judgeRatios, type GateVerdict } from "./gate.js";
+import { loadGates } from "./gates-file.js";
 import { migrationBench } from "./migration.bench.js";
+import { measureRounds, roundRatio } from "./rounds.js";
+import { median } from "./stats.js";
 import { tcpBaselineBench, tcpBenches, tcpMigrationBench } from "./tcp.bench.js";
 
 export interface BenchResult {
   case: string;
   impl: "wasm" | "ts";
+  /** Median over the rounds (kernel cases) or the passes (scenarios). */
   bytesPerSec: number;
   opsPerSec: number;
+  /** Kernel cases: bytes/s of each round, in round order. */
+  roundsBytesPerSec?: number[];
 }
+
+/** 7 rounds of 150 ms: bench:check takes about 2 minutes on the project machine (bench/gates.md, "Cost"). */
+const DEFAULT_ROUNDS = 7;
+const DEFAULT_TIME_MS = 150;
 
 const { values } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
     check: { type: "boolean", default: false },
     case: { type: "string", multiple: true },
-    time: { type: "string", default: "400" },
+    time: { type: "string", default: String(DEFAULT_TIME_MS) },
+    rounds: { type: "string", default: String(DEFAULT_ROUNDS) },
   },
 });
 const timeMs = Number(values.time);
-if (!Number.isFinite(timeMs) || timeMs <= 0) throw new Error(`--time must be a positive number of ms, got ${values.time}`);
+if (!Number.isFinite(timeMs) || timeMs <= 0) {
+  throw new HypermemError(ErrorCode.BadOption, `--time must be a positive number of ms, got ${values.time}`, { flag: "--time", value: values.time });
+}
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) {
+  throw new HypermemError(ErrorCode.BadOption, `--rounds must be a positive integer, got ${values.rounds}`, { flag: "--rounds", value: values.rounds });
+}
 const scenarios: readonly ScenarioBench[] = [migrationBench, ...tcpBenches];
 const known = new Set([...allCases, ...scenarios].map((c) => c.name));
 for (const name of values.case ?? []) {
-  if (!known.has(name)) throw new Error(`--case ${name}: unknown case (known: ${[...known].join(", ")})`);
+  if (!known.has(name)) {
+    throw new HypermemError(ErrorCode.BadOption, `--case ${name}: unknown case (known: ${[...known].join(", ")})`, { flag: "--case", value: name });
+  }
 }
 const wanted = (name: string): boolean => !values.case || values.case.includes(name);
 const selected = allCases.filter((c) => wanted(c.name));
 const selectedScenarios = values.check ? [] : scenarios.filter((c) => wanted(c.name));
+const gates = loadGates();
 
-/** Median passes per second of one implementation. */
-function passesPerSec(bench: Bench, name: string): number {
-  const task = bench.getTask(name);
-  const result = task?.result;
-  if (!result || result.state !== "completed") throw new Error(`${bench.name} ${name}: ${result?.state ?? "missing"}`);
-  return 1000 / result.latency.p50;
+/** R alternating rounds of `c`: both results (medians over rounds) and the per-round ratios. */
+function runCase(c: BenchCase): { results: [BenchResult, BenchResult]; ratios: number[] } {
+  const samples = measureRounds(c, { rounds, timeMs });
+  const result = (impl: "wasm" | "ts", msPerPass: number[]): BenchResult => {
+    const passesPerSec = median(msPerPass.map((ms) => 1000 / ms));
+    return {
+      case: c.name,
+      impl,
+      bytesPerSec: passesPerSec * c.bytesPerPass,
+      opsPerSec: passesPerSec * c.opsPerPass,
+      roundsBytesPerSec: msPerPass.map((ms) => (1000 / ms) * c.bytesPerPass),
+    };
+  };
+  return {
+    results: [result("wasm", samples.map((s) => s.wasmMsPerPass)), result("ts", samples.map((s) => s.tsMsPerPass))],
+    ratios: samples.map(roundRatio),
+  };
 }
 
-function addTask(bench: Bench, name: string, impl: BenchImpl): void {
-  bench.add(name, () => impl.run(), impl.beforeEach ? { beforeEach: () => impl.beforeEach?.() } : {});
-}
+const fmtRate = (r: BenchResult, c: { rateIn?: "bytes" | "ops" }): string =>
+  c.rateIn === "ops" ? `${(r.opsPerSec / 1e6).toFixed(1)} M/s` : `${(r.bytesPerSec / 1e9).toFixed(2)} GB/s`;
+const fmtRatio = (x: number): string => `${x < 10 ? x.toFixed(2) : x.toPrecision(3)}x`;
+const fmtMargin = (v: GateVerdict): string => (v.status === "ungated" ? "-" : `${v.margin >= 0 ? "+" : ""}${(v.margin * 100).toFixed(0)}%`);
 
-function runCase(c: BenchCase): BenchResult[] {
-  const { wasm, ts, verify, teardown } = c.setup();
-  verify();
-  const bench = new Bench({ name: c.name, time: timeMs, warmupTime: Math.min(200, timeMs), iterations: 5, warmupIterations: 3, throws: true });
-  addTask(bench, "wasm", wasm);
-  addTask(bench, "ts", ts);
-  bench.runSync();
-  teardown?.();
-  return (["wasm", "ts"] as const).map((impl) => {
-    const pps = passesPerSec(bench, impl);
-    return { case: c.name, impl, bytesPerSec: pps * c.bytesPerPass, opsPerSec: pps * c.opsPerPass };
-  });
-}
-
-const fmtRate = (r: BenchResult): string =>
-  r.case === "mmu-write" || r.case.startsWith("harvest") || r.case.startsWith("bitmap") || r.case.startsWith("workload")
-    ? `${(r.opsPerSec / 1e6).toFixed(1)} M/s`
-    : `${(r.bytesPerSec / 1e9).toFixed(2)} GB/s`;
-
+const t0 = performance.now();
 const results: BenchResult[] = [];
 const rows: Array<Record<string, string>> = [];
 const failures: string[] = [];
 for (const c of selected) {
-  process.stderr.write(`bench: ${c.name}\n`);
-  const [w, t] = runCase(c);
+  const caseStart = performance.now();
+  process.stderr.write(`bench: ${c.name}`);
+  const { results: [w, t], ratios } = runCase(c);
+  process.stderr.write(` (${((performance.now() - caseStart) / 1e3).toFixed(1)} s)\n`);
   results.push(w, t);
-  const ratio = w.bytesPerSec / t.bytesPerSec;
-  rows.push({ case: c.name, wasm: fmtRate(w), ts: fmtRate(t), "wasm/ts": `${ratio.toFixed(2)}x`, gate: `${c.gate}x` });
-  if (ratio < c.gate) failures.push(`${c.name}: wasm is ${ratio.toFixed(2)}x the TypeScript reference, under the ${c.gate}x gate`);
+  const record = gates.cases[c.name];
+  const verdict = judgeRatios(ratios, record?.gate);
+  rows.push({
+    case: c.name,
+    wasm: fmtRate(w, c),
+    ts: fmtRate(t, c),
+    "wasm/ts": fmtRatio(verdict.median),
+    "rounds min-max": `${fmtRatio(verdict.min)}-${fmtRatio(verdict.max)}`,
+    gate: verdict.status === "ungated" ? "none" : `${fmtRatio(verdict.gate)}${record?.note ? "*" : ""}`,
+    margin: fmtMargin(verdict),
+  });
+  if (verdict.status === "fail") {
+    failures.push(`${c.name}: wasm is ${fmtRatio(verdict.median)} the TypeScript reference (median of ${rounds} rounds, ${fmtRatio(verdict.min)}-${fmtRatio(verdict.max)}), under the ${fmtRatio(verdict.gate)} gate`);
+  } else if (verdict.status === "ungated") {
+    failures.push(`${c.name}: no gate in bench/gates.json; record one with: npx tsx bench/calibrate.ts --case ${c.name} --write`);
+  }
 }
+const kernelSeconds = (performance.now() - t0) / 1e3;
 
 /** Median bytes/s and ops/s over the scenario's timed passes. */
 async function runScenario(c: ScenarioBench): Promise<BenchResult> {
@@ -102,7 +138,7 @@ for (const c of selectedScenarios) {
   process.stderr.write(`bench: ${c.name}\n`);
   const r = await runScenario(c);
   results.push(r);
-  rows.push({ case: c.name, wasm: fmtRate(r), ts: "-", "wasm/ts": "-", gate: "-" });
+  rows.push({ case: c.name, wasm: fmtRate(r, {}), ts: "-", "wasm/ts": "-", "rounds min-max": "-", gate: "-", margin: "-" });
 }
 
 const tcpRate = results.find((r) => r.case === tcpMigrationBench.name)?.bytesPerSec;
@@ -111,13 +147,16 @@ if (values.json) {
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } else {
   console.table(rows);
-  console.log(`node ${process.version}, ${process.arch}; median of >= 5 samples per case; higher is better`);
+  console.log(`node ${process.version}, ${process.arch}; kernel cases: median of ${rounds} alternating rounds, ${timeMs} ms per implementation per round (${kernelSeconds.toFixed(0)} s); GB/s = 10^9 counted bytes/s; higher is better`);
+  if (selected.some((c) => gates.cases[c.name]?.note)) {
+    console.log("gate*: the reference's speed varies too much between processes for this gate to catch a 2x slowdown in every run (bench/gates.json note, bench/gates.md)");
+  }
   if (tcpRate && plainRate) {
     console.log(`migration over TCP / plain socket, same bytes, same run: ${(tcpRate / plainRate).toFixed(2)}x (target >= 0.5x)`);
   }
 }
 if (values.check) {
   for (const f of failures) console.error(`bench:check FAIL ${f}`);
-  console.error(failures.length ? `bench:check: ${failures.length} case(s) under the gate` : `bench:check: all ${selected.length} cases pass their gates`);
+  console.error(failures.length ? `bench:check: ${failures.length} case(s) fail their gates` : `bench:check: all ${selected.length} cases pass their gates`);
   process.exitCode = failures.length ? 1 : 0;
 }

@@ -31,7 +31,6 @@ const bitmapCount: BenchCase = {
   name: "bitmap-count-1pct",
   bytesPerPass: BYTES,
   opsPerPass: BITS,
-  gate: 2,
   setup() {
     const k = new Kernels(4 * BYTES, 16);
     const bytes = randomBitmap(0xc0de1n, BITS / 100);
@@ -69,7 +68,6 @@ function bitmapMerge(name: string, op: "or" | "andnot"): BenchCase {
     name,
     bytesPerPass: 2 * BYTES,
     opsPerPass: BITS,
-    gate: 2,
     setup() {
       const k = new Kernels(4 * BYTES, 16);
       const dst = randomBitmap(0xd57n, BITS / 10);
@@ -107,7 +105,7 @@ function workloadCase(name: string, params: ReferenceWorkloadParams): BenchCase 
     name,
     bytesPerPass: RECORDS * 16,
     opsPerPass: RECORDS,
-    gate: 2,
+    rateIn: "ops",
     setup() {
       const k = new Kernels(RECORDS * 16 * 2, 16);
       const desc = k.layout.ctrlBase + WORKLOAD_SLOTS_OFFSET;

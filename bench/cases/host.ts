@@ -62,7 +62,6 @@ function harvestCase(name: string, dirtyCount: number): BenchCase {
     name,
     bytesPerPass: GUEST_PAGES * 8,
     opsPerPass: GUEST_PAGES,
-    gate: 2,
     setup() {
       const host = createHost({ memoryMiB: 64 });
       const vm = host.createVm({ pages: GUEST_PAGES });
@@ -117,7 +116,7 @@ const mmuWrite: BenchCase = {
   name: "mmu-write",
   bytesPerPass: ACCESSES * 8,
   opsPerPass: ACCESSES,
-  gate: 2,
+  rateIn: "ops",
   setup() {
     const host = createHost({ memoryMiB: 1100 });
     const vm = host.createVm({ pages: GUEST_PAGES });

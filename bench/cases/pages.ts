@@ -3,7 +3,7 @@
 // ../shared/native/README.md ("Cases"). The wasm side calls the raw kernels
 // on data resident in linear memory; the ts side runs a plain TypeScript
 // version of the same work on Uint8Arrays (or Node's native code where that
-// is what a TypeScript program would use: gate 1).
+// is what a TypeScript program would use).
 import type { BenchCase, BenchImpl } from "../case.js";
 import { PAGE_SIZE } from "../../src/wasm/codes.js";
 import { Kernels } from "../../src/wasm/kernels.js";
@@ -36,7 +36,6 @@ function xorParityCase(name: string, groups: number, seed: number): BenchCase {
     name,
     bytesPerPass: srcBytes,
     opsPerPass: groups,
-    gate: 2,
     setup() {
       const frames = (srcBytes + groups * PAGE_SIZE) / PAGE_SIZE + 16;
       let k: Kernels | undefined = new Kernels(Math.max(MIB, groups * 32), frames);
@@ -106,7 +105,6 @@ const zeroPage: BenchCase = {
   name: "zero-page",
   bytesPerPass: PAGES * PAGE_SIZE,
   opsPerPass: PAGES,
-  gate: 2,
   setup() {
     const k = new Kernels(MIB, PAGES + 16);
     const ptr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
@@ -173,7 +171,6 @@ const pageHash: BenchCase = {
   name: "page-hash",
   bytesPerPass: PAGES * PAGE_SIZE,
   opsPerPass: PAGES,
-  gate: 2,
   setup() {
     const k = new Kernels(MIB, PAGES + 16);
     const ptr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
@@ -213,7 +210,6 @@ const xxh3Case: BenchCase = {
   name: "xxh3-64KiB",
   bytesPerPass: XXH3_BYTES,
   opsPerPass: 1,
-  gate: 2,
   setup() {
     const k = new Kernels(MIB, 32);
     const ptr = k.frames.allocBuffer(XXH3_BYTES);
@@ -235,12 +231,11 @@ const xxh3Case: BenchCase = {
   },
 };
 
-/** 256 pairs of equal random pages; the ts side is Buffer.compare plus a byte scan (native: gate 1). */
+/** 256 pairs of equal random pages; the ts side is Buffer.compare plus a byte scan (Node's native code). */
 const pageCompare: BenchCase = {
   name: "page-compare",
   bytesPerPass: 2 * PAGES * PAGE_SIZE,
   opsPerPass: PAGES,
-  gate: 1,
   setup() {
     const k = new Kernels(MIB, 2 * PAGES + 16);
     const aPtr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
@@ -288,12 +283,11 @@ const pageCompare: BenchCase = {
   },
 };
 
-/** 256 page copies of 4096 bytes between two 1 MiB buffers; the ts side is Uint8Array.prototype.set (gate 1). */
+/** 256 page copies of 4096 bytes between two 1 MiB buffers; the ts side is Uint8Array.prototype.set (Node's native code). */
 const pageCopy: BenchCase = {
   name: "page-copy-1MiB",
   bytesPerPass: PAGES * PAGE_SIZE,
   opsPerPass: PAGES,
-  gate: 1,
   setup() {
     const k = new Kernels(MIB, 2 * PAGES + 16);
     const srcPtr = k.frames.allocBuffer(PAGES * PAGE_SIZE);
@@ -332,7 +326,6 @@ const bitmapScan: BenchCase = {
   name: "bitmap-scan-1pct",
   bytesPerPass: SCAN_BITS / 8,
   opsPerPass: SCAN_BITS,
-  gate: 2,
   setup() {
     const k = new Kernels(MIB, Math.ceil((SCAN_BITS / 8 + SCAN_SET * 4) / PAGE_SIZE) + 16);
     const words = SCAN_BITS / 64;

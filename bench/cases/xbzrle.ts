@@ -87,7 +87,6 @@ function encodeCase(name: string, changed: number, seed: number): BenchCase {
     name,
     bytesPerPass: SET_BYTES,
     opsPerPass: PAGES,
-    gate: 2,
     setup() {
       const { oldPages, newPages } = makePages(changed, seed);
       let k: Kernels | undefined = residentKernels(oldPages, newPages);
@@ -129,7 +128,6 @@ const decodeCase: BenchCase = {
   name: "xbzrle-decode-1pct",
   bytesPerPass: SET_BYTES,
   opsPerPass: PAGES,
-  gate: 2,
   setup() {
     const { oldPages, newPages } = makePages(41, 0x1c7);
     let k: Kernels | undefined = residentKernels(oldPages, newPages);
