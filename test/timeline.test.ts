@@ -335,6 +335,58 @@ describe("WallClock", () => {
   });
 });
 
+describe("WallClock steal time", () => {
+  /** A process whose simulation costs `costFactor` times the time it is given (busy-waits). */
+  const costly = (costFactor: number): TimelineProcess & { givenNs: number } => ({
+    givenNs: 0,
+    advance(ns: number) {
+      this.givenNs += ns;
+      const until = performance.now() + (ns * costFactor) / 1e6;
+      while (performance.now() < until);
+    },
+  });
+
+  it("a guest that costs twice real time gets its share of the wall time; the rest is steal", async () => {
+    const clock = new WallClock({ guestCpuShare: 0.5 });
+    const p = costly(2);
+    clock.attach(p);
+    const until = performance.now() + 300;
+    while (performance.now() < until) await clock.sleep(2 * MS);
+    const { grantedNs, stolenNs, busyNs } = clock.steal;
+    expect(grantedNs).toBe(p.givenNs);
+    expect(stolenNs).toBeGreaterThan(0);
+    const attachedNs = grantedNs + stolenNs;
+    expect(busyNs / attachedNs).toBeGreaterThan(0.3);
+    // At most its share, plus what the one slice that crossed it cost.
+    expect(busyNs).toBeLessThanOrEqual(0.5 * attachedNs + 2 * 60 * MS);
+  });
+
+  it("a cheap guest is given all the time; one settle gives at most maxSliceNs", async () => {
+    const cheap = new WallClock({ maxSliceNs: 10 * MS });
+    const p = recorder();
+    cheap.attach(p);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    cheap.settle();
+    expect(p.slices.at(-1)).toBe(10 * MS);
+    expect(cheap.steal.stolenNs).toBeGreaterThanOrEqual(25 * MS);
+    const generous = new WallClock({ maxSliceNs: 10e9 });
+    const q = recorder();
+    generous.attach(q);
+    for (let i = 0; i < 5; i++) await generous.sleep(5 * MS);
+    expect(generous.steal.stolenNs).toBe(0);
+    expect(sum(q.slices)).toBe(generous.steal.grantedNs);
+  });
+
+  it("a share outside (0, 1] or a slice that is not a positive number is a typed error naming it", () => {
+    for (const guestCpuShare of [0, -0.5, 1.5, Number.NaN]) {
+      expect(() => new WallClock({ guestCpuShare })).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION", details: { option: "guestCpuShare", value: guestCpuShare } }));
+    }
+    for (const maxSliceNs of [0, -1, Number.POSITIVE_INFINITY]) {
+      expect(() => new WallClock({ maxSliceNs })).toThrow(expect.objectContaining({ code: "ERR_BAD_OPTION", details: { option: "maxSliceNs", value: maxSliceNs } }));
+    }
+  });
+});
+
 describe("SimulatedLink", () => {
   const model = { bandwidthBytesPerSec: 1e9, latencyNs: 50_000, maxBandwidthBytesPerSec: null };
 
