@@ -13,7 +13,10 @@ import { Timeline } from "../src/sim/timeline.js";
 import type { Vm } from "../src/host/vm.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { createChannelPair } from "../src/net/channel.js";
-import { decodeFrameHeader, encodeFrame, FRAME_HEADER_BYTES, HANDSHAKE_HEADER, loadToken, MessageType } from "../src/net/handshake.js";
+import { decodeFrameHeader, encodeFrame, FRAME_HEADER_BYTES, HANDSHAKE_HEADER, MessageType } from "../src/net/handshake.js";
+import { RECORD_HEADER_BYTES, TAG_BYTES } from "../src/net/record.js";
+import { Suite } from "../src/net/session-keys.js";
+import { loadToken } from "../src/net/token.js";
 import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
 import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/migration/listener.js";
 import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/migration/tcp.js";
@@ -189,7 +192,7 @@ describe("migration over TCP", () => {
     const before = host.stats();
     const s = scenario(2);
     const source = memoryHash(s.vm);
-    const err = await migrateTo(s, listener.address.port, Buffer.from("wrong token")).catch((e: unknown) => e);
+    const err = await migrateTo(s, listener.address.port, Buffer.from("wrong token, long enough")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HypermemError);
     expect((err as HypermemError).code).toBe(ErrorCode.Auth);
     expect((err as HypermemError).message).toMatch(/authentication failed/);
@@ -202,10 +205,10 @@ describe("migration over TCP", () => {
 
   it("refuses a source that knows the destination's proof but sends a wrong one", async () => {
     const { listener, host, next } = await startListener();
-    // Handshake by hand: a valid HELLO, then a PROOF of zeros.
+    // Handshake by hand: a valid HELLO (a nonce, then the suite), then a PROOF of zeros.
     const socket = connect({ host: "127.0.0.1", port: listener.address.port });
     await new Promise((r) => socket.once("connect", r));
-    socket.write(encodeFrame(MessageType.Hello, new Uint8Array(32)));
+    socket.write(encodeFrame(MessageType.Hello, Uint8Array.of(...new Uint8Array(32), Suite.Aes256Gcm)));
     socket.write(encodeFrame(MessageType.Proof, new Uint8Array(32)));
     const reply = await new Promise<Buffer>((resolve) => {
       const parts: Buffer[] = [];
@@ -222,14 +225,16 @@ describe("migration over TCP", () => {
     expect(host.stats().vms).toBe(0);
   });
 
-  it("refuses missing and empty token files with a clear error", async () => {
+  it("refuses missing, empty and short token files with a clear error", async () => {
     await expect(loadToken("/nonexistent/token")).rejects.toMatchObject({ code: ErrorCode.BadOption, message: expect.stringMatching(/cannot read.*ENOENT/) });
     const { writeFile, mkdtemp } = await import("node:fs/promises");
     const dir = await mkdtemp("/tmp/hypermem-token-");
     await writeFile(`${dir}/empty`, "  \n");
     await expect(loadToken(`${dir}/empty`)).rejects.toMatchObject({ code: ErrorCode.BadOption, message: expect.stringMatching(/is empty/) });
-    await writeFile(`${dir}/tok`, "  s3cret\n");
-    expect((await loadToken(`${dir}/tok`)).toString()).toBe("s3cret");
+    await writeFile(`${dir}/short`, "  s3cret\n");
+    await expect(loadToken(`${dir}/short`)).rejects.toMatchObject({ code: ErrorCode.BadOption, message: expect.stringMatching(/holds 6 bytes once trimmed; a token needs at least 16/) });
+    await writeFile(`${dir}/tok`, "  s3cret s3cret s3cret\n");
+    expect((await loadToken(`${dir}/tok`)).toString()).toBe("s3cret s3cret s3cret");
   });
 
   it("a cut at any byte offset fails the source, which stays intact; the destination discards; a retry succeeds", async () => {
@@ -238,7 +243,8 @@ describe("migration over TCP", () => {
     const first = await migrateTo(s, listener.address.port);
     expect(first.status).toBe("completed");
     await next();
-    const total = first.tcp.bytesSent;
+    // Bytes up to the end of the stream's last record: the CLOSE record after the acknowledgement changes nothing.
+    const total = first.tcp.bytesSent - (RECORD_HEADER_BYTES + TAG_BYTES);
     const source = memoryHash(s.vm);
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: total - 1 }), async (cutAfter) => {
@@ -310,7 +316,7 @@ describe("migration over TCP", () => {
     const s2 = connect({ host: "127.0.0.1", port: listener.address.port });
     s2.on("error", () => undefined);
     await new Promise((r) => s2.once("connect", r));
-    const absurd = encodeFrame(MessageType.Hello, new Uint8Array(32));
+    const absurd = encodeFrame(MessageType.Hello, new Uint8Array(33).fill(Suite.Aes256Gcm, 32));
     new DataView(absurd.buffer).setUint16(HANDSHAKE_HEADER.offsetOf("payloadBytes"), 65535, true);
     new DataView(absurd.buffer).setUint32(16, crc32(absurd.subarray(0, 16)), true); // a valid header crc: the length check is what refuses it
     s2.write(absurd);
@@ -343,7 +349,7 @@ describe("migration over TCP", () => {
     const flipped = connect({ host: "127.0.0.1", port: listener.address.port });
     flipped.on("error", () => undefined);
     await new Promise((r) => flipped.once("connect", r));
-    const hello = encodeFrame(MessageType.Hello, new Uint8Array(32));
+    const hello = encodeFrame(MessageType.Hello, new Uint8Array(33).fill(Suite.Aes256Gcm, 32));
     hello[13] = 1; // rsvd, without resealing
     flipped.write(hello);
     expect(await next()).toMatchObject({ event: "refused", error: { code: "ERR_HANDSHAKE", message: expect.stringMatching(/field crc/) } });
@@ -539,8 +545,13 @@ describe("migrate --to arguments", () => {
     expect(() => parseHostPort("--to", "host")).toThrow(/HOST:PORT/);
     const { writeFile, mkdtemp } = await import("node:fs/promises");
     const tokenFile = `${await mkdtemp("/tmp/hypermem-token-")}/t`;
-    await writeFile(tokenFile, "a token\n");
-    expect((await parseMigrateArgs(["--to", "h:1", "--token-file", tokenFile, "--idle-timeout", "2s"])).to).toEqual({ host: "h", port: 1, token: Buffer.from("a token"), idleTimeoutMs: 2000 });
+    await writeFile(tokenFile, "a token of 26 bytes, more\n", { mode: 0o600 });
+    expect((await parseMigrateArgs(["--to", "h:1", "--token-file", tokenFile, "--idle-timeout", "2s"])).to).toEqual({
+      host: "h", port: 1, token: Buffer.from("a token of 26 bytes, more"), encryption: true, idleTimeoutMs: 2000, warnings: [],
+    });
+    expect((await parseMigrateArgs(["--to", "h:1", "--token-file", tokenFile, "--no-encryption"])).to?.encryption).toBe(false);
+    await expect(parseMigrateArgs(["--token-file", tokenFile, "--no-encryption"])).rejects.toThrow(/--to/);
+    await expect(parseMigrateArgs(["--no-encryption"])).rejects.toThrow(/^--no-encryption: needs --to HOST:PORT/);
     await expect(parseMigrateArgs(["--to", "h:1"])).rejects.toThrow(/--token-file/);
     await expect(parseMigrateArgs(["--token-file", tokenFile])).rejects.toThrow(/--to/);
     await expect(parseMigrateArgs(["--to", "h:1", "--token-file", "t"])).rejects.toThrow(/^--token-file t: cannot read t: no such file$/);
@@ -554,7 +565,7 @@ describe("hypermem listen and migrate --to (processes)", () => {
     const { writeFile, mkdtemp } = await import("node:fs/promises");
     const { runTcpMigration } = await import("../src/cli/migrate-run.js");
     const dir = await mkdtemp("/tmp/hypermem-listen-");
-    await writeFile(`${dir}/token`, "cli token\n");
+    await writeFile(`${dir}/token`, "cli token, long enough\n", { mode: 0o600 });
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "listen", "--port", "0", "--token-file", `${dir}/token`, "--host-memory", "64MiB", "--idle-timeout", "2s", "--json"],
       { cwd: new URL("..", import.meta.url).pathname, stdio: ["ignore", "pipe", "pipe"] });
     closers.push(() => { child.kill("SIGKILL"); });
