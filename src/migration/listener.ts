@@ -76,6 +76,20 @@ export class MigrationListener {
   /** Handshakes in progress. */
   get handshakes(): number { return this.#handshakes.size; }
 
+  /** Connections open (in a handshake, migrating, or lingering after a refusal). */
+  get connections(): number { return this.#open.size; }
+
+  /**
+   * Bytes the listener holds for its connections' input: each live
+   * connection's read buffer and what it has queued. A connection in its
+   * handshake or being turned away holds at most a few KiB.
+   */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const ch of this.#open) if (!ch.error) bytes += ch.readBufferBytes + ch.queuedBytes;
+    return bytes;
+  }
+
   /** The bound address and port. */
   get address(): { host: string; port: number } {
     const a = this.server.address();
