@@ -5,7 +5,7 @@
 // SIGINT/SIGTERM. Handshakes run several at once under a deadline, and an
 // authenticated transfer must keep a minimum rate (src/migration/listener.ts).
 import { isIP } from "node:net";
-import { listenForMigrations, type ListenerReport } from "../migration/listener.js";
+import { LISTENER_DEFAULTS, listenForMigrations, type ListenerReport } from "../migration/listener.js";
 import { duration, flag, inputFile, integer, rate, size, text } from "./option-kinds.js";
 import { defineCommand } from "./registry.js";
 import { printWarnings, readTokenFile } from "./token-file.js";
@@ -48,6 +48,7 @@ export const listenCommand = defineCommand({
     "handshake-timeout": duration({ help: "cut a connection not authenticated this long after it arrived", default: "3s", minNs: 1e6, maxNs: 3600e9 }),
     "min-rate": rate({ help: "cut an authenticated transfer slower than this over a --progress-window", default: "100KiB/s" }),
     "progress-window": duration({ help: "the window the --min-rate is measured over", default: "10s", minNs: 1e6, maxNs: 86400e9 }),
+    "keep-host-memory": flag({ help: "keep the host's memory for the next migration (by default a grown host is replaced, its memory given back, 2s after its last guest left)" }),
     json: flag({ help: "one JSON object per line instead of text (an error too)" }),
   },
   examples: [
@@ -65,6 +66,7 @@ export const listenCommand = defineCommand({
       port: v.port, bindAddress: v.host, token: v.tokenFile.token, encryption, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
       maxHandshakes: v["max-handshakes"], handshakeTimeoutMs: v["handshake-timeout"] / 1e6,
       minRateBytesPerSec: v["min-rate"], progressWindowMs: v["progress-window"] / 1e6,
+      releaseHostAfterMs: v["keep-host-memory"] ? null : LISTENER_DEFAULTS.releaseHostAfterMs,
       onReport: (r) => print(r, formatReport(r)),
     });
     const { host, port } = listener.address;

@@ -143,7 +143,7 @@ class SourceChannel implements Channel {
     while (have < ACK_BYTES) {
       const bytes = await this.secure.receive();
       if (bytes === null) break;
-      parts.push(bytes);
+      parts.push(bytes.slice()); // valid only until the next receive()
       have += bytes.length;
     }
     if (have === 0) return null;

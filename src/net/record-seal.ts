@@ -10,7 +10,10 @@
 // encryption keeps the plaintext pieces decipher.update returns; opening for
 // integrity only copies the body into a buffer of its own, since the bytes
 // it is given are views of a read buffer that the next read overwrites, and
-// nothing of the body may be used before the tag at its end verified.
+// nothing of the body may be used before the tag at its end verified. Those
+// buffers are reused once the caller gives them back (recycle): a fresh
+// megabyte per record costs its page faults and the garbage collector's
+// time, more than the copy itself.
 import { createCipheriv, createDecipheriv, type DecipherGCM } from "node:crypto";
 import { ErrorCode, HypermemError } from "../errors.js";
 import {
@@ -69,12 +72,14 @@ export class RecordSealer {
 export interface OpenedRecord {
   readonly type: RecordType;
   readonly sequence: number;
-  /** The body in pieces (concatenated, they are the body); owned by the caller. */
+  /** The body in pieces (concatenated, they are the body); the caller's until it recycles them. */
   readonly body: readonly Uint8Array[];
   readonly bodyBytes: number;
 }
 
 type Phase = "header" | "body" | "tag";
+/** Body buffers kept for reuse (integrity only). */
+const MAX_SPARE_BODIES = 4;
 
 /** One direction's receiver: reassembles records from bytes split anywhere and opens them in order. */
 export class RecordOpener {
@@ -95,6 +100,8 @@ export class RecordOpener {
   #pieces: Uint8Array[] = [];
   /** Integrity only: the body, copied as it arrives. */
   #body: Uint8Array | null = null;
+  /** Integrity only: body buffers (maxBodyBytes each) given back by the caller, ready for reuse. */
+  readonly #spareBodies: Uint8Array[] = [];
 
   constructor(suite: Suite, keys: DirectionKeys, options: { maxBodyBytes?: number; from?: string } = {}) {
     this.suite = suite;
@@ -147,9 +154,26 @@ export class RecordOpener {
     const decipher = createDecipheriv(AEAD_ALGORITHM, this.#keys.key, recordNonce(this.#keys.iv, h.sequence), { authTagLength: TAG_BYTES });
     decipher.setAAD(this.#header);
     this.#decipher = decipher;
-    this.#body = this.suite === Suite.Aes256Gcm ? null : new Uint8Array(h.bodyBytes);
+    this.#body = this.suite === Suite.Aes256Gcm ? null : this.#bodyBuffer(h.bodyBytes);
     this.#phase = "body";
     this.#have = 0;
+  }
+
+  /** Integrity only: where a body of `bodyBytes` is copied (a spare buffer when there is one). */
+  #bodyBuffer(bodyBytes: number): Uint8Array {
+    if (bodyBytes === 0) return new Uint8Array(0);
+    return (this.#spareBodies.pop() ?? Buffer.allocUnsafeSlow(this.maxBodyBytes)).subarray(0, bodyBytes);
+  }
+
+  /**
+   * Gives back the body of an opened record (integrity only: its one piece)
+   * once the caller is done with it; a later record may reuse its memory.
+   * Anything else is ignored.
+   */
+  recycle(body: Uint8Array): void {
+    if (this.suite !== Suite.Aes256Gcm && body.byteOffset === 0 && body.buffer.byteLength === this.maxBodyBytes && this.#spareBodies.length < MAX_SPARE_BODIES) {
+      this.#spareBodies.push(new Uint8Array(body.buffer, 0, this.maxBodyBytes));
+    }
   }
 
   #takeBody(bytes: Uint8Array, at: number): number {

@@ -7,8 +7,9 @@
 // error (details.remote), its CLOSE the end (null), and a connection that
 // ends without a CLOSE, or any record that fails its check, ERR_INTEGRITY.
 //
-// What receive() returns belongs to the caller (plaintext node:crypto
-// allocated, or a copy), unlike a TcpChannel's views of its read buffer.
+// What receive() returns is valid until the next receive(), as the Channel
+// contract says: with integrity only it is a buffer of the record opener's,
+// reused for a later record once the caller came back for more.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Channel } from "./channel.js";
 import { encodeErrorText, errorFromText } from "./handshake.js";
@@ -34,6 +35,8 @@ export class SecureChannel implements Channel {
   readonly #opener: RecordOpener;
   /** Verified DATA bytes not handed out yet, oldest first. */
   readonly #ready: Uint8Array[] = [];
+  /** The bytes the last receive() returned, given back to the opener at the next. */
+  #lent: Uint8Array | null = null;
   /** The peer's CLOSE arrived. */
   #peerClosed = false;
   /** The peer's ERROR, or the record that failed its check: later receives fail with it. */
@@ -73,11 +76,16 @@ export class SecureChannel implements Channel {
     }
   }
 
-  /** The next verified DATA bytes; null after the peer's CLOSE. */
+  /** The next verified DATA bytes (valid until the next receive()); null after the peer's CLOSE. */
   async receive(): Promise<Uint8Array | null> {
+    if (this.#lent) this.#opener.recycle(this.#lent);
+    this.#lent = null;
     for (;;) {
       const ready = this.#ready.shift();
-      if (ready) return ready;
+      if (ready) {
+        this.#lent = ready;
+        return ready;
+      }
       if (this.#receiveError) throw this.#receiveError;
       if (this.#peerClosed) return null;
       const bytes = await this.tcp.receive();
