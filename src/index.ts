@@ -57,7 +57,9 @@ export {
 export type { MigrationProgress, MigrationResult, MigrationStatus, RamStats, RoundRecord, XbzrleStats } from "./migration/stats.js";
 export { buildScenario, type Scenario, type ScenarioOptions } from "./migration/scenario.js";
 export { createChannelPair, type Channel } from "./net/channel.js";
-export { DEFAULT_IDLE_TIMEOUT_MS, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type TcpChannelOptions } from "./net/tcp-channel.js";
+export {
+  DEFAULT_IDLE_TIMEOUT_MS, READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type AcceptOptions, type TcpChannelOptions,
+} from "./net/tcp-channel.js";
 export { clientHandshake, describeSuite, serverHandshake, type ServerHandshakeOptions } from "./net/handshake.js";
 export { checkToken, loadToken, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES, type LoadTokenOptions } from "./net/token.js";
 export { deriveSessionKeys, Suite, SUITE_NAMES, suiteFor, type DirectionKeys, type SessionKeys } from "./net/session-keys.js";

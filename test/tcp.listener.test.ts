@@ -10,10 +10,11 @@ import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { createHost } from "../src/host/host.js";
-import { LISTENER_DEFAULTS, listenForMigrations, type ListenerOptions, type ListenerReport, type MigrationListener } from "../src/migration/listener.js";
+import {
+  HANDSHAKE_READ_BUFFER_BYTES, LISTENER_DEFAULTS, listenForMigrations, type ListenerOptions, type ListenerReport, type MigrationListener,
+} from "../src/migration/listener.js";
 import { buildScenario, type Scenario } from "../src/migration/scenario.js";
 import { connectMigrationChannel, migrateOverTcp, type TcpMigrationResult } from "../src/migration/tcp.js";
-import { HANDSHAKE_READ_BUFFER_BYTES } from "../src/migration/listener.js";
 
 const TOKEN = Buffer.from("correct horse battery staple");
 const closers: Array<() => unknown> = [];
@@ -228,10 +229,17 @@ describe("one migration of a VM at a time, and the library's own checks", () => 
     await expect(listenForMigrations({ port: 0, token: TOKEN, maxHandshake: 4 } as unknown as ListenerOptions)).rejects.toMatchObject({ code: ErrorCode.UnknownOption });
     await expect(listenForMigrations({ port: 0, token: TOKEN, maxHandshakes: 0 })).rejects.toMatchObject({ code: ErrorCode.BadOption, message: expect.stringMatching(/maxHandshakes/) });
     await expect(listenForMigrations({ port: 0, token: TOKEN, encryption: "no" as unknown as boolean })).rejects.toMatchObject({ code: ErrorCode.BadOption });
+    for (const [option, value] of [
+      ["port", 70000], ["hostMiB", 8192], ["handshakeTimeoutMs", 0], ["minRateBytesPerSec", -1], ["progressWindowMs", 0],
+      ["releaseHostAfterMs", -5], ["idleTimeoutMs", Number.NaN], ["bindAddress", ""], ["onReport", "print"],
+    ] as const) {
+      await expect(listenForMigrations({ port: 0, token: TOKEN, [option]: value } as ListenerOptions)).rejects.toMatchObject({ code: ErrorCode.BadOption, details: { option } });
+    }
     const s = scenario(1);
     const err = await migrateOverTcp(s.vm, {}, { host: "127.0.0.1", port: 9, token: short }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HypermemError);
     expect((err as HypermemError).code).toBe(ErrorCode.BadOption);
     await expect(migrateOverTcp(s.vm, {}, { host: "127.0.0.1", port: 9, token: TOKEN, encrypt: true } as never)).rejects.toMatchObject({ code: ErrorCode.UnknownOption });
+    await expect(migrateOverTcp(s.vm, {}, { host: "127.0.0.1", port: 9, token: TOKEN, encryption: "yes" as unknown as boolean })).rejects.toMatchObject({ code: ErrorCode.BadOption, details: { option: "encryption" } });
   });
 });

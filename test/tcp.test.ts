@@ -13,11 +13,12 @@ import { Timeline } from "../src/sim/timeline.js";
 import type { Vm } from "../src/host/vm.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { createChannelPair } from "../src/net/channel.js";
-import { decodeFrameHeader, encodeFrame, FRAME_HEADER_BYTES, HANDSHAKE_HEADER, MessageType } from "../src/net/handshake.js";
-import { RECORD_HEADER_BYTES, TAG_BYTES } from "../src/net/record.js";
+import { clientHandshake, decodeFrameHeader, encodeFrame, FRAME_HEADER_BYTES, HANDSHAKE_HEADER, MessageType, serverHandshake } from "../src/net/handshake.js";
+import { MAX_RECORD_BODY_BYTES, RECORD_HEADER_BYTES, TAG_BYTES } from "../src/net/record.js";
 import { Suite } from "../src/net/session-keys.js";
 import { loadToken } from "../src/net/token.js";
-import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel } from "../src/net/tcp-channel.js";
+import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type AcceptOptions } from "../src/net/tcp-channel.js";
+import { SecureChannel } from "../src/net/secure-channel.js";
 import { listenForMigrations, type ListenerReport, type MigrationListener } from "../src/migration/listener.js";
 import { connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult } from "../src/migration/tcp.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
@@ -455,10 +456,10 @@ describe("TcpChannel backpressure", () => {
 
 describe("TcpChannel.accept: reading into the channel's own buffer", () => {
   /** A pauseOnConnect server whose connections become channels, and a client sending `bytes` in random writes. */
-  async function acceptedPair(bytes: Uint8Array, seed: number): Promise<{ ch: TcpChannel; server: Server }> {
+  async function acceptedPair(bytes: Uint8Array, seed: number, options: AcceptOptions = {}): Promise<{ ch: TcpChannel; server: Server }> {
     let serverRef: Server | null = null;
     const accepted = new Promise<TcpChannel>((resolve) => {
-      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => resolve(TcpChannel.accept(socket, { idleTimeoutMs: 5000 })));
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => resolve(TcpChannel.accept(socket, { idleTimeoutMs: 5000, ...options })));
       closers.push(() => new Promise((r) => server.close(r)));
       server.listen(0, "127.0.0.1", () => {
         const client = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port });
@@ -529,11 +530,108 @@ describe("TcpChannel.accept: reading into the channel's own buffer", () => {
     ch.destroy();
   });
 
+  it("reads into the small buffer it was given until told otherwise, then into the new size, every byte intact", async () => {
+    const bytes = randomStream(8 * 2 ** 20, 21);
+    const { ch } = await acceptedPair(bytes, 23, { readBufferBytes: 4096, receiveHighWaterBytes: 4096 });
+    expect(ch.readBufferBytes).toBe(4096);
+    expect(ch.receiveHighWaterBytes).toBe(4096);
+    const h = createHash("sha256");
+    let largestBefore = 0;
+    for (let i = 0; i < 4; i++) {
+      const chunk = (await ch.receive())!;
+      largestBefore = Math.max(largestBefore, chunk.length);
+      h.update(chunk);
+    }
+    expect(largestBefore).toBeLessThanOrEqual(4096);
+    ch.useReadBuffer(READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES);
+    expect(ch.readBufferBytes).toBe(READ_BUFFER_BYTES);
+    let largestAfter = 0;
+    for (let chunk = await ch.receive(); chunk !== null; chunk = await ch.receive()) {
+      largestAfter = Math.max(largestAfter, chunk.length);
+      h.update(chunk);
+    }
+    expect(largestAfter).toBeGreaterThan(4096);
+    expect(h.digest("hex")).toBe(createHash("sha256").update(bytes).digest("hex"));
+    ch.destroy();
+  });
+
+  it("discardInput() drops what is queued and everything that arrives after, keeping none of it", async () => {
+    const bytes = randomStream(16 * 2 ** 20, 31);
+    const { ch } = await acceptedPair(bytes, 37);
+    await ch.receive();
+    await new Promise((r) => setTimeout(r, 30)); // some arrives while nobody reads: queued
+    expect(ch.queuedBytes).toBeGreaterThan(0);
+    ch.discardInput();
+    expect(ch.queuedBytes).toBe(0);
+    expect(ch.readBufferBytes).toBe(4096);
+    const t0 = performance.now();
+    while (ch.bytesReceived < bytes.length && performance.now() - t0 < 5000) {
+      await new Promise((r) => setTimeout(r, 10));
+      expect(ch.queuedBytes).toBe(0);
+    }
+    expect(ch.bytesReceived).toBe(bytes.length); // all read, none kept
+    ch.destroy();
+  });
+
   it("falls back to Node's default reads for a socket it cannot take the handle of", () => {
     const ch = TcpChannel.accept(new Socket(), { peer: "nowhere:0" });
     expect(ch.readBufferBytes).toBe(0);
     expect(RECEIVE_HIGH_WATER_BYTES).toBeGreaterThan(READ_BUFFER_BYTES);
     ch.destroy();
+  });
+});
+
+describe("SecureChannel", () => {
+  /** Both ends of an authenticated connection over loopback, as the source and the listener make them. */
+  async function securePair(suite: Suite): Promise<{ client: SecureChannel; server: SecureChannel }> {
+    let serverSide: Promise<SecureChannel> | null = null;
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      const ch = TcpChannel.accept(socket, { idleTimeoutMs: 5000 });
+      serverSide = serverHandshake(ch, TOKEN, { suite }).then((keys) => new SecureChannel(ch, keys, { role: "server" }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    closers.push(() => new Promise((r) => server.close(r)));
+    const socket = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port, allowHalfOpen: true });
+    await new Promise((r) => socket.once("connect", r));
+    const tcp = new TcpChannel(socket, { idleTimeoutMs: 5000 });
+    const client = new SecureChannel(tcp, await clientHandshake(tcp, TOKEN, suite), { role: "client" });
+    const serverChannel = await serverSide!;
+    closers.push(() => { client.destroy(); serverChannel.destroy(); });
+    return { client, server: serverChannel };
+  }
+
+  async function readAll(ch: SecureChannel): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (let b = await ch.receive(); b !== null; b = await ch.receive()) parts.push(Buffer.from(b));
+    return Buffer.concat(parts);
+  }
+
+  it.each([[Suite.Aes256Gcm], [Suite.GmacAes256]])("suite %s: a send larger than a record is split, and arrives whole and in order; CLOSE ends it", async (suite) => {
+    const { client, server } = await securePair(suite);
+    const big = createHash("sha512").update("seed").digest();
+    const payload = Buffer.concat(Array.from({ length: (3 * 2 ** 20) / big.length }, (_, i) => { const b = Buffer.from(big); b[0] = i; return b; }));
+    await client.send(payload);
+    client.close();
+    const got = await readAll(server);
+    expect(Buffer.compare(got, payload)).toBe(0);
+    expect(server.recordsReceived).toBe(Math.ceil(payload.length / MAX_RECORD_BODY_BYTES) + 1); // the DATA records and the CLOSE
+  });
+
+  it("close(error) sends the error: the peer's receive fails with its code, said by the other side", async () => {
+    const { client, server } = await securePair(Suite.Aes256Gcm);
+    await server.send(Buffer.from("some bytes"));
+    server.close(new HypermemError(ErrorCode.StreamDigest, "the digest did not match"));
+    expect(Buffer.from((await client.receive())!).toString()).toBe("some bytes");
+    await expect(client.receive()).rejects.toMatchObject({ code: ErrorCode.StreamDigest, message: "destination: the digest did not match", details: { remote: true } });
+    await expect(server.send(Buffer.from("more"))).rejects.toMatchObject({ code: ErrorCode.StreamDigest });
+  });
+
+  it("a connection that ends without a CLOSE record was truncated: ERR_INTEGRITY", async () => {
+    const { client, server } = await securePair(Suite.GmacAes256);
+    await client.send(Buffer.from("a record"));
+    client.tcp.end(); // the TCP half-close alone, as a man in the middle cutting the stream would leave it
+    expect(Buffer.from((await server.receive())!).toString()).toBe("a record");
+    await expect(server.receive()).rejects.toMatchObject({ code: ErrorCode.Integrity, message: expect.stringMatching(/ended after record 1 without a CLOSE record \(truncated on the way\)/) });
   });
 });
 

@@ -11,8 +11,7 @@
 //   idle timeout            idleTimeoutMs = 10 s without any byte, any phase
 //   host memory released    releaseHostAfterMs = 2 s after the last guest went
 import { ErrorCode, HypermemError } from "../errors.js";
-import type { Host } from "../host/host.js";
-import { MAX_HOST_MIB } from "../host/host.js";
+import { MAX_HOST_MIB, type Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
 import { checkToken } from "../net/token.js";
 import { DEFAULT_IDLE_TIMEOUT_MS } from "../net/tcp-channel.js";
