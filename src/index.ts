@@ -71,6 +71,7 @@ export { SecureChannel, type SecureChannelOptions } from "./net/secure-channel.j
 export {
   LISTENER_DEFAULTS, listenForMigrations, MigrationListener, resolveListenerOptions, type ListenerOptions, type ListenerReport, type ResolvedListenerOptions,
 } from "./migration/listener.js";
+export { claimMigration, isMigrating, releaseMigration } from "./migration/migrating.js";
 export {
   connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTarget, type TcpTransfer,
 } from "./migration/tcp.js";

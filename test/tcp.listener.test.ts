@@ -13,6 +13,7 @@ import { createHost } from "../src/host/host.js";
 import {
   HANDSHAKE_READ_BUFFER_BYTES, LISTENER_DEFAULTS, listenForMigrations, type ListenerOptions, type ListenerReport, type MigrationListener,
 } from "../src/migration/listener.js";
+import { isMigrating } from "../src/migration/migrating.js";
 import { buildScenario, type Scenario } from "../src/migration/scenario.js";
 import { connectMigrationChannel, migrateOverTcp, type TcpMigrationResult } from "../src/migration/tcp.js";
 
@@ -215,7 +216,9 @@ describe("one migration of a VM at a time, and the library's own checks", () => 
     const t0 = performance.now();
     await expect(migrate(s, port)).rejects.toMatchObject({ code: ErrorCode.VmMigrating, message: expect.stringMatching(/vm \d+ is being migrated already/) });
     expect(performance.now() - t0).toBeLessThan(50);
+    expect(isMigrating(s.vm)).toBe(true);
     expect((await first).status).toBe("completed");
+    expect(isMigrating(s.vm)).toBe(false);
     await next("received");
     expect(reports).toHaveLength(1); // the second never connected
     s.vm.resume();

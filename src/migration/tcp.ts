@@ -21,6 +21,7 @@ import { MeasuredLink } from "../sim/link.js";
 import { WallClock } from "../sim/wall-clock.js";
 import { ACK_BYTES, isAck } from "../stream/format.js";
 import { resolveMigrationOptions, type MigrationOptions, type ResolvedMigrationOptions } from "./options.js";
+import { claimMigration, releaseMigration } from "./migrating.js";
 import { migrateSource } from "./precopy.js";
 import type { MigrationResult } from "./stats.js";
 
@@ -62,9 +63,6 @@ export interface TcpMigrationResult extends MigrationResult {
 }
 
 const TARGET_KEYS = ["host", "port", "token", "encryption", "idleTimeoutMs", "signal"];
-
-/** VMs with a migration over TCP under way. */
-const migrating = new WeakSet<Vm>();
 
 /** Parses "HOST:PORT" (IPv6 as "[::1]:PORT"). */
 export function parseHostPort(option: string, text: string): { host: string; port: number } {
@@ -193,14 +191,11 @@ export function resolveTcpMigrationOptions(options: MigrationOptions): ResolvedM
 export async function migrateOverTcp(vm: Vm, options: MigrationOptions, target: TcpTarget): Promise<TcpMigrationResult> {
   const o = resolveTcpMigrationOptions(options);
   checkTarget(target);
-  if (migrating.has(vm)) {
-    throw new HypermemError(ErrorCode.VmMigrating, `vm ${vm.id} is being migrated already; a second migration of it is refused (wait for the first to end)`, { vmId: vm.id });
-  }
-  migrating.add(vm);
+  claimMigration(vm);
   try {
     return await migrateConnected(vm, o, target);
   } finally {
-    migrating.delete(vm);
+    releaseMigration(vm);
   }
 }
 
