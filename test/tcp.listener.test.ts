@@ -140,8 +140,9 @@ describe("idle and hostile connections do not block the listener", () => {
     const cut = await next("failed");
     const ms = performance.now() - t0;
     expect(cut).toMatchObject({ error: { code: ErrorCode.Timeout, message: expect.stringMatching(/sent \d+ bytes in the last 1000 ms, under the 65536 of the progress rule/) } });
-    expect(ms).toBeGreaterThanOrEqual(990);
-    expect(ms).toBeLessThan(2000);
+    // The window starts when the listener sends ACCEPT, a moment before the source has it (t0).
+    expect(ms).toBeGreaterThanOrEqual(900);
+    expect(ms).toBeLessThan(2500);
     // Capped at 2 MiB/s (a 1 MiB chunk every half second; a tight downtime limit keeps every page in the capped precopy)
     // against a minimum of 64 KiB/s over 1 s windows: never cut.
     const slow = await migrate(scenario(4, 0), port, { maxBandwidthBytesPerSec: 2 * 2 ** 20, downtimeLimitNs: 1e6 });
@@ -169,13 +170,15 @@ describe("idle and hostile connections do not block the listener", () => {
 describe("the destination's memory", () => {
   it("a host of the listener's own is replaced once its guest is gone, and the memory goes back to the OS (RSS)", async () => {
     const guestMiB = 192;
-    const { listener, port, next } = await startListener({ hostMiB: 256, releaseHostAfterMs: 50 });
+    let rssReceived = 0;
+    // RSS taken when the guest has arrived (before the release timer can run, however loaded the machine).
+    const onGuest = (): boolean => { rssReceived = process.memoryUsage().rss; return false; };
+    const { listener, port, next } = await startListener({ hostMiB: 256, releaseHostAfterMs: 50, onGuest });
     const first = new WeakRef(listener.host);
     const s = scenario(guestMiB, 0);
     const rssBefore = process.memoryUsage().rss;
     expect((await migrate(s, port)).status).toBe("completed");
     await next("received");
-    const rssReceived = process.memoryUsage().rss;
     expect(rssReceived - rssBefore).toBeGreaterThan(0.8 * guestMiB * 2 ** 20);
     await until(() => listener.hostReleases === 1);
     expect(listener.host).not.toBe(first.deref());

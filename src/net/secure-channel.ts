@@ -13,6 +13,7 @@
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Channel } from "./channel.js";
 import { encodeErrorText, errorFromText } from "./handshake.js";
+import { primeAllocator } from "./native-memory.js";
 import { RecordOpener, RecordSealer } from "./record-seal.js";
 import { MAX_RECORD_BODY_BYTES, RecordType } from "./record.js";
 import type { SessionKeys } from "./session-keys.js";
@@ -45,6 +46,7 @@ export class SecureChannel implements Channel {
   #sendError: HypermemError | null = null;
 
   constructor(tcp: TcpChannel, keys: SessionKeys, options: SecureChannelOptions) {
+    primeAllocator();
     this.tcp = tcp;
     this.suite = keys.suite;
     this.sendDepth = tcp.sendDepth;
