@@ -59,7 +59,7 @@ export class MigrationListener {
   #releaseTimer: NodeJS.Timeout | null = null;
   /** Connections served so far (any outcome). */
   served = 0;
-  /** Times the host was replaced by a fresh one to give its memory back. */
+  /** Times the host was replaced by a fresh one and the old one's memory collected. */
   hostReleases = 0;
 
   constructor(server: Server, o: ResolvedListenerOptions) {
@@ -236,8 +236,11 @@ export class MigrationListener {
       this.#releaseTimer = null;
       if (this.#slot || !worthReleasing(this.#host, this.#freshHostBytes)) return;
       this.#host = createHost({ memoryMiB: this.options.hostMiB });
-      this.hostReleases++;
-      collectGarbage();
+      // Collect in a job of its own: a frame that loaded the old host (this one) may keep it alive while it runs.
+      setImmediate(() => {
+        collectGarbage();
+        this.hostReleases++;
+      }).unref();
     }, after);
     this.#releaseTimer.unref();
   }
