@@ -610,11 +610,12 @@ describe("SecureChannel", () => {
     const { client, server } = await securePair(suite);
     const big = createHash("sha512").update("seed").digest();
     const payload = Buffer.concat(Array.from({ length: (3 * 2 ** 20) / big.length }, (_, i) => { const b = Buffer.from(big); b[0] = i; return b; }));
-    await client.send(payload);
+    const after = Buffer.from("sent while the large one was in flight");
+    await Promise.all([client.send(payload), client.send(after)]); // the second must not come between the first's records
     client.close();
     const got = await readAll(server);
-    expect(Buffer.compare(got, payload)).toBe(0);
-    expect(server.recordsReceived).toBe(Math.ceil(payload.length / MAX_RECORD_BODY_BYTES) + 1); // the DATA records and the CLOSE
+    expect(Buffer.compare(got, Buffer.concat([payload, after]))).toBe(0);
+    expect(server.recordsReceived).toBe(Math.ceil(payload.length / MAX_RECORD_BODY_BYTES) + 2); // the DATA records and the CLOSE
   });
 
   it("close(error) sends the error: the peer's receive fails with its code, said by the other side", async () => {

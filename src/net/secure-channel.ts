@@ -66,16 +66,19 @@ export class SecureChannel implements Channel {
 
   /**
    * Sends `bytes` as DATA records (one, unless it is larger than
-   * MAX_RECORD_BODY_BYTES); resolves once the socket has taken them. With
+   * MAX_RECORD_BODY_BYTES: then all of its records at once, so no other send
+   * comes between them); resolves once the socket has taken them. With
    * integrity only, the records point at `bytes`: leave them unchanged until
    * then (the Channel contract).
    */
-  async send(bytes: Uint8Array): Promise<void> {
-    if (this.#sendError) throw this.#sendError;
+  send(bytes: Uint8Array): Promise<void> {
+    if (this.#sendError) return Promise.reject(this.#sendError);
     if (bytes.length <= MAX_RECORD_BODY_BYTES) return this.tcp.sendParts(this.#sealer.seal(RecordType.Data, bytes));
+    const parts: Uint8Array[] = [];
     for (let at = 0; at < bytes.length; at += MAX_RECORD_BODY_BYTES) {
-      await this.tcp.sendParts(this.#sealer.seal(RecordType.Data, bytes.subarray(at, at + MAX_RECORD_BODY_BYTES)));
+      parts.push(...this.#sealer.seal(RecordType.Data, bytes.subarray(at, at + MAX_RECORD_BODY_BYTES)));
     }
+    return this.tcp.sendParts(parts);
   }
 
   /** The next verified DATA bytes (valid until the next receive()); null after the peer's CLOSE. */
