@@ -58,6 +58,17 @@ export const ErrorCode = {
   Internal: "ERR_INTERNAL",
   /** A system call failed while a command ran (disk full, file removed meanwhile...): exit status 1. */
   System: "ERR_SYSTEM",
+
+  // Secure transport (src/net, src/migration/tcp.ts and listener.ts).
+  /**
+   * A record after the handshake failed its check: its tag (altered on the
+   * way, or keyed for another session), its sequence number (replayed,
+   * reordered or dropped), its header fields or length, or the connection
+   * ended without a CLOSE record (truncated).
+   */
+  Integrity: "ERR_INTEGRITY",
+  /** The VM is being migrated already; a second migration of it is refused before it starts. */
+  VmMigrating: "ERR_VM_MIGRATING",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

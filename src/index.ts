@@ -57,9 +57,21 @@ export {
 export type { MigrationProgress, MigrationResult, MigrationStatus, RamStats, RoundRecord, XbzrleStats } from "./migration/stats.js";
 export { buildScenario, type Scenario, type ScenarioOptions } from "./migration/scenario.js";
 export { createChannelPair, type Channel } from "./net/channel.js";
-export { DEFAULT_IDLE_TIMEOUT_MS, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type TcpChannelOptions } from "./net/tcp-channel.js";
-export { clientHandshake, loadToken, serverHandshake } from "./net/handshake.js";
-export { listenForMigrations, MigrationListener, type ListenerOptions, type ListenerReport } from "./migration/listener.js";
+export {
+  DEFAULT_IDLE_TIMEOUT_MS, READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type AcceptOptions, type TcpChannelOptions,
+} from "./net/tcp-channel.js";
+export { clientHandshake, describeSuite, serverHandshake, type ServerHandshakeOptions } from "./net/handshake.js";
+export { checkToken, loadToken, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES, type LoadTokenOptions } from "./net/token.js";
+export { deriveSessionKeys, Suite, SUITE_NAMES, suiteFor, type DirectionKeys, type SessionKeys } from "./net/session-keys.js";
+export {
+  decodeRecordHeader, encodeRecordHeader, MAX_RECORD_BODY_BYTES, RECORD_HEADER_BYTES, RecordType, TAG_BYTES, type RecordHeader,
+} from "./net/record.js";
+export { RecordOpener, RecordSealer, type OpenedRecord, type SealedRecord } from "./net/record-seal.js";
+export { SecureChannel, type SecureChannelOptions } from "./net/secure-channel.js";
+export {
+  LISTENER_DEFAULTS, listenForMigrations, MigrationListener, resolveListenerOptions, type ListenerOptions, type ListenerReport, type ResolvedListenerOptions,
+} from "./migration/listener.js";
+export { claimMigration, isMigrating, releaseMigration } from "./migration/migrating.js";
 export {
   connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTarget, type TcpTransfer,
 } from "./migration/tcp.js";

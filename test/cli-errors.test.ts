@@ -54,7 +54,7 @@ beforeAll(() => {
   writeFileSync(f.empty, "");
   writeFileSync(f.unreadable, "secret\n");
   chmodSync(f.unreadable, 0o000);
-  writeFileSync(f.token, "a shared secret\n");
+  writeFileSync(f.token, "a shared secret of 16+ bytes\n", { mode: 0o600 }); // at least 16 bytes, and private (no warning)
   writeFileSync(f.blankToken, "  \n\t\n");
   writeFileSync(f.notATrace, "this is not a trace, but it is long enough to hold a header\n");
   recordTrace(f.trace, { kind: "uniform", ratePerSec: 1000 }, 4096, 100);

@@ -70,7 +70,7 @@ describe("documentation examples", () => {
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       expect(r.stdout).toMatch(/Migration status\s+completed/);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(out).toMatch(/received 1\.00 GiB guest/);
+      expect(out).toMatch(/received 256 MiB guest/);
     } finally {
       listener.kill("SIGTERM");
     }

@@ -134,3 +134,59 @@ describe("contiguous buffers", () => {
     expect(() => k.frames.allocBuffer(host.maxFrames * 4096)).toThrow(expect.objectContaining({ code: "ERR_OUT_OF_FRAMES" }));
   });
 });
+
+describe("nothing half-written: vm.write and createHost", () => {
+  /** A host whose free frames are exactly `free`, a VM with its first leaf table (pages 0..511) in place, and the filler that took the rest. */
+  function hostWithFreeFrames(free: number): { host: ReturnType<typeof createHost>; vm: ReturnType<ReturnType<typeof createHost>["createVm"]> } {
+    const host = createHost({ memoryMiB: 4 });
+    const vm = host.createVm({ pages: 1024 });
+    vm.write(0, Uint8Array.of(1)); // the upper levels and the leaf table of pages 0..511
+    const filler = host.createVm({ pages: 4096 });
+    for (let pfn = 0; host.maxFrames - host.stats().usedFrames > free; pfn++) filler.write(pfn * 4096, Uint8Array.of(1));
+    expect(host.maxFrames - host.stats().usedFrames).toBe(free);
+    return { host, vm };
+  }
+
+  it("a write across a page-table boundary counts the table it needs: at the exhaustion boundary it happens completely or not at all", () => {
+    // Pages 511 and 512: two frames, and a new leaf table for page 512.
+    const short = hostWithFreeFrames(2);
+    expect(short.host.kernels.mmu.tablesNeeded(short.vm.slot, 511, 2)).toBe(1);
+    const used = short.host.stats().usedFrames;
+    const bytes = new Uint8Array(8192).fill(0x5a);
+    expect(() => short.vm.write(511 * 4096, bytes)).toThrow(err("ERR_OUT_OF_FRAMES", "needs 3 new frames \\(pages and page tables\\), the host has 2"));
+    expect(short.host.stats().usedFrames).toBe(used);
+    expect(short.vm.read(511 * 4096, 8192).every((b) => b === 0)).toBe(true); // page 511 not written either
+    expect(short.vm.pte(511)).toBe(0n);
+    const enough = hostWithFreeFrames(3);
+    enough.vm.write(511 * 4096, bytes);
+    expect(enough.vm.read(511 * 4096, 8192).every((b) => b === 0x5a)).toBe(true);
+    expect(enough.host.stats().usedFrames).toBe(enough.host.maxFrames);
+  });
+
+  it.each([
+    ["a plain array", [1, 2, 3], "Array"],
+    ["a Uint16Array", new Uint16Array([0x1234, 0x5678]), "Uint16Array"],
+    ["a DataView", new DataView(new ArrayBuffer(4)), "DataView"],
+    ["a string", "bytes", "string"],
+    ["null", null, "null"],
+  ])("vm.write refuses %s before touching the guest: no page populated, nothing dirty", (_, bytes, what) => {
+    const host = createHost({ memoryMiB: 4 });
+    const vm = host.createVm({ pages: 4 });
+    vm.harvestDirty();
+    const used = host.stats().usedFrames;
+    expect(() => vm.write(0, bytes as unknown as Uint8Array)).toThrow(err("ERR_BAD_OPTION", `vm.write takes a Uint8Array of bytes, got ${what}`));
+    expect(vm.pte(0)).toBe(0n);
+    expect(host.stats().usedFrames).toBe(used);
+    expect(vm.harvestDirty().count()).toBe(0);
+  });
+
+  it("vm.write takes a Buffer (a Uint8Array) as it is", () => {
+    const vm = createHost({ memoryMiB: 4 }).createVm({ pages: 4 });
+    vm.write(10, Buffer.from([7, 8, 9]));
+    expect([...vm.read(10, 3)]).toEqual([7, 8, 9]);
+  });
+
+  it.each([[null], [undefined]])("createHost(%s) is a typed error naming what it wants", (options) => {
+    expect(() => createHost(options as never)).toThrow(err("ERR_BAD_OPTION", `options must be an object such as \\{ memoryMiB: 1024 \\}, got ${String(options)}`));
+  });
+});

@@ -201,6 +201,22 @@ describe("progress and rates", () => {
   });
 });
 
+describe("one migration of a VM at a time", () => {
+  it("a second in-process migration of a VM being migrated is refused at once; the first completes; then it may go again", async () => {
+    const s = buildScenario({ guestMiB: 16, prefill: 0.5, ...hot(0.1, 1000) });
+    const first = migrate(s.vm, s.destination, { ...TEST_LIMITS, workload: s.workload, bandwidthBytesPerSec: GBIT });
+    const other = createHost({ memoryMiB: 64 });
+    await expect(migrate(s.vm, other, TEST_LIMITS)).rejects.toMatchObject({ code: "ERR_VM_MIGRATING", details: { vmId: s.vm.id } });
+    expect(other.stats().vms).toBe(0);
+    const r = await first;
+    expect(r.status).toBe("completed");
+    expect(r.verification).toMatchObject({ ok: true });
+    s.vm.resume();
+    const again = await migrate(s.vm, other, TEST_LIMITS);
+    expect(again.status).toBe("completed");
+  });
+});
+
 describe("guests with uncorrectable memory errors", () => {
   it("poisoned pages travel as POISON, never their bytes, and raise a virtual MCE on the destination", async () => {
     const guestFound: MachineCheck[] = [];

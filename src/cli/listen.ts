@@ -1,12 +1,14 @@
 // `hypermem listen`: a destination host that accepts authenticated
-// migrations over TCP one at a time, verifies each received guest (the
-// end-of-stream digest), reports it, destroys it to free the host for the
-// next one, and keeps running until SIGINT/SIGTERM.
+// migrations over TCP (encrypted unless --no-encryption), one at a time,
+// verifies each received guest (the end-of-stream digest), reports it,
+// destroys it to free the host for the next one, and keeps running until
+// SIGINT/SIGTERM. Handshakes run several at once under a deadline, and an
+// authenticated transfer must keep a minimum rate (src/migration/listener.ts).
 import { isIP } from "node:net";
-import { listenForMigrations, type ListenerReport } from "../migration/listener.js";
-import { duration, flag, inputFile, integer, size, text } from "./option-kinds.js";
+import { LISTENER_DEFAULTS, listenForMigrations, type ListenerReport } from "../migration/listener.js";
+import { duration, flag, inputFile, integer, rate, size, text } from "./option-kinds.js";
 import { defineCommand } from "./registry.js";
-import { readTokenFile } from "./token-file.js";
+import { printWarnings, readTokenFile } from "./token-file.js";
 import { formatBytes } from "./units.js";
 
 function formatReport(r: ListenerReport): string {
@@ -35,25 +37,41 @@ export const listenCommand = defineCommand({
       help: "address to bind", default: "127.0.0.1", placeholder: "ADDR",
       check: (addr) => (isIP(addr) !== 0 || HOSTNAME.test(addr) ? null : "not an IP address or a host name"),
     }),
-    "token-file": inputFile({ help: "shared secret, trimmed; the source must use the same", required: true }),
+    "token-file": inputFile({ help: "shared secret, 16 to 4096 bytes once trimmed; the source must use the same", required: true }),
     "host-memory": size({
       help: "memory of the destination host", default: "4GiB", minBytes: 2 ** 20, maxBytes: 2 ** 32,
       maxWhy: "per host (one WebAssembly memory)", multipleOf: "MiB",
     }),
     "idle-timeout": duration({ help: "close a connection idle this long", default: "10s", minNs: 1e6, maxNs: 86400e9 }),
+    "no-encryption": flag({ help: "require sources that authenticate the stream without encrypting it (guest memory in clear)" }),
+    "max-handshakes": integer({ help: "handshakes in progress at once; one more replaces the oldest", default: "16", min: 1, max: 1024 }),
+    "handshake-timeout": duration({ help: "cut a connection not authenticated this long after it arrived", default: "3s", minNs: 1e6, maxNs: 3600e9 }),
+    "min-rate": rate({ help: "cut an authenticated transfer slower than this over a --progress-window", default: "100KiB/s" }),
+    "progress-window": duration({ help: "the window the --min-rate is measured over", default: "10s", minNs: 1e6, maxNs: 86400e9 }),
+    "keep-host-memory": flag({ help: "keep the host's memory for the next migration (by default a grown host is replaced, its memory given back, 2s after its last guest left)" }),
     json: flag({ help: "one JSON object per line instead of text (an error too)" }),
   },
-  examples: ["hypermem listen --port 7000 --token-file secret.txt", "hypermem listen --port 0 --token-file secret.txt --host-memory 1GiB --json"],
-  validate: async (v) => ({ ...v, token: await readTokenFile(v["token-file"]) }),
+  examples: [
+    "hypermem listen --port 7000 --token-file secret.txt",
+    "hypermem listen --port 0 --token-file secret.txt --host-memory 1GiB --json",
+    "hypermem listen --port 7000 --token-file secret.txt --no-encryption --min-rate 1MiB/s",
+  ],
+  validate: async (v) => ({ ...v, tokenFile: await readTokenFile(v["token-file"]) }),
   async run(v, ctx) {
+    printWarnings("listen", v.tokenFile.warnings, ctx.stderr);
     const hostMiB = v["host-memory"] / 2 ** 20;
     const print = (obj: object, line: string): void => { ctx.stdout.write(`${v.json ? JSON.stringify(obj) : line}\n`); };
+    const encryption = !v["no-encryption"];
     const listener = await listenForMigrations({
-      port: v.port, bindAddress: v.host, token: v.token, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
+      port: v.port, bindAddress: v.host, token: v.tokenFile.token, encryption, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
+      maxHandshakes: v["max-handshakes"], handshakeTimeoutMs: v["handshake-timeout"] / 1e6,
+      minRateBytesPerSec: v["min-rate"], progressWindowMs: v["progress-window"] / 1e6,
+      releaseHostAfterMs: v["keep-host-memory"] ? null : LISTENER_DEFAULTS.releaseHostAfterMs,
       onReport: (r) => print(r, formatReport(r)),
     });
     const { host, port } = listener.address;
-    print({ event: "listening", host, port, hostMiB }, `listening on ${host}:${port} (host memory ${formatBytes(hostMiB * 2 ** 20)})`);
+    const protection = encryption ? "encrypted" : "authenticated only, not encrypted";
+    print({ event: "listening", host, port, hostMiB, encryption }, `listening on ${host}:${port} (host memory ${formatBytes(hostMiB * 2 ** 20)}, ${protection})`);
     const interrupted = ctx.interrupts();
     await new Promise<void>((resolve) => {
       if (interrupted.aborted) resolve();

@@ -37,8 +37,9 @@ export const MIGRATE_OPTIONS = {
   seed: integer({ help: "seed of the prefill, the workload and the error placement", default: "1", min: 0, max: Number.MAX_SAFE_INTEGER }),
   json: flag({ help: "print one JSON object instead of the table (an error too)" }),
   to: hostPort({ help: "migrate over TCP to a `hypermem listen` destination instead of in-process" }),
-  "token-file": inputFile({ help: "the destination's shared secret" }),
+  "token-file": inputFile({ help: "the destination's shared secret (16 to 4096 bytes once trimmed)" }),
   "idle-timeout": duration({ help: "fail after this long without socket activity", default: "10s", minNs: 1e6, maxNs: 86400e9 }),
+  "no-encryption": flag({ help: "authenticate the stream without encrypting it (guest memory in clear); the destination must say the same" }),
 } as const;
 
 type Flag = keyof typeof MIGRATE_OPTIONS;
@@ -53,5 +54,6 @@ export const MIGRATE_RULES: { readonly notWith: ReadonlyArray<PairRule<Flag>>; r
     ["to", "token-file", "the destination's shared secret"],
     ["token-file", "to", "the secret of a TCP destination"],
     ["idle-timeout", "to", "it times out a TCP connection"],
+    ["no-encryption", "to", "it sets how a TCP connection is protected"],
   ],
 };

@@ -18,7 +18,11 @@ export interface TcpPlan {
   readonly host: string;
   readonly port: number;
   readonly token: Uint8Array;
+  /** Encrypt the records (false: --no-encryption, integrity only). */
+  readonly encryption: boolean;
   readonly idleTimeoutMs: number;
+  /** Said on stderr before connecting (a token file others may read). */
+  readonly warnings: readonly string[];
 }
 
 export interface MigratePlan {
@@ -134,11 +138,14 @@ export async function planMigration(v: MigrateValues, given: Given): Promise<Mig
     maxRounds: v["max-rounds"] ?? null,
     maxTotalTimeNs: v["max-time"] ?? null,
   };
-  const to = v.to === undefined ? null : {
+  // The rules make --to need --token-file, so it is there.
+  const tokenFile = v.to === undefined ? null : await readTokenFile(v["token-file"]!);
+  const to = v.to === undefined || tokenFile === null ? null : Object.freeze({
     ...v.to,
-    // The rules make --to need --token-file, so it is there.
-    token: await readTokenFile(v["token-file"]!),
+    token: tokenFile.token,
+    encryption: !v["no-encryption"],
     idleTimeoutMs: v["idle-timeout"] / 1e6,
-  };
+    warnings: tokenFile.warnings,
+  });
   return Object.freeze({ scenario: Object.freeze(scenario), migration: Object.freeze(migration), json: v.json, to });
 }

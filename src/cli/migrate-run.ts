@@ -54,7 +54,7 @@ export async function runTcpMigration(
       ...migration,
       workload: s.workload,
       onProgress: reporter ? (p) => reporter.update(p) : null,
-    }, { host: to.host, port: to.port, token: to.token, idleTimeoutMs: to.idleTimeoutMs, signal });
+    }, { host: to.host, port: to.port, token: to.token, encryption: to.encryption, idleTimeoutMs: to.idleTimeoutMs, signal });
   } finally {
     reporter?.done();
     s.workload.close();
@@ -65,9 +65,11 @@ export async function runTcpMigration(
 export function tcpRows(t: TcpTransfer): Array<[string, string]> {
   return [
     ["destination", t.peer],
+    ["protection", t.protection === "aes-256-gcm" ? "encrypted and authenticated (AES-256-GCM)" : "authenticated only (GMAC, --no-encryption)"],
     ["handshake (wall)", `${t.handshakeMs.toFixed(1)} ms`],
     ["transfer (wall)", `${t.wallMs.toFixed(0)} ms`],
     ["bytes on socket", `${formatCount(t.bytesSent / 1024)} kbytes`],
     ["wall-clock rate", `${t.mibPerSec.toFixed(0)} MiB/s`],
+    ["guest steal time", `${t.guestStealMs.toFixed(0)} ms (${t.guestStealPct.toFixed(1)}%)`],
   ];
 }

@@ -9,8 +9,10 @@ import { planMigration, type MigratePlan } from "./migrate-plan.js";
 import { runMigration, runTcpMigration, tcpRows } from "./migrate-run.js";
 import { defineCommand, type CommandContext } from "./registry.js";
 import { formatColumns, infoMigrateRows, roundRows } from "./report.js";
+import { printWarnings } from "./token-file.js";
 
 async function overTcp(plan: MigratePlan, ctx: CommandContext): Promise<number> {
+  printWarnings("migrate", plan.to!.warnings, ctx.stderr);
   const signal = ctx.interrupts();
   const result = await runTcpMigration(plan.scenario, plan.migration, plan.to!, plan.json ? null : ctx.stderr, signal);
   if (plan.json) {

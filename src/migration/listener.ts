@@ -1,70 +1,93 @@
-// MigrationListener: a destination host that accepts migrations over TCP,
-// one at a time, and keeps running. Per connection: handshake (nothing is
-// allocated for an unauthenticated peer), then the stream into a
-// StreamReceiver (which validates everything and checks the end-of-stream
-// digest), then the acknowledgement. Any failure closes that connection,
-// discards the partial guest and leaves the listener serving the next.
+// MigrationListener: a destination host that accepts migrations over TCP and
+// keeps running. Per connection:
+//
+//   connect ──► handshake (up to maxHandshakes at once, each within
+//               handshakeTimeoutMs; a small read buffer, nothing allocated for
+//               the peer) ──► authenticated: take the one migration slot, or
+//               REJECT ERR_BUSY ──► the stream in sealed records into a
+//               StreamReceiver, under the progress rule ──► the
+//               acknowledgement (a record) ──► CLOSE
+//
+// Only a source that proved the token takes the slot, so an idle or hostile
+// connection never stops a legitimate migration: at worst it holds one of
+// the handshake places until its deadline, and a connection arriving when
+// they are all taken replaces the oldest. An authenticated transfer that
+// falls under the minimum rate over a window is cut and the slot freed. Any
+// failure closes that connection (an ERROR record says why), discards the
+// partial guest, and leaves the listener serving the next. A connection
+// being turned away keeps nothing of what its peer sends while it lingers
+// for the peer to read our last message. The numbers are in
+// listener-options.ts. When the host is the listener's own, it is replaced
+// by a fresh one once it has held no guest for releaseHostAfterMs, so the
+// memory a large guest took goes back to the OS (host-release.ts).
 import { createServer, type Server, type Socket } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { createHost, type Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
 import { encodeTextFrame, MessageType, serverHandshake } from "../net/handshake.js";
-import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "../net/tcp-channel.js";
+import { SecureChannel } from "../net/secure-channel.js";
+import { suiteFor, type SessionKeys } from "../net/session-keys.js";
+import { READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, TcpChannel } from "../net/tcp-channel.js";
 import { encodeAck } from "../stream/format.js";
-import { StreamReceiver, type ReceiverLimits } from "../stream/receiver.js";
+import { StreamReceiver } from "../stream/receiver.js";
+import { collectGarbage, worthReleasing } from "./host-release.js";
+import { resolveListenerOptions, type ListenerOptions, type ListenerReport, type ResolvedListenerOptions } from "./listener-options.js";
+
+export { LISTENER_DEFAULTS, resolveListenerOptions, type ListenerOptions, type ListenerReport, type ResolvedListenerOptions } from "./listener-options.js";
 
 /** How long a refused or failed connection may linger for the peer to read our last message, ms. */
 const LINGER_MS = 1000;
-
-export interface ListenerOptions {
-  /** TCP port; 0 picks a free one (see `port` after listen). */
-  port: number;
-  /** Address to bind. @default "127.0.0.1" */
-  bindAddress?: string;
-  /** The shared secret (the token file's trimmed contents). */
-  token: Uint8Array;
-  /** Host memory of the destination host, MiB (ignored when `host` is given). @default 4096 */
-  hostMiB?: number;
-  /** Receive into this host instead of a new one. */
-  host?: Host;
-  /** Close a connection idle for this long, ms. @default 10_000 */
-  idleTimeoutMs?: number;
-  /** Limits on what a stream may ask for. */
-  receiverLimits?: ReceiverLimits;
-  /** Called once per connection with its outcome. */
-  onReport?: (report: ListenerReport) => void;
-  /**
-   * Called with each verified guest before it is destroyed (to free the host
-   * for the next migration). Return true to keep it running instead.
-   */
-  onGuest?: (vm: Vm, report: ListenerReport) => boolean;
-}
-
-export type ListenerReport =
-  | { event: "received"; peer: string; guestBytes: number; streamBytes: number; chunks: number; wallMs: number; mibPerSec: number; kept: boolean }
-  | { event: "refused"; peer: string; error: { code: string; message: string } }
-  | { event: "failed"; peer: string; streamBytes: number; wallMs: number; error: { code: string; message: string } };
+/** Read buffer, and bytes queued before reading pauses, while the peer is not authenticated. */
+export const HANDSHAKE_READ_BUFFER_BYTES = 4096;
 
 function plain(err: unknown): { code: string; message: string } {
   return err instanceof HypermemError ? { code: err.code, message: err.message } : { code: ErrorCode.MigrationFailed, message: String((err as Error)?.message ?? err) };
 }
 
 export class MigrationListener {
-  readonly host: Host;
   readonly server: Server;
-  readonly #o: ListenerOptions;
-  readonly #idleTimeoutMs: number;
-  #busy = false;
-  #open = new Set<TcpChannel>();
+  readonly options: ResolvedListenerOptions;
+  #host: Host;
+  /** Linear memory of a fresh host of the listener's own (0 when the caller gave the host). */
+  readonly #freshHostBytes: number;
+  /** Handshakes in progress, oldest first. */
+  readonly #handshakes = new Set<TcpChannel>();
+  /** The connection holding the migration slot. */
+  #slot: TcpChannel | null = null;
+  /** Every connection not yet destroyed (handshakes, the slot, lingering). */
+  readonly #open = new Set<TcpChannel>();
+  #releaseTimer: NodeJS.Timeout | null = null;
   /** Connections served so far (any outcome). */
   served = 0;
+  /** Times the host was replaced by a fresh one and the old one's memory collected. */
+  hostReleases = 0;
 
-  constructor(server: Server, host: Host, o: ListenerOptions) {
+  constructor(server: Server, o: ResolvedListenerOptions) {
     this.server = server;
-    this.host = host;
-    this.#o = o;
-    this.#idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    server.on("connection", (socket) => { void this.#accept(socket); });
+    this.options = o;
+    this.#host = o.host ?? createHost({ memoryMiB: o.hostMiB });
+    this.#freshHostBytes = o.host ? 0 : this.#host.stats().linearMemoryBytes;
+    server.on("connection", (socket) => this.#accept(socket));
+  }
+
+  /** The destination host guests are received into now (a fresh one after a release). */
+  get host(): Host { return this.#host; }
+
+  /** Handshakes in progress. */
+  get handshakes(): number { return this.#handshakes.size; }
+
+  /** Connections open (in a handshake, migrating, or lingering after a refusal). */
+  get connections(): number { return this.#open.size; }
+
+  /**
+   * Bytes the listener holds for its connections' input: each live
+   * connection's read buffer and what it has queued. A connection in its
+   * handshake or being turned away holds at most a few KiB.
+   */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const ch of this.#open) if (!ch.error) bytes += ch.readBufferBytes + ch.queuedBytes;
+    return bytes;
   }
 
   /** The bound address and port. */
@@ -76,67 +99,93 @@ export class MigrationListener {
 
   /** Stops accepting, closes open connections and resolves once the server closed. */
   close(): Promise<void> {
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
     for (const ch of this.#open) ch.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  async #accept(socket: Socket): Promise<void> {
-    const ch = TcpChannel.accept(socket, { idleTimeoutMs: this.#idleTimeoutMs });
+  #accept(socket: Socket): void {
+    const o = this.options;
+    if (this.#handshakes.size >= o.maxHandshakes) this.#evictOldest();
+    const ch = TcpChannel.accept(socket, {
+      idleTimeoutMs: o.idleTimeoutMs, readBufferBytes: HANDSHAKE_READ_BUFFER_BYTES, receiveHighWaterBytes: HANDSHAKE_READ_BUFFER_BYTES,
+    });
     this.#open.add(ch);
-    try {
-      if (this.#busy) {
-        const e = new HypermemError(ErrorCode.Busy, "destination is busy with another migration; retry later");
-        this.#report({ event: "refused", peer: ch.peer, error: plain(e) });
-        await ch.send(encodeTextFrame(MessageType.Reject, e.code, e.message)).catch(() => undefined);
-        return;
-      }
-      this.#busy = true;
-      try {
-        await this.#serve(ch);
-      } catch (err) {
-        // Only a throwing onGuest/onReport gets here; the listener itself stays up.
-        this.#report({ event: "failed", peer: ch.peer, streamBytes: 0, wallMs: 0, error: plain(err) });
-      } finally {
-        this.#busy = false;
-        this.served++;
-      }
-    } finally {
-      ch.close();
-      // Let the peer read our last message, then make sure the socket goes.
-      setTimeout(() => { ch.destroy(); this.#open.delete(ch); }, LINGER_MS).unref();
-    }
+    void this.#serve(ch);
+  }
+
+  /** Makes room for a new connection: the oldest handshake is told ERR_BUSY and cut. */
+  #evictOldest(): void {
+    const oldest = this.#handshakes.values().next().value as TcpChannel;
+    const e = new HypermemError(ErrorCode.Busy, `destination has ${this.options.maxHandshakes} handshakes in progress; the oldest (${oldest.peer}) was dropped for a new connection`, { peer: oldest.peer });
+    this.#handshakes.delete(oldest);
+    oldest.end([encodeTextFrame(MessageType.Reject, e.code, e.message)]);
+    oldest.close(e);
   }
 
   async #serve(ch: TcpChannel): Promise<void> {
-    const started = performance.now();
-    // A whole-handshake deadline too: a peer trickling bytes must not hold the listener.
+    let keys: SessionKeys;
+    this.#handshakes.add(ch);
     const deadline = setTimeout(() => {
-      ch.close(new HypermemError(ErrorCode.Timeout, `handshake with ${ch.peer} not completed within ${this.#idleTimeoutMs} ms`, { peer: ch.peer }));
-    }, this.#idleTimeoutMs);
+      ch.close(new HypermemError(ErrorCode.Timeout, `handshake with ${ch.peer} not completed within ${this.options.handshakeTimeoutMs} ms`, { peer: ch.peer, handshakeTimeoutMs: this.options.handshakeTimeoutMs }));
+    }, this.options.handshakeTimeoutMs);
     try {
-      await serverHandshake(ch, this.#o.token);
+      keys = await serverHandshake(ch, this.options.token, { suite: suiteFor(this.options.encryption), admit: () => this.#takeSlot(ch) });
     } catch (err) {
+      if (this.#slot === ch) this.#slot = null; // admitted, then ACCEPT could not be sent
       this.#report({ event: "refused", peer: ch.peer, error: plain(err) });
+      this.#dismiss(ch);
       return;
     } finally {
       clearTimeout(deadline);
+      this.#handshakes.delete(ch);
     }
-    const receiver = new StreamReceiver(this.host, this.#o.receiverLimits ?? {});
+    try {
+      await this.#receive(ch, keys);
+    } catch (err) {
+      // Only a throwing onGuest/onReport gets here; the listener itself stays up.
+      this.#report({ event: "failed", peer: ch.peer, streamBytes: 0, wallMs: 0, error: plain(err) });
+    } finally {
+      this.#slot = null;
+      this.#dismiss(ch);
+      this.#scheduleRelease();
+    }
+  }
+
+  /** The handshake's admit step: the slot for this authenticated source, or ERR_BUSY. */
+  #takeSlot(ch: TcpChannel): HypermemError | null {
+    if (this.#slot) return new HypermemError(ErrorCode.Busy, "destination is busy with another migration; retry later");
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#slot = ch;
+    return null;
+  }
+
+  /** Receives one stream over the authenticated connection, under the progress rule. */
+  async #receive(ch: TcpChannel, keys: SessionKeys): Promise<void> {
+    const o = this.options;
+    const started = performance.now();
+    ch.useReadBuffer(READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES);
+    const sc = new SecureChannel(ch, keys, { role: "server" });
+    const progress = this.#watchProgress(sc);
+    const receiver = new StreamReceiver(this.#host, o.receiverLimits);
     let vm: Vm;
     try {
-      // Stop at END_STREAM, not at EOF: the source waits for the acknowledgement before closing.
+      // Stop at END_STREAM, not at the end of the records: the source waits for the acknowledgement before closing.
       while (!receiver.done) {
-        const bytes = await ch.receive();
+        const bytes = await sc.receive();
         if (bytes === null) break;
         receiver.push(bytes);
       }
+      clearInterval(progress);
       vm = receiver.finish();
-      await ch.send(encodeAck());
+      await sc.send(encodeAck());
+      sc.close();
     } catch (err) {
+      clearInterval(progress);
       receiver.abort(String((err as Error)?.message ?? err));
       const e = plain(err);
-      // Tell the source why, then linger (see #accept) so it can read it before the socket goes.
-      await ch.send(encodeTextFrame(MessageType.Error, e.code, e.message)).catch(() => undefined);
+      // Tell the source why (an ERROR record), then linger (see #dismiss) so it can read it before the socket goes.
+      sc.close(err as Error);
       this.#report({ event: "failed", peer: ch.peer, streamBytes: receiver.bytesReceived, wallMs: performance.now() - started, error: e });
       return;
     }
@@ -145,14 +194,60 @@ export class MigrationListener {
       event: "received", peer: ch.peer, guestBytes: vm.memoryBytes, streamBytes: receiver.bytesReceived, chunks: receiver.chunks,
       wallMs, mibPerSec: receiver.bytesReceived / 2 ** 20 / (wallMs / 1e3), kept: false,
     };
-    const keep = this.#o.onGuest?.(vm, report) ?? false;
+    const keep = o.onGuest?.(vm, report) ?? false;
     if (!keep) vm.destroy();
     this.#report({ ...report, kept: keep });
   }
 
+  /** The progress rule: every window, at least minRate × window bytes must have arrived, or the connection is cut (ERR_TIMEOUT). */
+  #watchProgress(sc: SecureChannel): NodeJS.Timeout | undefined {
+    const { minRateBytesPerSec: rate, progressWindowMs: windowMs } = this.options;
+    if (rate === 0) return undefined;
+    const minBytes = Math.ceil((rate * windowMs) / 1e3);
+    let before = sc.tcp.bytesReceived;
+    const timer = setInterval(() => {
+      const got = sc.tcp.bytesReceived - before;
+      before = sc.tcp.bytesReceived;
+      if (got >= minBytes) return;
+      clearInterval(timer);
+      sc.abort(new HypermemError(
+        ErrorCode.Timeout,
+        `the source ${sc.peer} sent ${got} bytes in the last ${windowMs} ms, under the ${minBytes} of the progress rule (${rate} bytes/s over ${windowMs} ms): cut to free the destination`,
+        { peer: sc.peer, rule: "progress", bytes: got, minBytes, windowMs },
+      ));
+    }, windowMs);
+    return timer;
+  }
+
+  /** Keeps nothing the peer sends, half-closes, and destroys the connection after LINGER_MS. */
+  #dismiss(ch: TcpChannel): void {
+    this.served++;
+    ch.discardInput();
+    ch.close();
+    setTimeout(() => { ch.destroy(); this.#open.delete(ch); }, LINGER_MS).unref();
+  }
+
+  /** Replaces a grown host of the listener's own once it has held no guest for releaseHostAfterMs. */
+  #scheduleRelease(): void {
+    const after = this.options.releaseHostAfterMs;
+    if (this.options.host || after === null) return;
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = setTimeout(() => {
+      this.#releaseTimer = null;
+      if (this.#slot || !worthReleasing(this.#host, this.#freshHostBytes)) return;
+      this.#host = createHost({ memoryMiB: this.options.hostMiB });
+      // Collect in a job of its own: a frame that loaded the old host (this one) may keep it alive while it runs.
+      setImmediate(() => {
+        collectGarbage();
+        this.hostReleases++;
+      }).unref();
+    }, after);
+    this.#releaseTimer.unref();
+  }
+
   #report(r: ListenerReport): void {
     try {
-      this.#o.onReport?.(r);
+      this.options.onReport?.(r);
     } catch {
       // a reporting callback must not take the listener down
     }
@@ -160,16 +255,15 @@ export class MigrationListener {
 }
 
 /** Binds a listener (127.0.0.1 unless told otherwise) and resolves once it accepts connections. */
-export async function listenForMigrations(o: ListenerOptions): Promise<MigrationListener> {
-  if (o.token.length === 0) throw new HypermemError(ErrorCode.BadOption, "listener token is empty", { option: "token" });
-  const host = o.host ?? createHost({ memoryMiB: o.hostMiB ?? 4096 });
+export async function listenForMigrations(options: ListenerOptions): Promise<MigrationListener> {
+  const o = resolveListenerOptions(options);
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  const listener = new MigrationListener(server, host, o);
+  const listener = new MigrationListener(server, o);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
-      reject(new HypermemError(ErrorCode.BadOption, `cannot listen on ${o.bindAddress ?? "127.0.0.1"}:${o.port}: ${err.code ?? err.message}`, { port: o.port }));
+      reject(new HypermemError(ErrorCode.BadOption, `cannot listen on ${o.bindAddress}:${o.port}: ${err.code ?? err.message}`, { port: o.port }));
     });
-    server.listen(o.port, o.bindAddress ?? "127.0.0.1", () => resolve());
+    server.listen(o.port, o.bindAddress, () => resolve());
   });
   server.on("error", () => undefined); // after binding (e.g. EMFILE on accept): keep serving
   return listener;

@@ -9,6 +9,7 @@ import { Timeline } from "../sim/timeline.js";
 import { encodeAck } from "../stream/format.js";
 import { StreamReceiver } from "../stream/receiver.js";
 import { verifyGuests } from "../stream/verify.js";
+import { claimMigration, releaseMigration } from "./migrating.js";
 import { resolveMigrationOptions, type MigrationOptions } from "./options.js";
 import { migrateSource } from "./precopy.js";
 import type { MigrationResult } from "./stats.js";
@@ -49,11 +50,18 @@ export async function migrateDestination(host: Host, channel: Channel): Promise<
  */
 export async function migrate(vm: Vm, destination: Host, options: MigrationOptions = {}): Promise<MigrationOutcome> {
   const o = resolveMigrationOptions(options);
-  const link = new SimulatedLink(o.timeline ?? new Timeline(), o.link);
-  const [sourceEnd, destEnd] = createChannelPair();
-  const received = migrateDestination(destination, destEnd).then((v) => v, (e: unknown) => e as Error);
-  const result = await migrateSource(vm, sourceEnd, o, link);
-  const dest = await received;
+  claimMigration(vm);
+  let result: MigrationResult;
+  let dest: Vm | Error;
+  try {
+    const link = new SimulatedLink(o.timeline ?? new Timeline(), o.link);
+    const [sourceEnd, destEnd] = createChannelPair();
+    const received = migrateDestination(destination, destEnd).then((v) => v, (e: unknown) => e as Error);
+    result = await migrateSource(vm, sourceEnd, o, link);
+    dest = await received;
+  } finally {
+    releaseMigration(vm);
+  }
   // The source reports completed only after the destination acknowledged, so then dest is its Vm.
   const destVm = dest instanceof Error ? null : dest;
   if (result.status === "completed" && destVm && o.verify) result.verification = verifyGuests(vm, destVm);

@@ -11,15 +11,22 @@
 // memory grows meanwhile: the module declares a 4 GiB maximum, so V8
 // reserves it up front and grows in place, never moving the bytes.
 //
+// Several parts (a record's header, body and tag) go out in one writev.
+//
 // Receiving: a channel for an accepted connection (TcpChannel.accept) reads
-// into one 1 MiB buffer of its own (the socket's onread mode) instead of
-// Node's default of a fresh 64 KiB buffer per read: about half the CPU of
-// receiving, which is what bounds the destination. A waiting reader gets a
-// view of that buffer, valid until it next calls receive() or yields to the
-// event loop (Node runs the continuation before the next read); bytes nobody
-// is waiting for are copied and queued. Above RECEIVE_HIGH_WATER_BYTES
-// queued the socket is paused (TCP flow control then stops the peer) and
-// resumed when the reader has drained the queue below it.
+// into one buffer of its own (the socket's onread mode) instead of Node's
+// default of a fresh 64 KiB buffer per read: about half the CPU of
+// receiving, which is what bounds the destination. The buffer starts at the
+// size the caller asks (the listener: a few KiB while the peer is not yet
+// authenticated) and useReadBuffer() changes it (1 MiB for the stream). A
+// waiting reader gets a view of that buffer, valid until it next calls
+// receive() or yields to the event loop (Node runs the continuation before
+// the next read); bytes nobody is waiting for are copied and queued. Above
+// the high-water mark (RECEIVE_HIGH_WATER_BYTES unless told otherwise)
+// queued, the socket is paused (TCP flow control then stops the peer) and
+// resumed when the reader has drained the queue below it. discardInput()
+// drops the queue and every later byte: a connection being turned away
+// holds nothing of what its peer sends.
 import { Socket } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Channel } from "./channel.js";
@@ -30,14 +37,34 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 export const SEND_DEPTH = 4;
 /** Received bytes queued before the socket is paused. */
 export const RECEIVE_HIGH_WATER_BYTES = 4 * 2 ** 20;
-/** Size of the read buffer of an accepted connection's channel. */
+/** Size of the read buffer of an accepted connection's channel, unless told otherwise. */
 export const READ_BUFFER_BYTES = 2 ** 20;
+/** Read buffer of a connection whose input is being discarded. */
+const DISCARD_BUFFER_BYTES = 4096;
 
 export interface TcpChannelOptions {
   /** Fail with ERR_TIMEOUT after this long without any socket activity, ms. @default 10_000 */
   idleTimeoutMs?: number;
   /** How to name the peer in messages. @default the socket's remote address and port */
   peer?: string;
+  /** Received bytes queued before the socket is paused. @default RECEIVE_HIGH_WATER_BYTES */
+  receiveHighWaterBytes?: number;
+}
+
+export interface AcceptOptions extends TcpChannelOptions {
+  /** Size of the read buffer to start with (useReadBuffer() changes it). @default READ_BUFFER_BYTES */
+  readBufferBytes?: number;
+}
+
+/** The buffer an onread socket reads into next; a new size takes effect at the next read. */
+class ReadBuffer {
+  #buffer: Buffer;
+  constructor(bytes: number) { this.#buffer = Buffer.allocUnsafe(bytes); }
+  get byteLength(): number { return this.#buffer.length; }
+  next(): Buffer { return this.#buffer; }
+  resize(bytes: number): void {
+    if (bytes !== this.#buffer.length) this.#buffer = Buffer.allocUnsafe(bytes);
+  }
 }
 
 interface Waiter<T> {
@@ -60,8 +87,11 @@ export class TcpChannel implements Channel {
   /** Bytes handed to the socket whose write has not completed. */
   #inFlightBytes = 0;
   readonly sendDepth = SEND_DEPTH;
-  /** Size of the read buffer the socket reads into (TcpChannel.accept), or 0 for Node's default reads. */
-  readonly readBufferBytes: number;
+  /** The socket's own read buffer (TcpChannel.accept), or null in Node's default read mode. */
+  readonly #readBuffer: ReadBuffer | null;
+  #receiveHighWaterBytes: number;
+  /** Received bytes are dropped (discardInput). */
+  #discarding = false;
   /** Bytes handed to the kernel so far. */
   bytesSent = 0;
   /** Bytes received from the socket so far. */
@@ -75,29 +105,32 @@ export class TcpChannel implements Channel {
    * makes sockets from handles. Where that is not possible, the channel
    * reads the accepted socket in the default mode.
    */
-  static accept(accepted: Socket, options: TcpChannelOptions = {}): TcpChannel {
+  static accept(accepted: Socket, options: AcceptOptions = {}): TcpChannel {
+    const { readBufferBytes = READ_BUFFER_BYTES, ...rest } = options;
     const peer = options.peer ?? `${accepted.remoteAddress ?? "?"}:${accepted.remotePort ?? "?"}`;
     const internals = accepted as unknown as { _handle: { useUserBuffer?: unknown } | null };
     const handle = internals._handle;
     if (!handle || typeof handle.useUserBuffer !== "function") {
       accepted.resume();
-      return new TcpChannel(accepted, { ...options, peer }, 0);
+      return new TcpChannel(accepted, { ...rest, peer });
     }
-    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const reads = new ReadBuffer(readBufferBytes);
     let channel: TcpChannel | null = null;
     const socket = new Socket({
       handle, allowHalfOpen: true, readable: true, writable: true,
-      onread: { buffer, callback: (n: number) => { channel!.#onRead(buffer, n); return true; } },
+      // A function: Node asks it for the buffer of each next read, so useReadBuffer() takes effect at once.
+      onread: { buffer: () => reads.next(), callback: (n: number, buffer: Buffer) => { channel!.#onRead(buffer, n); return true; } },
     } as ConstructorParameters<typeof Socket>[0]);
     internals._handle = null; // the new socket owns the handle; destroying the old one only releases the server's count
     accepted.destroy();
-    channel = new TcpChannel(socket, { ...options, peer }, buffer.length);
+    channel = new TcpChannel(socket, { ...rest, peer }, reads);
     return channel;
   }
 
-  /** `readBufferBytes`: the size of the socket's own read buffer (onread mode), 0 when it reads in Node's default mode. */
-  constructor(socket: Socket, options: TcpChannelOptions = {}, readBufferBytes = 0) {
-    this.readBufferBytes = readBufferBytes;
+  /** `readBuffer`: the socket's own read buffer (onread mode, see accept), null when it reads in Node's default mode. */
+  constructor(socket: Socket, options: TcpChannelOptions = {}, readBuffer: ReadBuffer | null = null) {
+    this.#readBuffer = readBuffer;
+    this.#receiveHighWaterBytes = options.receiveHighWaterBytes ?? RECEIVE_HIGH_WATER_BYTES;
     this.socket = socket;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.peer = options.peer ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
@@ -119,7 +152,36 @@ export class TcpChannel implements Channel {
   /** Bytes handed to the socket and not yet written to the kernel. */
   get bufferedBytes(): number { return this.#inFlightBytes; }
 
-  /** Received bytes queued for the reader (copies), at most RECEIVE_HIGH_WATER_BYTES plus one read. */
+  /** Size of the read buffer the socket reads into (TcpChannel.accept), or 0 for Node's default reads. */
+  get readBufferBytes(): number { return this.#readBuffer?.byteLength ?? 0; }
+
+  /** Received bytes queued before the socket is paused. */
+  get receiveHighWaterBytes(): number { return this.#receiveHighWaterBytes; }
+
+  /**
+   * Reads into a buffer of `readBufferBytes` from the next read on, and
+   * queues up to `receiveHighWaterBytes` (when given) before pausing. A
+   * channel in Node's default read mode keeps it.
+   */
+  useReadBuffer(readBufferBytes: number, receiveHighWaterBytes?: number): void {
+    this.#readBuffer?.resize(readBufferBytes);
+    if (receiveHighWaterBytes !== undefined) this.#receiveHighWaterBytes = receiveHighWaterBytes;
+  }
+
+  /**
+   * Drops what is queued and every byte that arrives from now on (counted,
+   * not kept), reading into a small buffer: for a connection that is being
+   * turned away while its peer reads our last message.
+   */
+  discardInput(): void {
+    this.#discarding = true;
+    this.#readBuffer?.resize(DISCARD_BUFFER_BYTES);
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    if (this.socket.isPaused() && !this.#error) this.socket.resume();
+  }
+
+  /** Received bytes queued for the reader (copies), at most the high-water mark plus one read. */
   get queuedBytes(): number { return this.#queuedBytes; }
 
   /** The error that ended the channel, if any. */
@@ -132,25 +194,38 @@ export class TcpChannel implements Channel {
    * may be unresolved.
    */
   send(bytes: Uint8Array): Promise<void> {
+    return this.sendParts([bytes]);
+  }
+
+  /**
+   * Writes `parts` in order, as one writev and without copying them; one
+   * send as far as sendDepth counts. Resolves as send() does.
+   */
+  sendParts(parts: readonly Uint8Array[]): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
     if (this.#writers.size >= this.sendDepth) {
       return Promise.reject(new HypermemError(ErrorCode.MigrationFailed, `TcpChannel: more than ${this.sendDepth} sends in flight`, { sendDepth: this.sendDepth }));
     }
+    const bytes = parts.reduce((sum, p) => sum + p.length, 0);
     return new Promise((resolve, reject) => {
       const writer: Waiter<void> = { resolve, reject };
       this.#writers.add(writer);
-      this.#inFlightBytes += bytes.length;
-      this.socket.write(bytes, (err) => {
-        this.#inFlightBytes -= bytes.length;
+      this.#inFlightBytes += bytes;
+      const done = (err?: Error | null): void => {
+        this.#inFlightBytes -= bytes;
         if (!this.#writers.delete(writer)) return; // already failed
         if (err) {
           this.#fail(new HypermemError(ErrorCode.PeerClosed, `write to ${this.peer} failed: ${err.message}`, { peer: this.peer }));
           reject(this.#error!);
           return;
         }
-        this.bytesSent += bytes.length;
+        this.bytesSent += bytes;
         setImmediate(resolve);
-      });
+      };
+      if (parts.length > 1) this.socket.cork();
+      for (let i = 0; i < parts.length - 1; i++) this.socket.write(parts[i]);
+      this.socket.write(parts[parts.length - 1] ?? new Uint8Array(0), done);
+      if (parts.length > 1) this.socket.uncork();
     });
   }
 
@@ -158,7 +233,7 @@ export class TcpChannel implements Channel {
     const next = this.#queue.shift();
     if (next) {
       this.#queuedBytes -= next.length;
-      if (this.socket.isPaused() && this.#queuedBytes < RECEIVE_HIGH_WATER_BYTES && !this.#error) this.socket.resume();
+      if (this.socket.isPaused() && this.#queuedBytes < this.#receiveHighWaterBytes && !this.#error) this.socket.resume();
       return Promise.resolve(next);
     }
     if (this.#ended) return Promise.resolve(null);
@@ -193,7 +268,21 @@ export class TcpChannel implements Channel {
       this.#fail(error instanceof HypermemError ? error : new HypermemError(ErrorCode.MigrationFailed, error.message));
       return;
     }
-    if (!this.#error && !this.socket.writableEnded) this.socket.end();
+    this.end();
+  }
+
+  /**
+   * Writes `lastParts` (whatever is in flight: a closing message is never
+   * refused for the send depth), then ends the sending direction (TCP
+   * half-close); receiving goes on.
+   */
+  end(lastParts: readonly Uint8Array[] = []): void {
+    if (this.#error || this.socket.writableEnded) return;
+    for (const part of lastParts) {
+      this.socket.write(part);
+      this.bytesSent += part.length;
+    }
+    this.socket.end();
   }
 
   /** Destroys the socket (idempotent); pending calls fail with ERR_PEER_CLOSED. */
@@ -215,11 +304,12 @@ export class TcpChannel implements Channel {
    */
   #onRead(buffer: Buffer, n: number): void {
     const view = buffer.subarray(0, n);
-    this.#onData(this.#reader ? view : Buffer.from(view));
+    this.#onData(this.#reader || this.#discarding ? view : Buffer.from(view));
   }
 
   #onData(data: Buffer): void {
     this.bytesReceived += data.length;
+    if (this.#discarding) return;
     const reader = this.#reader;
     if (reader) {
       this.#reader = null;
@@ -228,7 +318,7 @@ export class TcpChannel implements Channel {
     }
     this.#queue.push(data);
     this.#queuedBytes += data.length;
-    if (this.#queuedBytes >= RECEIVE_HIGH_WATER_BYTES) this.socket.pause();
+    if (this.#queuedBytes >= this.#receiveHighWaterBytes) this.socket.pause();
   }
 
   #onEnd(): void {
