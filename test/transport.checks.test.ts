@@ -112,65 +112,54 @@ describe("the source authenticates the destination", () => {
 });
 
 describe("the destination authenticates the source", () => {
-  it("its own CHALLENGE MAC reflected back as PROOF is refused (the labels differ per direction)", async () => {
+  /** A real destination, and a hand-made source that has sent HELLO and read CHALLENGE. */
+  async function challenged(): Promise<{ ch: TcpChannel; served: Promise<unknown>; clientNonce: Uint8Array; serverNonce: Uint8Array; serverMac: Uint8Array }> {
     const { port, served } = await serveOnce((ch) => serverHandshake(ch, TOKEN));
     const ch = await dial(port);
     const clientNonce = randomBytes(NONCE_BYTES);
     await ch.send(encodeFrame(MessageType.Hello, hello(clientNonce)));
     const challenge = await readFrame(ch);
     expect(challenge.type).toBe(MessageType.Challenge);
-    const serverNonce = challenge.payload.subarray(0, NONCE_BYTES);
-    const serverMac = challenge.payload.subarray(NONCE_BYTES);
-    expect(Buffer.compare(serverMac, hmac(SERVER_LABEL, clientNonce, serverNonce))).toBe(0); // the MAC is what the doc says
-    await ch.send(encodeFrame(MessageType.Proof, serverMac));
+    return { ch, served, clientNonce, serverNonce: challenge.payload.subarray(0, NONCE_BYTES), serverMac: challenge.payload.subarray(NONCE_BYTES) };
+  }
+
+  /** Sends `proof` as PROOF; the destination must answer REJECT and fail with ERR_AUTH. */
+  async function expectRefused(ch: TcpChannel, served: Promise<unknown>, proof: Uint8Array): Promise<void> {
+    await ch.send(encodeFrame(MessageType.Proof, proof));
     expect((await readFrame(ch)).type).toBe(MessageType.Reject);
     expect(await served).toMatchObject({ code: ErrorCode.Auth });
+  }
+
+  it("its own CHALLENGE MAC reflected back as PROOF is refused (the labels differ per direction)", async () => {
+    const { ch, served, clientNonce, serverNonce, serverMac } = await challenged();
+    expect(Buffer.compare(serverMac, hmac(SERVER_LABEL, clientNonce, serverNonce))).toBe(0); // the MAC is what the doc says
+    await expectRefused(ch, served, serverMac);
   });
 
   it("a proof computed as the documentation says is accepted", async () => {
-    const { port, served } = await serveOnce((ch) => serverHandshake(ch, TOKEN));
-    const ch = await dial(port);
-    const clientNonce = randomBytes(NONCE_BYTES);
-    await ch.send(encodeFrame(MessageType.Hello, hello(clientNonce)));
-    const serverNonce = (await readFrame(ch)).payload.subarray(0, NONCE_BYTES);
+    const { ch, served, clientNonce, serverNonce } = await challenged();
     await ch.send(encodeFrame(MessageType.Proof, hmac(CLIENT_LABEL, clientNonce, serverNonce)));
     expect((await readFrame(ch)).type).toBe(MessageType.Accept);
     expect(await served).toBe("ok");
   });
 
   it("a proof over another suite than the one the destination heard is refused (a downgrade cannot be proved)", async () => {
-    const { port, served } = await serveOnce((ch) => serverHandshake(ch, TOKEN));
-    const ch = await dial(port);
-    const clientNonce = randomBytes(NONCE_BYTES);
-    await ch.send(encodeFrame(MessageType.Hello, hello(clientNonce)));
-    const serverNonce = (await readFrame(ch)).payload.subarray(0, NONCE_BYTES);
-    await ch.send(encodeFrame(MessageType.Proof, hmac(CLIENT_LABEL, clientNonce, serverNonce, Suite.GmacAes256)));
-    expect((await readFrame(ch)).type).toBe(MessageType.Reject);
-    expect(await served).toMatchObject({ code: ErrorCode.Auth });
+    const { ch, served, clientNonce, serverNonce } = await challenged();
+    await expectRefused(ch, served, hmac(CLIENT_LABEL, clientNonce, serverNonce, Suite.GmacAes256));
   });
 
   it.each([
     { what: "its first byte", at: 0 },
     { what: "its last byte", at: MAC_BYTES - 1 },
   ])("the right proof with one bit of $what flipped is refused (the whole MAC is compared)", async ({ at }) => {
-    const { port, served } = await serveOnce((ch) => serverHandshake(ch, TOKEN));
-    const ch = await dial(port);
-    const clientNonce = randomBytes(NONCE_BYTES);
-    await ch.send(encodeFrame(MessageType.Hello, hello(clientNonce)));
-    const serverNonce = (await readFrame(ch)).payload.subarray(0, NONCE_BYTES);
+    const { ch, served, clientNonce, serverNonce } = await challenged();
     const proof = hmac(CLIENT_LABEL, clientNonce, serverNonce);
     proof[at] ^= 0x01;
-    await ch.send(encodeFrame(MessageType.Proof, proof));
-    expect((await readFrame(ch)).type).toBe(MessageType.Reject);
-    expect(await served).toMatchObject({ code: ErrorCode.Auth });
+    await expectRefused(ch, served, proof);
   });
 
   it("the right proof with a byte more is refused before it is compared (PROOF is exactly 32 bytes)", async () => {
-    const { port, served } = await serveOnce((ch) => serverHandshake(ch, TOKEN));
-    const ch = await dial(port);
-    const clientNonce = randomBytes(NONCE_BYTES);
-    await ch.send(encodeFrame(MessageType.Hello, hello(clientNonce)));
-    const serverNonce = (await readFrame(ch)).payload.subarray(0, NONCE_BYTES);
+    const { ch, served, clientNonce, serverNonce } = await challenged();
     // encodeFrame refuses to write it: the header is made by hand, as a hostile client would.
     const header = new Uint8Array(FRAME_HEADER_BYTES);
     const v = new DataView(header.buffer);
@@ -185,14 +174,8 @@ describe("the destination authenticates the source", () => {
   });
 
   it("a proof for another session's nonces is refused (no replay)", async () => {
-    const { port, served } = await serveOnce((ch) => serverHandshake(ch, TOKEN));
-    const ch = await dial(port);
-    const clientNonce = randomBytes(NONCE_BYTES);
-    await ch.send(encodeFrame(MessageType.Hello, hello(clientNonce)));
-    await readFrame(ch);
-    await ch.send(encodeFrame(MessageType.Proof, hmac(CLIENT_LABEL, clientNonce, randomBytes(NONCE_BYTES))));
-    expect((await readFrame(ch)).type).toBe(MessageType.Reject);
-    expect(await served).toMatchObject({ code: ErrorCode.Auth });
+    const { ch, served, clientNonce } = await challenged();
+    await expectRefused(ch, served, hmac(CLIENT_LABEL, clientNonce, randomBytes(NONCE_BYTES)));
   });
 });
 
