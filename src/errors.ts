@@ -29,8 +29,10 @@ export const ErrorCode = {
   StreamLimit: "ERR_STREAM_LIMIT",
   /** The received guest's memory does not match the end-of-stream digest. */
   StreamDigest: "ERR_STREAM_DIGEST",
-  /** A migration failed or was cancelled. */
+  /** A migration failed. */
   MigrationFailed: "ERR_MIGRATION_FAILED",
+  /** The source gave up a migration (a limit, --max-time or --max-rounds, or an interrupt) and told the destination. */
+  MigrationCancelled: "ERR_MIGRATION_CANCELLED",
   /** The peer failed the token challenge-response (or we failed the peer's). */
   Auth: "ERR_AUTH",
   /** A handshake message failed a check (magic, version, type, length). */

@@ -148,6 +148,9 @@ describe("migration over TCP", () => {
     expect(r.totalTime).toBeGreaterThan((r.tcp.wallMs - r.tcp.handshakeMs) / 2);
     expect(r.downtime).toBeGreaterThan(0);
     expect(r.downtime).toBeLessThan(r.totalTime);
+    // The source's END_STREAM digest is measured apart and kept out of the downtime (the last round is the downtime).
+    expect(r.digestTime).toBeGreaterThan(0);
+    expect(r.rounds.at(-1)!.durationMs).toBe(r.downtime);
     const roundsMs = r.rounds.reduce((t, x) => t + x.durationMs, 0);
     expect(roundsMs).toBeLessThanOrEqual(r.totalTime + 1);
     // 20,000 accesses per second, 50 % writes, for the time before the stop (give or take a batch): the precopy
@@ -419,9 +422,22 @@ describe("migration over TCP", () => {
       { host: "127.0.0.1", port: listener.address.port, token: TOKEN, signal: abort.signal });
     expect(r.status).toBe("failed");
     expect(r.error?.message).toMatch(/cancelled/);
-    expect(await next()).toMatchObject({ event: "failed" });
+    expect(await next()).toMatchObject({ event: "cancelled", reason: expect.stringMatching(/migration cancelled \(interrupted\)$/) });
     expect(host.stats().vms).toBe(0);
     expect(memoryHash(s.vm)).toBe(source);
+  });
+
+  it("a source that gives up (a round limit, --max-time) tells the listener, which logs a cancellation, not a truncated stream", async () => {
+    const { listener, host, next } = await startListener();
+    const s = scenario(8);
+    const r = await migrateOverTcp(s.vm, { workload: s.workload, maxRounds: 1, downtimeLimitNs: 1 }, { host: "127.0.0.1", port: listener.address.port, token: TOKEN });
+    expect(r.status).toBe("cancelled");
+    expect(r.stopReason).toMatch(/round/);
+    const report = await next();
+    expect(report).toMatchObject({ event: "cancelled", reason: expect.stringContaining(`migration cancelled by the source: ${r.stopReason}`) });
+    expect(report.event === "cancelled" && report.streamBytes).toBeGreaterThan(0);
+    expect(host.stats().vms).toBe(0);
+    expect(s.vm.paused).toBe(false);
   });
 });
 
@@ -694,9 +710,13 @@ describe("hypermem listen and migrate --to (processes)", () => {
     expect(r.status).toBe("completed");
     expect(r.verification?.ok).toBe(true);
     expect(await line(1)).toMatchObject({ event: "received", guestBytes: 4 * 2 ** 20, kept: false });
+    // A source that gives up at --max-rounds: the listener logs the cancellation with the source's reason.
+    const giveUp = await parseMigrateArgs(["--guest", "4MiB", "--max-rounds", "1", "--downtime-limit", "1ns", "--to", `127.0.0.1:${String(listening.port)}`, "--token-file", `${dir}/token`]);
+    expect((await runTcpMigration(giveUp.scenario, giveUp.migration, giveUp.to!, null)).status).toBe("cancelled");
+    expect(await line(2)).toMatchObject({ event: "cancelled", reason: expect.stringMatching(/migration cancelled by the source: gave up after 1 rounds \(maxRounds\)$/) });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(await line(2)).toMatchObject({ event: "closed", served: 1 });
+    expect(await line(3)).toMatchObject({ event: "closed", served: 2 });
   });
 });

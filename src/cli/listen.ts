@@ -20,6 +20,8 @@ function formatReport(r: ListenerReport): string {
       return `refused ${r.peer}: ${r.error.code}: ${r.error.message}`;
     case "failed":
       return `failed ${r.peer} after ${formatBytes(r.streamBytes)}: ${r.error.code}: ${r.error.message} (partial guest discarded)`;
+    case "cancelled":
+      return `cancelled by ${r.peer} after ${formatBytes(r.streamBytes)}: ${r.reason} (partial guest discarded)`;
   }
 }
 

@@ -62,7 +62,9 @@ export interface ListenerOptions {
 export type ListenerReport =
   | { event: "received"; peer: string; guestBytes: number; streamBytes: number; chunks: number; wallMs: number; mibPerSec: number; kept: boolean }
   | { event: "refused"; peer: string; error: { code: string; message: string } }
-  | { event: "failed"; peer: string; streamBytes: number; wallMs: number; error: { code: string; message: string } };
+  | { event: "failed"; peer: string; streamBytes: number; wallMs: number; error: { code: string; message: string } }
+  /** The source gave up and said so (ERR_MIGRATION_CANCELLED in an authenticated ERROR record): the partial guest is discarded. */
+  | { event: "cancelled"; peer: string; streamBytes: number; wallMs: number; reason: string };
 
 export type ResolvedListenerOptions = Readonly<Required<Omit<ListenerOptions, "host" | "receiverLimits" | "onReport" | "onGuest">>> & {
   readonly host: Host | null;

@@ -186,7 +186,12 @@ export class MigrationListener {
       const e = plain(err);
       // Tell the source why (an ERROR record), then linger (see #dismiss) so it can read it before the socket goes.
       sc.close(err as Error);
-      this.#report({ event: "failed", peer: ch.peer, streamBytes: receiver.bytesReceived, wallMs: performance.now() - started, error: e });
+      const wallMs = performance.now() - started;
+      if (err instanceof HypermemError && err.code === ErrorCode.MigrationCancelled && err.details.remote === true) {
+        this.#report({ event: "cancelled", peer: ch.peer, streamBytes: receiver.bytesReceived, wallMs, reason: err.message });
+      } else {
+        this.#report({ event: "failed", peer: ch.peer, streamBytes: receiver.bytesReceived, wallMs, error: e });
+      }
       return;
     }
     const wallMs = performance.now() - started;

@@ -11,6 +11,7 @@ export interface SourceCounters {
   readonly lastExpectedDowntimeNs: number;
   readonly transferred: number;
   readonly remainingPages: number;
+  readonly digestNs: number;
   readonly generation: number;
   readonly bytesAtStop: number | null;
   readonly rounds: readonly RoundRecord[];
@@ -30,6 +31,7 @@ export function buildResult(src: SourceCounters, status: MigrationResult["status
     totalTime: totalMs,
     setupTime: src.setupNs / 1e6,
     downtime: downtimeNs / 1e6,
+    digestTime: src.digestNs / 1e6,
     expectedDowntime: src.lastExpectedDowntimeNs / 1e6,
     ram: {
       transferred: src.transferred,

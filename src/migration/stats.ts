@@ -68,8 +68,13 @@ export interface MigrationResult {
   /** Simulated ms from start to end. */
   totalTime: number;
   setupTime: number;
-  /** Simulated ms the guest was stopped. */
+  /** Ms the guest was stopped: from the stop to the last byte (over TCP, less digestTime). */
   downtime: number;
+  /**
+   * Ms the source spent on the END_STREAM digest of its whole memory (the
+   * verification, not part of a hypervisor's downtime); 0 in simulated time.
+   */
+  digestTime: number;
   /** Remaining bytes / bandwidth at the last round, ms. */
   expectedDowntime: number;
   ram: RamStats;

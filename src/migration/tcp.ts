@@ -211,7 +211,7 @@ async function migrateConnected(vm: Vm, o: ResolvedMigrationOptions, target: Tcp
   const started = performance.now();
   const ch = await connectMigrationChannel(target);
   const handshakeMs = performance.now() - started;
-  const onAbort = (): void => ch.abort(new HypermemError(ErrorCode.MigrationFailed, "migration cancelled (interrupted)"));
+  const onAbort = (): void => ch.abort(new HypermemError(ErrorCode.MigrationCancelled, "migration cancelled (interrupted)"));
   target.signal?.addEventListener("abort", onAbort, { once: true });
   const source = new SourceChannel(ch);
   try {
