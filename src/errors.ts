@@ -58,6 +58,12 @@ export const ErrorCode = {
   Internal: "ERR_INTERNAL",
   /** A system call failed while a command ran (disk full, file removed meanwhile...): exit status 1. */
   System: "ERR_SYSTEM",
+
+  // ras: memory-error recovery and retired frames (src/ras, src/host/retired-store.ts, src/host/file-backing.ts).
+  /** A retired-frame store is not one (wrong magic), or its header holds values this hypermem cannot use. */
+  RetiredStore: "ERR_RETIRED_STORE",
+  /** A backing file of vm.mapFile is missing, unreadable, shorter than the mapping, or changed since it was mapped. */
+  BackingFile: "ERR_BACKING_FILE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
