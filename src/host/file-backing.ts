@@ -60,6 +60,8 @@ function readAt(fd: number, path: string, out: Uint8Array, position: number): vo
 export class FileBacking {
   readonly #vm: Vm;
   readonly #clean = new Map<number, CleanPage>();
+  /** Every page loaded from a file, clean or written since. */
+  readonly #mapped = new Map<number, PageBacking>();
   #reader: PageLogReader | null = null;
 
   constructor(vm: Vm) { this.#vm = vm; }
@@ -109,6 +111,7 @@ export class FileBacking {
       this.#reader.pages.delete(pfn);
       const hfn = this.#frameOf(pfn);
       this.#clean.set(pfn, { path, offsetBytes: offsetBytes + i * PAGE_SIZE, hash: this.#hashFrame(hfn) });
+      this.#mapped.set(pfn, { path, offsetBytes: offsetBytes + i * PAGE_SIZE });
       vm.host.kernels.frames.updateFlags(hfn, FRAME_FLAGS.cleanBacked, 0);
     }
     return count;
@@ -139,6 +142,9 @@ export class FileBacking {
     const page = this.#clean.get(pfn);
     return page ? { path: page.path, offsetBytes: page.offsetBytes } : null;
   }
+
+  /** Where page `pfn` was loaded from, written since or not; null for a page never loaded from a file. */
+  mappedFrom(pfn: number): PageBacking | null { return this.#mapped.get(pfn) ?? null; }
 
   /** Clean-backed pages now, ascending. */
   cleanPages(): number[] {

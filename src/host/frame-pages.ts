@@ -23,7 +23,7 @@ export class FramePages {
 
   #frame(hfn: number, what: string): number {
     requireInt(what, hfn, 1, this.#k.layout.maxFrames - 1);
-    if (this.#k.frames.info(hfn).owner === OWNER_FREE) {
+    if (this.#k.frames.owner(hfn) === OWNER_FREE) {
       throw new HypermemError(ErrorCode.PageState, `host frame ${hfn} (${what}) is free: it holds no page`, { hfn });
     }
     return this.#k.frames.addr(hfn);

@@ -62,6 +62,9 @@ export class FrameKernels {
   /** Sets the flags `set` and clears the flags `clear` of frame `hfn` (FRAME_FLAGS bits). */
   updateFlags(hfn: number, set: number, clear: number): void { this.#e.frameUpdateFlags(hfn, set, clear); }
 
+  /** The owner field of frame `hfn` (VM id, OWNER_FREE or OWNER_HOST): info() without building the flag list. */
+  owner(hfn: number): number { return this.#heap.view.getUint16(this.#metaBase + hfn * FRAME_META_BYTES + FrameMeta.owner, true); }
+
   /** Metadata of host frame `hfn`. */
   info(hfn: number): FrameInfo {
     const at = this.#metaBase + hfn * FRAME_META_BYTES;
