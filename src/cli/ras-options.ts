@@ -11,7 +11,7 @@ import { choice, custom, duration, flag, fraction, inputFile, integer, outputFil
 import { optionError, rewrapOptionError } from "./option-error.js";
 import type { Values } from "./registry.js";
 import { PAGE_BYTES, formatCount } from "./units.js";
-import { verifyTrace, workloadOption } from "./workload-option.js";
+import { verifyTrace, workloadOption, workloadPagesOption } from "./workload-option.js";
 
 /** The largest guest of `hypermem ras`: it and its parity fit one 4 GiB host. */
 export const RAS_MAX_GUEST_BYTES = 3 * 2 ** 30;
@@ -27,6 +27,7 @@ const pagesPerSec = custom({ help: "patrol scrubber: guest pages read per second
 export const RAS_OPTIONS = {
   guest: size({ help: "guest memory", default: "64MiB", minBytes: 4096, maxBytes: RAS_MAX_GUEST_BYTES, maxWhy: "(the guest and its parity fit one 4 GiB host)", multipleOf: "page" }),
   workload: workloadOption({ help: "what the guest's vCPU touches", default: "hotcold:0.1,0.9" }),
+  "workload-pages": workloadPagesOption({ help: "the workload's range: the first N pages of the guest", defaultNote: "the whole guest" }),
   rate: integer({ help: "guest accesses per simulated second", min: 1, max: 2 ** 32 - 1, defaultNote: "1000000, or a trace's recorded rate" }),
   "write-fraction": fraction({ help: "share of accesses that write", default: "0.3" }),
   "write-size": size({ help: "bytes per access", default: "64", minBytes: 8, maxBytes: 4096, powerOfTwo: "bytes" }),
@@ -73,7 +74,13 @@ function checkStore(path: string): void {
 /** The checks that need several values; the scenario options for each policy run. */
 export function planRas(v: Values<typeof RAS_OPTIONS>, given: ReadonlyMap<string, string>): RasPlan {
   const guestPages = v.guest / PAGE_BYTES;
+  const spec = v.workload.spec;
   verifyTrace("--workload", v.workload, guestPages);
+  const workloadPages = v["workload-pages"];
+  if (workloadPages !== undefined && workloadPages > guestPages) {
+    throw optionError("--workload-pages", given.get("workload-pages")!, `at most the guest's ${formatCount(guestPages)} pages (--guest ${given.get("guest") ?? "64MiB"})`);
+  }
+  if (workloadPages !== undefined && spec.kind === "trace") throw optionError("--workload-pages", given.get("workload-pages")!, `does not apply to --workload ${v.workload.text} (a trace replays its recorded accesses)`);
   const backing = v["backing-file"];
   const fileBytes = backing === undefined ? 0 : statSync(backing).size;
   if (backing !== undefined && fileBytes < PAGE_BYTES) throw optionError("--backing-file", backing, `is ${fileBytes} bytes, less than one 4 KiB page`);
@@ -81,14 +88,14 @@ export function planRas(v: Values<typeof RAS_OPTIONS>, given: ReadonlyMap<string
   const errorPages = v.errors + v.latent + (v.correctable === 0 ? 0 : Math.max(1, Math.floor(v.correctable / v["ce-threshold"])));
   if (errorPages > writtenPages) {
     const name = (["errors", "latent", "correctable"] as const).find((n) => given.has(n)) ?? "errors";
-    throw optionError(`--${name}`, given.get(name) ?? String(v[name]), `${formatCount(errorPages)} pages with errors do not fit the ${formatCount(writtenPages)} pages the guest has written (the backing file's and --prefill ${given.get("prefill") ?? "1"} of --guest ${given.get("guest") ?? "64MiB"})`);
+    throw optionError(`--${name}`, given.get(name) ?? String(v[name]), `${formatCount(errorPages)} pages with errors do not fit the ${formatCount(writtenPages)} pages the guest has written (--prefill ${given.get("prefill") ?? "1"} of --guest ${given.get("guest") ?? "64MiB"}${backing === undefined ? "" : ", and the backing file's pages"})`);
   }
   if (v.store !== undefined) checkStore(v.store);
-  const spec = v.workload.spec;
   const policies: RasPolicy[] = v.policy === "both" ? ["linux", "parity"] : [v.policy];
   const runs = policies.map((policy): RasScenarioOptions => Object.freeze({
     guestMiB: v.guest / 2 ** 20,
     workload: spec,
+    ...(workloadPages === undefined ? {} : { workloadPages }),
     ...(v.rate === undefined ? {} : { ratePerSec: v.rate }),
     ...(spec.kind === "trace" ? {} : { writeFraction: v["write-fraction"], writeBytes: v["write-size"] }),
     seed: v.seed,

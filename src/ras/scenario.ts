@@ -24,6 +24,8 @@ export interface RasScenarioOptions {
   /** @default guest × (1 + 1/k) + 64 MiB, at most 4096 */
   hostMiB?: number;
   workload: WorkloadSpec;
+  /** The workload's range: the first N guest pages. @default the whole guest */
+  workloadPages?: number;
   ratePerSec?: number;
   writeFraction?: number;
   writeBytes?: number;
@@ -151,7 +153,7 @@ export function runRasScenario(o: RasScenarioOptions): RasScenarioResult {
   }
   const workload = vm.startWorkload({
     ...o.workload,
-    ...(o.workload.kind === "trace" ? {} : { writeFraction: o.writeFraction, writeBytes: o.writeBytes, seed }),
+    ...(o.workload.kind === "trace" ? {} : { writeFraction: o.writeFraction, writeBytes: o.writeBytes, seed, pageCount: o.workloadPages }),
     ratePerSec: o.ratePerSec,
   });
   workload.attach(timeline);
