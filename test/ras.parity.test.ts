@@ -154,6 +154,23 @@ describe("parity groups: the invariant", () => {
     expect(ras.parity!.stats().writeFaults).toBe(3);
     expect(invariantBreaks(host, ras)).toEqual([]);
   });
+
+  it("a covered page another technique moves (balloon, then deflate) leaves its group at the next maintenance, parity recomputed, protection gone", () => {
+    const host = createHost({ memoryMiB: 4 });
+    const vm = guest(host, 16, 16, 8);
+    const timeline = new Timeline();
+    const ras = enableRas(host, timeline, { groupSizePages: 4, maintainIntervalNs: 1e6 });
+    vm.states.balloon(2);
+    vm.states.deflate(2);
+    timeline.advance(1e6);
+    expect(ras.parity!.statusOf(vm, 2)).toBe(null);
+    expect(vm.pteInfo(2).writeProtected).toBe(false);
+    expect(invariantBreaks(host, ras)).toEqual([]);
+    vm.run([{ op: "write", gpa: 2 * PAGE, seed: 1 }]);
+    timeline.advance(1e6);
+    expect(ras.parity!.statusOf(vm, 2)).toBe("covered");
+    expect(invariantBreaks(host, ras)).toEqual([]);
+  });
 });
 
 describe("parity groups: rebuild", () => {
@@ -183,6 +200,15 @@ describe("parity groups: rebuild", () => {
     vm.run([{ op: "read", gpa: 13 * PAGE }, { op: "write", gpa: 13 * PAGE, seed: 9 }]);
     expect([mces.length, vm.counters.skipped]).toEqual([0, 0]);
     expect(ras.report()).toMatchObject({ recoveredByParity: 1, pagesLost: 0, linux: { Recovered: 1, Failed: 0, Delayed: 0, Ignored: 0 } });
+  });
+
+  it("a latent error found by a hypervisor read (vm.read) is rebuilt and the read returns the page's bytes", () => {
+    const { vm, mces, ras } = protectedGuest();
+    const copy = vm.read(22 * PAGE, PAGE);
+    ras.inject({ vm, gpa: 22 * PAGE }, { kind: "latent", corrupt: true });
+    expect(Buffer.compare(vm.read(22 * PAGE, PAGE), copy)).toBe(0);
+    expect(mces).toEqual([]);
+    expect(ras.log.entries()).toEqual([expect.objectContaining({ pfn: 22, detectedBy: "hypervisor", outcome: "parity" })]);
   });
 
   it("a latent error found by a guest read is rebuilt and the read retried: no machine check", () => {

@@ -16,7 +16,10 @@
 //
 // and a covered page can be rebuilt when every other covered member of its
 // group is sound. An open page, a page never written, and a clean-backed
-// page (refilled from its file instead) are not protected by parity.
+// page (refilled from its file instead) are not protected by parity. A
+// covered page whose bytes changed without a write fault (another technique
+// moved it: a balloon, a received page) is seen dirty by the next
+// maintenance, which recomputes its group's parity from the members.
 //
 //   group g:  ┌────────┬────────┬────────┬─────┬────────┐   ┌──────────────┐
 //             │ vm1:17 │ vm1:18 │ vm2:3  │ ... │ vm1:40 │ ⊕ │ parity frame │
@@ -118,6 +121,9 @@ export class ParityGroups {
       this.#disposers.push(vm.onFault(FaultReason.WriteProtect, (f) => this.#onWrite(f)));
       const clean = new Set(vm.files.cleanPages());
       for (let pfn = 0; pfn < vm.pages; pfn++) if (!clean.has(pfn)) this.#join(vm, pfn);
+      const reader = this.#readers.get(vm)!;
+      reader.sync(); // writes from before the groups existed are in them already
+      reader.pages.clear();
     }
     this.#schedule();
   }
@@ -155,6 +161,7 @@ export class ParityGroups {
   maintain(): void {
     const now = this.#clock.nowNs;
     const fresh: Array<[Vm, number]> = [];
+    const changed = new Set<Group>();
     for (const vm of this.#vms) {
       if (vm.destroyed) continue;
       const reader = this.#readers.get(vm)!;
@@ -167,8 +174,10 @@ export class ParityGroups {
         const m = members.get(pfn);
         if (m === undefined) fresh.push([vm, pfn]);
         else if (!m.covered) m.lastWriteNs = now;
+        else changed.add(m.group);
       }
     }
+    for (const g of changed) this.#recompute(g);
     if (this.#memberCount > 0) {
       this.#coveredShareSum += (this.#memberCount - this.#open.size) / this.#memberCount;
       this.#coverageSamples++;
@@ -206,22 +215,7 @@ export class ParityGroups {
       const m = this.#members.get(vm)?.get(pfn);
       if (m) touched.add(m.group);
     }
-    for (const g of touched) {
-      const keep: Member[] = [];
-      const frames: number[] = [];
-      for (const m of g.members) {
-        const state = m.vm.states.of(m.pfn);
-        if (state.kind === "present") {
-          keep.push(m);
-          if (m.covered) frames.push(state.hfn);
-        } else {
-          this.#forget(m);
-        }
-      }
-      g.members = keep;
-      this.#timed(() => this.#host.framePages.xor(g.parityHfn, frames));
-      if (!this.#vacant.includes(g)) this.#vacant.push(g);
-    }
+    for (const g of touched) this.#recompute(g);
   }
 
   /** Unprotects every covered page, frees the parity frames and stops maintenance. Idempotent. */
@@ -293,7 +287,26 @@ export class ParityGroups {
   }
 
   /** Drops member `m` from the books (its group's list is the caller's). */
+  /** Drops the members of `g` that are not present any more and recomputes its parity from the covered ones. */
+  #recompute(g: Group): void {
+    const keep: Member[] = [];
+    const frames: number[] = [];
+    for (const m of g.members) {
+      const state = m.vm.states.of(m.pfn);
+      if (state.kind === "present") {
+        keep.push(m);
+        if (m.covered) frames.push(state.hfn);
+      } else {
+        this.#forget(m);
+      }
+    }
+    g.members = keep;
+    this.#timed(() => this.#host.framePages.xor(g.parityHfn, frames));
+    if (keep.length < this.groupSizePages && !this.#vacant.includes(g)) this.#vacant.push(g);
+  }
+
   #forget(m: Member): void {
+    if (m.covered && !m.vm.destroyed && m.vm.pte(m.pfn) !== 0n) m.vm.states.unprotect(m.pfn); // no stray protection left behind
     this.#members.get(m.vm)?.delete(m.pfn);
     this.#open.delete(m);
     this.#memberCount--;
