@@ -2,7 +2,7 @@
 // the plan they become: the library's scenario options for one policy or
 // both (the same seed, workload and errors for each).
 import { readFileSync, statSync } from "node:fs";
-import { HypermemError } from "../errors.js";
+import { ErrorCode, HypermemError } from "../errors.js";
 import { RETIRED_STORE_HEADER } from "../host/retired-store.js";
 import { MAX_GROUP_PAGES } from "../ras/options.js";
 import type { RasPolicy } from "../ras/options.js";
@@ -66,7 +66,7 @@ function checkStore(path: string): void {
     RETIRED_STORE_HEADER.checkMagic(head, { source: path });
     RETIRED_STORE_HEADER.decode(head, { source: path });
   } catch (err) {
-    if (err instanceof HypermemError && err.code !== "ERR_FORMAT_VERSION" && err.details.field !== "magic") return;
+    if (err instanceof HypermemError && err.code !== ErrorCode.FormatVersion && err.details.field !== "magic") return;
     throw rewrapOptionError("--store", path, err);
   }
 }
