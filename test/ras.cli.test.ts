@@ -92,6 +92,7 @@ describe("hypermem ras", () => {
     const cases: Array<[string[], RegExp]> = [
       [["ras", "--group-size", "1"], /--group-size 1: must be an integer from 2 to 64/],
       [["ras", "--policy", "raid"], /--policy raid: must be one of both, parity, linux/],
+      [["ras", "--guest", "3GiB", "--group-size", "2"], /--guest 3GiB: the guest, its parity \(1\/2 of it\) and 64MiB of tables and buffers need 4672MiB; one host has at most 4096MiB/],
       [["ras", "--scrub-rate", "fast"], /--scrub-rate fast: must be a whole number of pages per second/],
       [["ras", "--backing-file", join(dir, "missing.bin")], /--backing-file .*missing\.bin: cannot read .*no such file/],
       [["ras", "--backing-file", tiny], /--backing-file .*tiny\.bin: is 2 bytes, less than one 4 KiB page/],

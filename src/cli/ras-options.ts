@@ -76,6 +76,10 @@ export function planRas(v: Values<typeof RAS_OPTIONS>, given: ReadonlyMap<string
   const guestPages = v.guest / PAGE_BYTES;
   const spec = v.workload.spec;
   verifyTrace("--workload", v.workload, guestPages);
+  const parityMiB = v.policy === "linux" ? 0 : v.guest / 2 ** 20 / v["group-size"];
+  if (v.guest / 2 ** 20 + parityMiB + 64 > 4096) {
+    throw optionError("--guest", given.get("guest")!, `the guest, its parity (1/${v["group-size"]} of it) and 64MiB of tables and buffers need ${Math.ceil(v.guest / 2 ** 20 + parityMiB + 64)}MiB; one host has at most 4096MiB (one WebAssembly memory)`);
+  }
   const workloadPages = v["workload-pages"];
   if (workloadPages !== undefined && workloadPages > guestPages) {
     throw optionError("--workload-pages", given.get("workload-pages")!, `at most the guest's ${formatCount(guestPages)} pages (--guest ${given.get("guest") ?? "64MiB"})`);
