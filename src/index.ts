@@ -77,7 +77,8 @@ export { CorrectableErrors, type CorrectableVerdict } from "./ras/correctable.js
 export { ErrorLog, linuxResult, type DetectedBy, type ErrorEntry, type LinuxResult, type Outcome, type PageType } from "./ras/error-log.js";
 export type { PageTypeCounts, ParityFigures, RasReport } from "./ras/report.js";
 export { RETIRED_WARN_FRACTION, retirementWarning } from "./ras/retirement.js";
-export { runRasScenario, type RasScenarioOptions, type RasScenarioResult, type RepairCheck } from "./ras/scenario.js";
+export { runRasScenario, type RasScenarioOptions, type RasScenarioResult } from "./ras/scenario.js";
+export { RepairCheck, type RepairCheckResult } from "./ras/repair-check.js";
 export { resolveErrorTarget } from "./ras/memory-error.js";
 export { RetiredStore, RETIRED_RECORD_BYTES, RETIRED_STORE_HEADER, type RetireCause, type RetiredFrame, type RetiredStoreReport } from "./host/retired-store.js";
 export { RetiredFrames } from "./host/retired-frames.js";

@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  createHost, enableRas, injectMemoryError, Timeline, type Host, type MachineCheck, type RasEngine, type Vm,
+  createHost, enableRas, injectMemoryError, RepairCheck, Timeline, type Host, type MachineCheck, type RasEngine, type Vm,
 } from "../src/index.js";
 import { mulberry32 } from "../src/sim/prng.js";
 
@@ -242,6 +242,23 @@ describe("parity groups: rebuild", () => {
     const copy = vm.read(third * PAGE, PAGE);
     expect(ras.inject({ vm, gpa: third * PAGE }, { corrupt: true })).toMatchObject({ entry: { outcome: "parity" } });
     expect(Buffer.compare(vm.read(third * PAGE, PAGE), copy)).toBe(0);
+  });
+
+  it("the repair check catches a wrong rebuild: a parity frame garbled behind the engine's back gives a mismatch naming page and offset", () => {
+    const { host, vm, ras } = protectedGuest();
+    const check = new RepairCheck(host);
+    ras.onRecovery(check.onRecovery);
+    for (const pfn of [4, 17]) {
+      check.keep(vm.pteInfo(pfn).hfn, vm.read(pfn * PAGE, PAGE));
+      if (pfn === 17) {
+        const parity = ras.parity!.groups().find((g) => g.members.some((m) => m.pfn === 17))!.parityHfn;
+        const bytes = host.framePages.read(parity);
+        bytes[123] ^= 0x40;
+        host.framePages.write(parity, bytes);
+      }
+      ras.inject({ vm, gpa: pfn * PAGE });
+    }
+    expect(check.result()).toEqual({ repaired: 2, verified: 1, mismatched: [`${vm.id}:17 at offset 123`] });
   });
 
   it("a page written and not yet rejoined is not protected: its error is a machine check", () => {

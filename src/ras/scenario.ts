@@ -15,6 +15,7 @@ import { mulberry32 } from "../sim/prng.js";
 import { Timeline } from "../sim/timeline.js";
 import { enableRas, type InjectKind } from "./engine.js";
 import type { RasPolicy } from "./options.js";
+import { RepairCheck, type RepairCheckResult } from "./repair-check.js";
 import type { RasReport } from "./report.js";
 
 const PAGE_BYTES = 4096;
@@ -49,17 +50,9 @@ export interface RasScenarioOptions {
   retiredLimit?: number | null;
 }
 
-/** Repaired pages compared with the copy taken at injection. */
-export interface RepairCheck {
-  readonly repaired: number;
-  readonly verified: number;
-  /** Pages whose repaired bytes differ from the copy: "vm:pfn at offset N". */
-  readonly mismatched: readonly string[];
-}
-
 export interface RasScenarioResult {
   readonly report: RasReport;
-  readonly check: RepairCheck;
+  readonly check: RepairCheckResult;
   readonly guestPages: number;
   /** Pages loaded from the backing file. */
   readonly mappedPages: number;
@@ -133,21 +126,12 @@ export function runRasScenario(o: RasScenarioOptions): RasScenarioResult {
     ...(o.ceThreshold === undefined ? {} : { ceThreshold: o.ceThreshold }),
     retiredLimit: o.retiredLimit ?? null,
   });
-  const copies = new Map<number, Uint8Array>();
-  const mismatched: string[] = [];
-  let repaired = 0;
-  ras.onRecovery((e) => {
-    repaired++;
-    const copy = copies.get(e.badHfn);
-    if (!copy) return;
-    const now = host.framePages.read(e.newHfn);
-    const at = now.findIndex((b, i) => b !== copy[i]);
-    if (at >= 0) mismatched.push(`${e.vm.id}:${e.pfn} at offset ${at}`);
-  });
+  const check = new RepairCheck(host);
+  ras.onRecovery(check.onRecovery);
   for (const err of planErrors(o, mappedPages + prefilledPages, ras.options.ceThreshold)) {
     timeline.schedule(err.atNs, () => {
       const state = vm.states.of(err.pfn);
-      if (err.kind !== "correctable" && state.kind === "present") copies.set(state.hfn, vm.read(err.pfn * PAGE_BYTES, PAGE_BYTES));
+      if (err.kind !== "correctable" && state.kind === "present") check.keep(state.hfn, vm.read(err.pfn * PAGE_BYTES, PAGE_BYTES));
       ras.inject({ vm, gpa: err.pfn * PAGE_BYTES }, { kind: err.kind });
     });
   }
@@ -167,7 +151,7 @@ export function runRasScenario(o: RasScenarioOptions): RasScenarioResult {
   const load = host.retired.loadReport;
   return {
     report,
-    check: { repaired, verified: repaired - mismatched.length, mismatched },
+    check: check.result(),
     guestPages: vm.pages,
     mappedPages,
     prefilledPages,
