@@ -2,17 +2,18 @@
 // killed (SIGKILL) at random points while it appends, 50 times; a torn or
 // corrupted file loads every good record and says what it dropped (never
 // throws, never loses an earlier record); another format or a newer version
-// is refused and left alone; clear() forgets frames; and a host created
+// is refused and left alone; clear() forgets frames; the file is mode 0o600
+// and an append never creates it; and a host created
 // with the store ("after a reboot") never hands a stored frame out.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
-import { createHost, RetiredStore, RETIRED_RECORD_BYTES, RETIRED_STORE_HEADER, type RetiredFrame } from "../src/index.js";
+import { createHost, ErrorCode, RetiredStore, RETIRED_RECORD_BYTES, RETIRED_STORE_HEADER, type RetiredFrame } from "../src/index.js";
 import { mulberry32 } from "../src/sim/prng.js";
 
 const dir = mkdtempSync(join(tmpdir(), "hypermem-ras-store-"));
@@ -126,6 +127,35 @@ describe("retired-frame store: format", () => {
     expect(RetiredStore.open(path).list().map((f) => f.hfn)).toEqual([10, 30]);
     expect(s.clear("all")).toBe(2);
     expect(readFileSync(path).length).toBe(HEADER);
+  });
+
+  it("is never world-readable: mode 0o600 when created, appended to, repaired and cleared, whatever the umask", () => {
+    const mode = (p: string): number => statSync(p).mode & 0o777;
+    const old = process.umask(0o022);
+    try {
+      const path = freshPath();
+      const s = RetiredStore.open(path);
+      expect(mode(path)).toBe(0o600);
+      s.append(frame(1));
+      s.append(frame(2));
+      expect(mode(path)).toBe(0o600);
+      truncateSync(path, HEADER + RETIRED_RECORD_BYTES + 5); // a torn tail: the load rewrites the file
+      const repaired = RetiredStore.open(path);
+      expect(repaired.loadReport.rewritten).toBe(true);
+      expect(mode(path)).toBe(0o600);
+      repaired.clear([1]);
+      expect(mode(path)).toBe(0o600);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it("an append to a store removed since it was opened is ERR_FILE_IO naming the file, and creates no file without a header", () => {
+    const path = freshPath();
+    const s = RetiredStore.open(path);
+    unlinkSync(path);
+    expect(() => s.append(frame(3))).toThrow(expect.objectContaining({ code: ErrorCode.FileIo, message: expect.stringContaining(path) }));
+    expect(existsSync(path)).toBe(false);
   });
 });
 

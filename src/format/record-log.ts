@@ -6,7 +6,9 @@
 // tail, a corrupted record, a damaged header) and, when it dropped anything,
 // rewrites the file crash-safely (AtomicFile) with the good records, so the
 // next append lands after good data. Records are fixed-size so one bad
-// record never hides the ones after it.
+// record never hides the ones after it. The file is created (and rewritten)
+// mode 0o600 by AtomicFile; an append never creates it (a log removed since
+// it was opened is ERR_FILE_IO, not a new file without a header).
 //
 //   0                 hb                hb + rb           hb + 2·rb
 //   ┌─────────────────┬─────────────────┬─────────────────┬─────
@@ -24,7 +26,7 @@
 // A header of another major version, or a newer minor, is refused
 // (ERR_FORMAT_VERSION) and the file is left alone; a file whose magic is not
 // the format's is refused (the spec's error code): neither is ever rewritten.
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { fileIoError, writeFileAtomic } from "./atomic-file.js";
@@ -106,7 +108,7 @@ export class RecordLog<V> {
     const record = encodeRecord(this.#magic, payload, this.spec.recordBytes);
     let fd = -1;
     try {
-      fd = openSync(this.path, "a");
+      fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND); // no O_CREAT: the header is open()'s
       let done = 0;
       while (done < record.length) done += writeSync(fd, record, done, record.length - done);
       fsyncSync(fd);
