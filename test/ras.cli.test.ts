@@ -7,25 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/cli.js";
-import type { CliIo } from "../src/cli/io.js";
 import { RETIRED_STORE_HEADER, RetiredStore } from "../src/index.js";
+import { runCliCaptured, type CapturedRun } from "./cli-capture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "hypermem-ras-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(...argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (t: string) => { stdout += t; } },
-    stderr: { write: (t: string) => { stderr += t; } },
-    debug: false,
-    watchInterrupts: () => () => {},
-  };
-  const status = await runCli(argv, io);
-  return { status, stdout, stderr };
-}
+const cli = (...argv: string[]): Promise<CapturedRun> => runCliCaptured(argv);
 
 const SMALL = ["--guest", "2MiB", "--duration", "100ms", "--rate", "100000"];
 
