@@ -286,7 +286,6 @@ export class ParityGroups {
     this.#rejoins++;
   }
 
-  /** Drops member `m` from the books (its group's list is the caller's). */
   /** Drops the members of `g` that are not present any more and recomputes its parity from the covered ones. */
   #recompute(g: Group): void {
     const keep: Member[] = [];
@@ -305,6 +304,7 @@ export class ParityGroups {
     if (keep.length < this.groupSizePages && !this.#vacant.includes(g)) this.#vacant.push(g);
   }
 
+  /** Drops member `m` from the books and clears its protection (its group's list is the caller's). */
   #forget(m: Member): void {
     if (m.covered && !m.vm.destroyed && m.vm.pte(m.pfn) !== 0n) m.vm.states.unprotect(m.pfn); // no stray protection left behind
     this.#members.get(m.vm)?.delete(m.pfn);
