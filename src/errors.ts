@@ -71,6 +71,11 @@ export const ErrorCode = {
   Integrity: "ERR_INTEGRITY",
   /** The VM is being migrated already; a second migration of it is refused before it starts. */
   VmMigrating: "ERR_VM_MIGRATING",
+  // ras: memory-error recovery and retired frames (src/ras, src/host/retired-store.ts, src/host/file-backing.ts).
+  /** A retired-frame store is not one (wrong magic), or its header holds values this hypermem cannot use. */
+  RetiredStore: "ERR_RETIRED_STORE",
+  /** A backing file of vm.mapFile is missing, unreadable, shorter than the mapping, or changed since it was mapped. */
+  BackingFile: "ERR_BACKING_FILE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -75,3 +75,25 @@ export { claimMigration, isMigrating, releaseMigration } from "./migration/migra
 export {
   connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTarget, type TcpTransfer,
 } from "./migration/tcp.js";
+
+// ras: memory-error recovery (refill from backing files, parity groups, the
+// patrol scrubber, corrected-error retirement) and retired frames kept across
+// hosts in a crash-safe store.
+export {
+  enableRas, RasEngine, type InjectKind, type InjectOptions, type InjectOutcome, type RecoveryEvent,
+} from "./ras/engine.js";
+export { MAX_GROUP_PAGES, RAS_DEFAULTS, resolveRasOptions, type RasOptions, type RasPolicy, type ResolvedRasOptions } from "./ras/options.js";
+export { ParityGroups, type GroupView, type ParityGroupOptions, type ParityStats, type RebuildResult } from "./ras/parity-groups.js";
+export { PatrolScrubber, SCRUB_STEP_NS, type ScrubStats } from "./ras/scrubber.js";
+export { CorrectableErrors, type CorrectableVerdict } from "./ras/correctable.js";
+export { ErrorLog, linuxResult, type DetectedBy, type ErrorEntry, type LinuxResult, type Outcome, type PageType } from "./ras/error-log.js";
+export type { PageTypeCounts, ParityFigures, RasReport } from "./ras/report.js";
+export { RETIRED_WARN_FRACTION, retirementWarning } from "./ras/retirement.js";
+export { runRasScenario, type RasScenarioOptions, type RasScenarioResult } from "./ras/scenario.js";
+export { RepairCheck, type RepairCheckResult } from "./ras/repair-check.js";
+export { resolveErrorTarget } from "./ras/memory-error.js";
+export { RetiredStore, RETIRED_RECORD_BYTES, RETIRED_STORE_HEADER, type RetireCause, type RetiredFrame, type RetiredStoreReport } from "./host/retired-store.js";
+export { RetiredFrames } from "./host/retired-frames.js";
+export { FileBacking, type PageBacking } from "./host/file-backing.js";
+export { FramePages } from "./host/frame-pages.js";
+export { RecordLog, type DroppedPart, type LoadReport, type RecordLogSpec } from "./format/record-log.js";

@@ -4,10 +4,11 @@ import { demoHostCommand } from "./demo-host.js";
 import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
+import { rasCommand, rasRetiredCommand } from "./ras.js";
 import type { Command } from "./registry.js";
 import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, helpCommand,
 ]);

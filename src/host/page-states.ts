@@ -15,7 +15,7 @@ export const MAX_FRAME_FIELD = 2 ** 40 - 1;
 const OP_NAMES: Readonly<Record<PageOp, string>> = {
   1: "swap out", 2: "move elsewhere", 3: "bring back", 4: "balloon", 5: "deflate", 6: "poison",
   7: "poison (latent)", 8: "report a latent error on", 9: "poison", 10: "trace", 11: "untrace",
-  12: "write-protect", 13: "unprotect",
+  12: "write-protect", 13: "unprotect", 14: "repair", 15: "migrate",
 };
 
 export class PageStates {
@@ -69,6 +69,28 @@ export class PageStates {
   poison(pfn: number, latent: boolean): void { this.#apply(pfn, latent ? PageOp.PoisonLatent : PageOp.Poison); }
   /** A latent error was found: it becomes known. */
   reportLatent(pfn: number): void { this.#apply(pfn, PageOp.ReportLatent); }
+  /**
+   * A poisoned page (known or latent, with a frame) is repaired: it moves to
+   * a new frame holding `bytes` (4096, what the page held before the error:
+   * refilled from its file or rebuilt from parity), and the bad frame is
+   * retired for good. Write protection stays. Returns the new frame.
+   */
+  repair(pfn: number, bytes: Uint8Array): number {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE) {
+      throw new HypermemError(ErrorCode.PageSize, `repair needs a ${PAGE_SIZE}-byte Uint8Array, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes}`, { pfn });
+    }
+    const k = this.#vm.host.kernels;
+    return k.scratch.with(PAGE_SIZE, "repair", (ptr) => {
+      k.heap.copyIn(ptr, bytes);
+      return this.#apply(pfn, PageOp.Repair, 0, ptr);
+    });
+  }
+  /** A present page moves to a new frame holding a copy of its bytes, and the old frame is retired (soft offline). Returns the new frame. */
+  migrate(pfn: number): number { return this.#apply(pfn, PageOp.Migrate); }
+  /** Write-protects one populated page: a write then faults write-protect. */
+  writeProtect(pfn: number): void { this.#apply(pfn, PageOp.WriteProtect); }
+  /** Undoes writeProtect for one page. */
+  unprotect(pfn: number): void { this.#apply(pfn, PageOp.Unprotect); }
   /** Any guest access to the page faults (traced) until untrace(). */
   trace(pfn: number): void { this.#apply(pfn, PageOp.Trace); }
   untrace(pfn: number): void { this.#apply(pfn, PageOp.Untrace); }

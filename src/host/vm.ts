@@ -12,6 +12,7 @@ import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import { ACCESS_BYTES, PAGE_SIZE, PTE, PageOp } from "../wasm/codes.js";
 import type { AccessSpec } from "../wasm/mmu.js";
 import { PageBitmap } from "./bitmap.js";
+import { FileBacking } from "./file-backing.js";
 import { FAULT_NAMES, FaultChain, FaultReason, unhandledFault, type Disposer, type Fault, type FaultAction, type FaultHandler } from "./faults.js";
 import { GuestWorkload } from "./guest-workload.js";
 import type { Host } from "./host.js";
@@ -100,6 +101,8 @@ export class Vm {
   readonly accessedLog: PageLog;
   /** Page-state moves (swap, balloon, poison, trace, elsewhere) that keep frames and counts right. */
   readonly states: PageStates;
+  /** Pages loaded from files (mapFile) and which of them are still clean-backed. */
+  readonly files: FileBacking;
   readonly #faults = new FaultChain();
   readonly #mceListeners = new Set<(mce: MachineCheck) => void>();
   #machineChecks = 0;
@@ -128,6 +131,7 @@ export class Vm {
     this.dirtyLog = new PageLog(k, slot, this.pages, "dirty");
     this.accessedLog = new PageLog(k, slot, this.pages, "accessed");
     this.states = new PageStates(this);
+    this.files = new FileBacking(this);
   }
 
   /** Guest memory in bytes. */
@@ -188,13 +192,23 @@ export class Vm {
    * elsewhere or ballooned is handed to the fault chain as a "hypervisor"
    * fault: a handler that brings it back (or repairs it) answers "retry".
    * Otherwise the access fails: ERR_MEMORY_POISONED for a poisoned page,
-   * ERR_PAGE_STATE naming the state for the others.
+   * ERR_PAGE_STATE naming the state for the others. A hypervisor write to a
+   * write-protected page is first handed to the write-protect chain, once
+   * (a technique that tracks writes by protection, such as parity groups,
+   * must hear of it before the bytes change); whatever it answers, the write
+   * then goes through, as a device's DMA would.
    */
   accessPage(pfn: number, write: boolean): bigint {
     const mmu = this.host.kernels.mmu;
+    let protectionHeard = false;
     for (let attempt = 0; ; attempt++) {
       const pte = mmu.lookup(this.slot, pfn);
-      if ((pte & NOT_ACCESSIBLE) === 0n) return pte;
+      if ((pte & NOT_ACCESSIBLE) === 0n) {
+        if (!write || protectionHeard || (pte & PTE.WP) === 0n) return pte;
+        protectionHeard = true;
+        this.#resolve({ reason: FaultReason.WriteProtect, vm: this, gpa: pfn * PAGE_SIZE, pfn, write, by: "hypervisor", index: -1 });
+        continue;
+      }
       const reason = reasonOf(pte);
       if (attempt === HOOK_RETRIES) {
         throw new HypermemError(ErrorCode.FaultLoop, `vm ${this.id}: the ${FAULT_NAMES[reason]} handler returned "retry" ${HOOK_RETRIES} times but guest page ${pfn} is still not accessible`, { pfn, reason: FAULT_NAMES[reason] });
@@ -262,6 +276,19 @@ export class Vm {
       k.mmu.set(this.slot, pfn, pte | PTE.A | PTE.D);
       k.heap.copyIn(k.frames.addr(pteFrame(pte)) + off, bytes.subarray(at, at + n));
     });
+  }
+
+  /**
+   * Loads `lengthBytes` of the file at `path`, from byte `offsetBytes`, into
+   * guest memory at `gpa` (all whole 4 KiB pages), and keeps the pages marked
+   * clean-backed until they are written (vm.files): a lost frame of such a
+   * page can be refilled from the file. Checks everything first; a missing
+   * or unreadable file, or one shorter than offsetBytes + lengthBytes, is
+   * ERR_BACKING_FILE naming it. Returns the pages mapped.
+   */
+  mapFile(gpa: number, path: string, offsetBytes: number, lengthBytes: number): number {
+    this.#alive();
+    return this.files.map(gpa, path, offsetBytes, lengthBytes);
   }
 
   /** Runs guest accesses through the MMU, dispatching faults to the VM's fault chain. */

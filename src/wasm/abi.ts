@@ -76,5 +76,9 @@ export interface HvExports {
   digestFinish(acc: bigint): bigint;
   fingerprintTableInit(tablePtr: number, pages: number): void;
 
+  reserveFrame(hfn: number): number;
+  retireFrame(hfn: number): void;
+  frameUpdateFlags(hfn: number, set: number, clear: number): void;
+
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }
