@@ -69,6 +69,8 @@ export interface ClusterTotals {
   readonly memoryBalanceStdDev: number;
   readonly cpuBalanceStdDev: number;
   readonly schedulingLatencyUs: { readonly p50: number; readonly p99: number; readonly max: number; readonly total: number };
+  /** Wall time spent making podVMs real (materialize: Vms created, working sets written), ms; 0 otherwise. */
+  readonly materializeWallMs: number;
 }
 
 export interface ClusterReport {
@@ -152,6 +154,7 @@ export function clusterReport(cluster: Cluster): ClusterReport {
     schedulingLatencyUs: {
       p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? 0, total: latencies.reduce((s, x) => s + x, 0),
     },
+    materializeWallMs: cluster.vmLayer.materializeWallMs,
   };
   return { mode: cluster.mode, totals, hosts, pods: records.map((r) => podFigures(cluster, r)), events: cluster.events };
 }

@@ -14,6 +14,8 @@ export class VmLayer {
   readonly materializer: Materializer | null;
   readonly #defaults: SizingDefaults;
   readonly #sizes = new WeakMap<Pod["template"], PodVmSize>();
+  /** Wall time spent making podVMs real (materialize), ms: the cluster keeps it out of scheduling latency. */
+  materializeWallMs = 0;
 
   constructor(ledger: HostLedger, defaults: SizingDefaults, materializer: Materializer | null) {
     this.ledger = ledger;
@@ -34,7 +36,11 @@ export class VmLayer {
     const refusal = this.ledger.refusal(host, size);
     if (refusal !== null) return `VM layer refused the podVM: ${this.ledger.explain(host, size, refusal)}`;
     this.ledger.reserve(host, pod, size);
-    this.materializer?.start(pod, host, size);
+    if (this.materializer !== null) {
+      const started = performance.now();
+      this.materializer.start(pod, host, size);
+      this.materializeWallMs += performance.now() - started;
+    }
     return null;
   }
 
