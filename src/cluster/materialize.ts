@@ -1,9 +1,9 @@
 // --materialize: the podVMs as real Vms on real Hosts, for a small cluster.
 // Each cluster host becomes a Host of its memory; each podVM a Vm of its
-// size on that Host; each container starts inside the guest by writing its
-// working set (its memory request) once, one guest write per page through
-// the VM's MMU; the guest's own share (the RuntimeClass overhead: kernel,
-// agent) is written first:
+// size on that Host; each container starts as a workload inside the guest
+// (a sequential one, through the VM's MMU) that writes its working set, its
+// memory request, once; the guest's own share (the RuntimeClass overhead:
+// kernel, agent) is written first the same way:
 //
 //   guest-physical pages of a podVM
 //   0 ──────────── overhead ──┬── container 0 ──────────┬── container 1 ── ...
@@ -42,13 +42,18 @@ export function checkMaterializable(hosts: readonly ClusterHost[]): void {
 }
 
 /**
- * Writes pages [firstPage, firstPage + count) of `vm` once: one 8-byte guest
- * write per page, run by the VM's MMU (each faults its page in), as a
- * starting container touches its working set.
+ * Runs a container's start inside the guest: a sequential workload that
+ * writes pages [firstPage, firstPage + count) of `vm` once, a whole page per
+ * access (each faults its page in), in one simulated second.
  */
 function writePages(vm: Vm, firstPage: number, count: number, seed: number): void {
-  const accesses = Array.from({ length: count }, (_, i) => ({ op: "write" as const, gpa: (firstPage + i) * PAGE_SIZE, length: 8, seed }));
-  vm.run(accesses);
+  if (count === 0) return;
+  const w = vm.startWorkload({ kind: "sequential", firstPage, pageCount: count, ratePerSec: count, writeFraction: 1, writeBytes: PAGE_SIZE, seed });
+  try {
+    w.runFor(1e9);
+  } finally {
+    w.close();
+  }
 }
 
 export class Materializer {
