@@ -46,6 +46,7 @@ describe("hosts", () => {
     expect(thrownCode(() => uniformHosts({ count: 0, memoryBytes: GI, cpus: 1 }))).toBe("ERR_BAD_OPTION");
     expect(thrownCode(() => uniformHosts({ count: 1, memoryBytes: 0.5, cpus: 1 }))).toBe("ERR_BAD_OPTION");
     expect(thrownCode(() => uniformHosts({ count: 1, memoryBytes: GI, cpus: 0 }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => uniformHosts({ count: 1, memoryBytes: GI, cpus: 1, memory: GI } as never))).toBe("ERR_UNKNOWN_OPTION");
   });
 
   it("bad files name the host, the field and the line", () => {

@@ -12,6 +12,7 @@ import { compareSchedulers } from "../src/cluster/run.js";
 import { parseClusterScenario, runClusterScenario } from "../src/cluster/scenario.js";
 import { HypermemError } from "../src/errors.js";
 import { host } from "./cluster.fixtures.js";
+import { thrownCode } from "./helpers.js";
 
 const EXAMPLES = fileURLToPath(new URL("../examples/", import.meta.url));
 const example = (name: string) => ({ file: `${EXAMPLES}${name}`, text: readFileSync(`${EXAMPLES}${name}`, "utf8") });
@@ -112,7 +113,21 @@ describe("scenario files", () => {
     expect(err.message).toMatch(/^Pod default\/a: spec\.containers\[0\]\.resources\.limits\.memory: "lots" is not a Kubernetes quantity .* \(\/s\/scenario\.yaml:4\)$/);
   });
 
-  it("no pods at all is refused", () => {
+  it("no pods at all is refused; so are unknown keys", () => {
     expect(() => parseClusterScenario({})).toThrow(/no pods: give manifests, a scenario, or both/);
+    expect(thrownCode(() => parseClusterScenario({ manifests: [] } as never))).toBe("ERR_UNKNOWN_OPTION");
+  });
+});
+
+describe("cluster options", () => {
+  it("are resolved once: defaults, ranges, unknown keys refused", () => {
+    const c = new Cluster([host("h", 1, 1)]);
+    expect(c.options).toMatchObject({ mode: "unified", headroom: 0, seed: 1, percentageOfNodesToScore: 0, sizing: { memoryBytes: 2 ** 31, milliCpu: 1000 }, materialize: false, onEvent: null });
+    expect(Object.isFrozen(c.options)).toBe(true);
+    expect(thrownCode(() => new Cluster([host("h", 1, 1)], { mode: "both" as never }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => new Cluster([host("h", 1, 1)], { headroom: 0.95 }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => new Cluster([host("h", 1, 1)], { percentageOfNodesToScore: 101 }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => new Cluster([host("h", 1, 1)], { modes: "unified" } as never))).toBe("ERR_UNKNOWN_OPTION");
+    expect(thrownCode(() => new Cluster([]))).toBe("ERR_BAD_OPTION");
   });
 });

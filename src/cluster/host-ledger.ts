@@ -111,9 +111,4 @@ export class HostLedger {
     this.vcpus[r.host] -= r.size.vcpus;
     return r.host;
   }
-
-  /** The host of `pod`'s podVM, or -1. */
-  hostOf(pod: Pod): number {
-    return this.#records.get(pod.key)?.host ?? -1;
-  }
 }

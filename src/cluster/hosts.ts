@@ -17,6 +17,7 @@
 // Errors are ERR_HOSTS_FILE naming the host, the field and the line; unknown
 // fields are errors (this is hypermem's own format).
 import { ErrorCode, HypermemError } from "../errors.js";
+import { rejectUnknown } from "../options.js";
 import { readDocuments } from "./documents.js";
 import { Fields } from "./fields.js";
 import { readLabels, type Labels } from "./labels.js";
@@ -62,6 +63,7 @@ function host(name: string, memoryBytes: number, cpus: number, labels: Labels, m
 
 /** `count` hosts named host-0 .. host-(count-1), alike. */
 export function uniformHosts(u: UniformHosts): ClusterHost[] {
+  rejectUnknown(u, ["count", "memoryBytes", "cpus", "maxPods"], "uniformHosts");
   const bad = (what: string, v: unknown, rule: string): HypermemError =>
     new HypermemError(ErrorCode.BadOption, `${what} must be ${rule}, got ${String(v)}`, { option: what, value: v });
   if (!Number.isSafeInteger(u.count) || u.count < 1 || u.count > MAX_HOSTS) throw bad("count", u.count, `an integer from 1 to ${MAX_HOSTS}`);

@@ -18,6 +18,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { ErrorCode, HypermemError } from "../errors.js";
+import { rejectUnknown } from "../options.js";
 import type { Cluster } from "./cluster.js";
 import { readDocuments, type ParsedDocument } from "./documents.js";
 import { Fields } from "./fields.js";
@@ -130,6 +131,7 @@ function checkNames(steps: readonly ScenarioStep[], raw: readonly (RawStep | nul
 
 /** Reads the pods of `input.pods` (added at time 0) and the events of `input.scenario`, checked. */
 export function parseClusterScenario(input: ScenarioInput): ClusterScenario {
+  rejectUnknown(input, ["pods", "scenario", "readText"], "parseClusterScenario");
   const readText = input.readText ?? ((path: string) => readFileSync(path, "utf8"));
   const initial = objectsOf((input.pods ?? []).flatMap((f) => readDocuments(f.file, f.text)));
   const events = input.scenario ? readEvents(input.scenario, readText) : [];

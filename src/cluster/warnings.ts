@@ -29,8 +29,6 @@ export class Warnings {
     }
   }
 
-  get size(): number { return this.#groups.size; }
-
   /** One line per group, in the order first seen. */
   lines(): string[] {
     return [...this.#groups.values()].map((g) => `${g.what}: ${g.count} ${g.count === 1 ? "object" : "objects"}, first ${g.first}`);
