@@ -106,6 +106,17 @@ describe("hypermem cluster", () => {
     });
   }
 
+  it("a manifest error names the argument that gave the file, after --pods or as a scenario's", async () => {
+    const bad = join(dir, "badcpu.yaml");
+    writeFileSync(bad, "apiVersion: v1\nkind: Pod\nmetadata: { name: x }\nspec: { containers: [{ name: c, resources: { limits: { cpu: lots } } }] }\n");
+    const why = `Pod default/x: spec.containers[0].resources.limits.cpu: "lots" is not a Kubernetes quantity (such as 512Mi, 1Gi, 500m, 0.5 or 2e3) (${bad}:4)`;
+    const hosts = ["--hosts", "1", "--host-memory", "1GiB", "--host-cpus", "1"];
+    expect((await run(["cluster", "--pods", "example:small.yaml", bad, ...hosts])).stderr).toBe(`hypermem cluster: FILE ${bad}: ${why}\n`);
+    const scenario = join(dir, "bad-scenario.yaml");
+    writeFileSync(scenario, "events:\n  - { at: 0s, add: [badcpu.yaml] }\n");
+    expect((await run(["cluster", "--scenario", scenario, "--pods", "example:small.yaml", ...hosts])).stderr).toBe(`hypermem cluster: --scenario ${scenario}: ${why}\n`);
+  });
+
   it("a manifest error with --json is one JSON object naming the field", async () => {
     const file = join(dir, "bad.yaml");
     writeFileSync(file, "apiVersion: v1\nkind: Pod\nmetadata: { name: b }\nspec:\n  containers: [{ name: c, resources: { limits: { memory: 1Qi } } }]\n");

@@ -14,10 +14,12 @@ import { optionError } from "./option-error.js";
 export const EXAMPLES_DIR = fileURLToPath(new URL("../../examples/", import.meta.url));
 const EXAMPLE = /^example:([A-Za-z0-9][A-Za-z0-9._-]*)$/;
 
-/** A file as read: the path (for messages and relative references) and its text. */
+/** A file as read: the path (for messages and relative references), its text, and the flag and words that named it. */
 export interface InputText {
   readonly file: string;
   readonly text: string;
+  readonly flag: string;
+  readonly given: string;
 }
 
 /** The path `text` names for `flag`: itself, or an example's path. */
@@ -32,7 +34,7 @@ export function resolveInput(flag: string, text: string): string {
 export function readInput(flag: string, text: string): InputText {
   const path = resolveInput(flag, text);
   checkInputFile(flag, text, path);
-  return Object.freeze({ file: path, text: readFileSync(path, "utf8") });
+  return Object.freeze({ file: path, text: readFileSync(path, "utf8"), flag, given: text });
 }
 
 /** A flag naming one input file (a path or example:NAME), read when parsed. */

@@ -148,9 +148,15 @@ export const clusterCommand = defineCommand({
     const hosts = hostsOf(v, given);
     const manifests = [...(v.pods ? [v.pods] : []), ...(v.more ?? [])];
     if (manifests.length === 0 && v.scenario === undefined) throw usageError("missing --pods FILE or --scenario FILE (the pods to schedule)", { option: "--pods" });
-    const scenarioText = given.get("scenario");
-    const scenario = reading(scenarioText !== undefined ? "--scenario" : "--pods", scenarioText ?? given.get("pods") ?? "FILE...", () =>
-      parseClusterScenario({ pods: manifests, scenario: v.scenario, readText: (path) => readInput("--scenario", path).text }));
+    let scenario: ClusterScenario;
+    try {
+      scenario = parseClusterScenario({ pods: manifests, scenario: v.scenario, readText: (path) => readInput("--scenario", path).text });
+    } catch (err) {
+      // Name the flag (or argument) and the words of the file at fault; files a scenario names are the scenario's.
+      const file = err instanceof HypermemError ? err.details.file : undefined;
+      const culprit = manifests.find((m) => m.file === file) ?? v.scenario ?? manifests[0];
+      throw rewrapOptionError(culprit.flag, culprit.given, err);
+    }
     if (v.materialize) {
       try {
         checkMaterializable(hosts);
