@@ -32,8 +32,11 @@ export class HostLedger {
   readonly vcpus: Int32Array;
   /** Memory the podVMs' guests touch in the model (overhead + container requests), plus the plain VMs' memory. */
   readonly workingSet: Float64Array;
-  readonly #memoryLimit: Float64Array;
-  readonly #milliLimit: Float64Array;
+  /** Capacity × (1 - headroom): what admission control lets be reserved. */
+  readonly memoryLimit: Float64Array;
+  readonly milliLimit: Float64Array;
+  readonly maxPods: Int32Array;
+  readonly cpus: Int32Array;
   readonly #records = new Map<string, { readonly host: number; readonly size: PodVmSize }>();
   /** Σu and Σu² of memory and CPU use. */
   memorySum = 0;
@@ -47,8 +50,10 @@ export class HostLedger {
     const n = hosts.length;
     this.memoryCapacity = Float64Array.from(hosts, (h) => h.memoryBytes);
     this.milliCapacity = Float64Array.from(hosts, (h) => h.cpus * 1000);
-    this.#memoryLimit = this.memoryCapacity.map((c) => c * (1 - headroom));
-    this.#milliLimit = this.milliCapacity.map((c) => c * (1 - headroom));
+    this.memoryLimit = this.memoryCapacity.map((c) => c * (1 - headroom));
+    this.milliLimit = this.milliCapacity.map((c) => c * (1 - headroom));
+    this.maxPods = Int32Array.from(hosts, (h) => h.maxPods);
+    this.cpus = Int32Array.from(hosts, (h) => h.cpus);
     this.memoryReserved = new Float64Array(n);
     this.milliReserved = new Float64Array(n);
     this.podVms = new Int32Array(n);
@@ -75,10 +80,10 @@ export class HostLedger {
 
   /** Why `host` cannot take a podVM of `size`, or null when admission control lets it. */
   refusal(host: number, size: PodVmSize): AdmissionRefusal | null {
-    if (this.memoryReserved[host] + size.memoryBytes > this.#memoryLimit[host]) return "memory";
-    if (this.milliReserved[host] + size.milliCpu > this.#milliLimit[host]) return "cpu";
-    if (this.podVms[host] >= this.hosts[host].maxPods) return "pods";
-    if (size.vcpus > this.hosts[host].cpus) return "vcpus";
+    if (this.memoryReserved[host] + size.memoryBytes > this.memoryLimit[host]) return "memory";
+    if (this.milliReserved[host] + size.milliCpu > this.milliLimit[host]) return "cpu";
+    if (this.podVms[host] >= this.maxPods[host]) return "pods";
+    if (size.vcpus > this.cpus[host]) return "vcpus";
     return null;
   }
 
@@ -86,8 +91,8 @@ export class HostLedger {
   explain(host: number, size: PodVmSize, refusal: AdmissionRefusal): string {
     const h = this.hosts[host];
     switch (refusal) {
-      case "memory": return `${h.name} has ${gib(this.#memoryLimit[host] - this.memoryReserved[host])} of memory unreserved, the podVM needs ${gib(size.memoryBytes)}`;
-      case "cpu": return `${h.name} has ${cpus(this.#milliLimit[host] - this.milliReserved[host])} unreserved, the podVM needs ${cpus(size.milliCpu)}`;
+      case "memory": return `${h.name} has ${gib(this.memoryLimit[host] - this.memoryReserved[host])} of memory unreserved, the podVM needs ${gib(size.memoryBytes)}`;
+      case "cpu": return `${h.name} has ${cpus(this.milliLimit[host] - this.milliReserved[host])} unreserved, the podVM needs ${cpus(size.milliCpu)}`;
       case "pods": return `${h.name} already runs its ${h.maxPods} podVMs (maxPods)`;
       case "vcpus": return `${h.name} has ${h.cpus} CPUs, the podVM has ${size.vcpus} vCPUs`;
     }

@@ -22,6 +22,12 @@ import type { Pod } from "./pod.js";
 import type { PodVmSize } from "./podvm.js";
 import type { Topology } from "./topology.js";
 
+/** Why hosts were refused, in the order they are checked. */
+const REASONS: readonly string[] = [
+  "admission control: memory", "admission control: cpu", "admission control: pods", "admission control: vcpus",
+  NODE_AFFINITY_MESSAGE, AFFINITY_MESSAGES[1], AFFINITY_MESSAGES[2], AFFINITY_MESSAGES[3],
+];
+
 export type VmSelection =
   | { readonly host: number }
   | { readonly host: -1; readonly reasons: ReadonlyMap<string, number> };
@@ -44,39 +50,34 @@ export class VmScheduler {
     const mask = this.#constraints.mask(pod.template);
     const affinity = this.#affinity.prepare(pod);
     const { memorySum: sm, memorySquares: qm, cpuSum: sc, cpuSquares: qc } = l;
+    const { memoryReserved, milliReserved, memoryLimit, milliLimit, memoryCapacity, milliCapacity, podVms, maxPods, cpus } = l;
+    const memory = size.memoryBytes;
+    const milli = size.milliCpu;
+    const refused = new Int32Array(REASONS.length);
     let best = -1;
     let bestScore = Infinity;
-    let refused: Map<string, number> | null = null;
-    const refuse = (why: string): void => {
-      refused ??= new Map();
-      refused.set(why, (refused.get(why) ?? 0) + 1);
-    };
     for (let h = 0; h < n; h++) {
-      const admission = l.refusal(h, size);
-      if (admission !== null) {
-        refuse(`admission control: ${admission}`);
-        continue;
-      }
-      if (mask !== null && mask[h] === 0) {
-        refuse(NODE_AFFINITY_MESSAGE);
-        continue;
-      }
+      if (memoryReserved[h] + memory > memoryLimit[h]) { refused[0]++; continue; }
+      if (milliReserved[h] + milli > milliLimit[h]) { refused[1]++; continue; }
+      if (podVms[h] >= maxPods[h]) { refused[2]++; continue; }
+      if (size.vcpus > cpus[h]) { refused[3]++; continue; }
+      if (mask !== null && mask[h] === 0) { refused[4]++; continue; }
       const verdict = affinity === null ? AffinityVerdict.Ok : affinity.check(h);
-      if (verdict !== AffinityVerdict.Ok) {
-        refuse(AFFINITY_MESSAGES[verdict]);
-        continue;
-      }
-      const dm = size.memoryBytes / l.memoryCapacity[h];
-      const dc = size.milliCpu / l.milliCapacity[h];
-      const um = l.memoryReserved[h] / l.memoryCapacity[h];
-      const uc = l.milliReserved[h] / l.milliCapacity[h];
+      if (verdict !== AffinityVerdict.Ok) { refused[4 + verdict]++; continue; }
+      const dm = memory / memoryCapacity[h];
+      const dc = milli / milliCapacity[h];
+      const um = memoryReserved[h] / memoryCapacity[h];
+      const uc = milliReserved[h] / milliCapacity[h];
       const score = (qm + 2 * um * dm + dm * dm) / n - ((sm + dm) / n) ** 2 + (qc + 2 * uc * dc + dc * dc) / n - ((sc + dc) / n) ** 2;
       if (score < bestScore) {
         bestScore = score;
         best = h;
       }
     }
-    return best >= 0 ? { host: best } : { host: -1, reasons: refused ?? new Map() };
+    if (best >= 0) return { host: best };
+    const reasons = new Map<string, number>();
+    REASONS.forEach((why, i) => { if (refused[i] > 0) reasons.set(why, refused[i]); });
+    return { host: -1, reasons };
   }
 
   /** Counts `pod` on `host` for later affinity rules. */
