@@ -55,18 +55,24 @@ interface ClusterPlan {
   readonly json: boolean;
 }
 
-/** Runs `read`; a library error about the file comes back naming `flag` and the user's text. */
-function reading<T>(flag: string, text: string, read: () => T): T {
-  try {
-    return read();
-  } catch (err) {
-    throw rewrapOptionError(flag, text, err);
-  }
+interface HostFlags {
+  readonly "hosts-file"?: InputText;
+  readonly hosts?: number;
+  readonly "host-memory"?: number;
+  readonly "host-cpus"?: number;
+  readonly "host-max-pods": number;
 }
 
-function hostsOf(v: { readonly "hosts-file"?: InputText; readonly hosts?: number; readonly "host-memory"?: number; readonly "host-cpus"?: number; readonly "host-max-pods": number }, given: ReadonlyMap<string, string>): ClusterHost[] {
+/** The hosts of --hosts-file (its errors naming the flag), or of --hosts N --host-memory --host-cpus. */
+function hostsOf(v: HostFlags): ClusterHost[] {
   const file = v["hosts-file"];
-  if (file !== undefined) return reading("--hosts-file", given.get("hosts-file")!, () => parseHostsFile(file.file, file.text));
+  if (file !== undefined) {
+    try {
+      return parseHostsFile(file.file, file.text);
+    } catch (err) {
+      throw rewrapOptionError(file.flag, file.given, err);
+    }
+  }
   if (v.hosts === undefined) throw usageError("missing --hosts-file FILE, or --hosts N with --host-memory SIZE and --host-cpus N", { option: "--hosts-file" });
   return uniformHosts({ count: v.hosts, memoryBytes: v["host-memory"]!, cpus: v["host-cpus"]!, maxPods: v["host-max-pods"] });
 }
@@ -144,8 +150,8 @@ export const clusterCommand = defineCommand({
     "hypermem cluster --scenario example:scenario.yaml --hosts-file example:hosts.yaml --compare --json",
     "hypermem cluster --pods example:small.yaml --hosts 2 --host-memory 512MiB --host-cpus 2 --materialize",
   ],
-  validate(v, given): ClusterPlan {
-    const hosts = hostsOf(v, given);
+  validate(v): ClusterPlan {
+    const hosts = hostsOf(v);
     const manifests = [...(v.pods ? [v.pods] : []), ...(v.more ?? [])];
     if (manifests.length === 0 && v.scenario === undefined) throw usageError("missing --pods FILE or --scenario FILE (the pods to schedule)", { option: "--pods" });
     let scenario: ClusterScenario;
