@@ -59,6 +59,7 @@ function subjectOf(o: ManifestObject, kind: string, name: string | null): Subjec
 
 /** Kind, apiVersion, metadata.name and namespace of an object of a known kind. */
 function readHeader(o: ManifestObject, kind: string): Header {
+  // The name is peeked at first, unchecked, so that every error (about the metadata too) names the object.
   const anonymous = Fields.of(subjectOf(o, kind, null), [], o.value);
   const metadata = anonymous.map("metadata");
   const rawName = metadata?.value.name;
