@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { Cluster } from "../src/cluster/cluster.js";
 import { clusterReport } from "../src/cluster/figures.js";
-import { checkMaterializable, MAX_MATERIALIZED_HOSTS } from "../src/cluster/materialize.js";
+import { checkMaterializable, MAX_MATERIALIZED_HOSTS, overheadFrames, realHostMiB } from "../src/cluster/materialize.js";
 import { podVmSize } from "../src/cluster/podvm.js";
 import { host, MI, podOf, replicas, template } from "./cluster.fixtures.js";
 import { thrownCode } from "./helpers.js";
@@ -68,13 +68,45 @@ describe("materialized podVMs", () => {
     }
   });
 
+  it("a host filled to its memory by podVMs that write all of it has the frames for their page tables too", () => {
+    // Two podVMs of 32 MiB (request = limit, no overhead) fill a 64 MiB host; every guest page is written.
+    const full = template({ requestMi: 32, limitMi: 32, limitMilli: 100 });
+    const h = host("h", 1 / 16, 2, {}, { maxPods: 2 });
+    const c = new Cluster([h], { materialize: true });
+    try {
+      c.submit(replicas("full", 2, full));
+      const r = clusterReport(c);
+      expect(r.totals.placed).toBe(2);
+      expect(r.hosts[0].memoryReservedBytes).toBe(64 * MI);
+      const real = c.vmLayer.materializer!.hosts[0];
+      expect(real.vms.map((vm) => vm.states.counts().privateFrames)).toEqual([32 * MI / PAGE, 32 * MI / PAGE]);
+      // Used: the 64 MiB written, the zero frame and the page tables, within the overhead the real Host was given.
+      expect(r.hosts[0].memoryUsedBytes).toBeGreaterThan(64 * MI);
+      expect(r.hosts[0].memoryUsedBytes).toBeLessThanOrEqual(64 * MI + overheadFrames(h) * PAGE);
+      expect(real.memoryMiB).toBe(realHostMiB(h));
+    } finally {
+      c.close();
+    }
+  });
+
+  it("gives a real Host its memory plus the page tables of maxPods + other VMs and the zero frame", () => {
+    // 512 MiB: 131,072 pages; 111 VMs: 4 × 111 + ceil(131,183 / 512) + ceil(131,183 / 2^18) + 1 = 444 + 257 + 1 + 1.
+    const h = host("h", 0.5, 1, {}, { vms: [{ name: "v", memoryBytes: MI, milliCpu: 0 }] });
+    expect(overheadFrames(h)).toBe(703);
+    expect(realHostMiB(h)).toBe(515);
+  });
+
   it("refuses what cannot be real: too many hosts, too much memory, a host over 4 GiB or not whole MiB, more VMs than a host runs", () => {
     expect(thrownCode(() => checkMaterializable(Array.from({ length: MAX_MATERIALIZED_HOSTS + 1 }, (_, i) => host(`h${i}`, 0.25, 1))))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([host("a", 4, 1), host("b", 4, 1), host("c", 1, 1)]))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([host("a", 5, 1)]))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([{ ...host("a", 1, 1), memoryBytes: 2 ** 30 + 1 }]))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([host("a", 1, 1, {}, { maxPods: 255, vms: [{ name: "v", memoryBytes: MI, milliCpu: 0 }] })]))).toBe("ERR_CLUSTER_LIMIT");
-    expect(thrownCode(() => checkMaterializable([host("a", 4, 1), host("b", 4, 1)]))).toBe("none");
+    // 4 GiB is 4,096 MiB of frames and its page tables on top: past a real Host's 4,096 MiB.
+    expect(thrownCode(() => checkMaterializable([host("a", 4, 1)]))).toBe("ERR_CLUSTER_LIMIT");
+    expect(thrownCode(() => checkMaterializable([host("a", 4032 / 1024, 1), host("b", 4032 / 1024, 1)]))).toBe("none");
     expect(thrownCode(() => new Cluster([host("a", 5, 1)], { materialize: true }))).toBe("ERR_CLUSTER_LIMIT");
+    // 4,064 MiB and its tables fit 4,096 MiB, but a Host of 4,096 MiB holds fewer frames (its kernels' scratch and metadata share the 4 GiB).
+    expect(thrownCode(() => new Cluster([host("a", 4064 / 1024, 1)], { materialize: true }))).toBe("ERR_CLUSTER_LIMIT");
   });
 });

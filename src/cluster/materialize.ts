@@ -12,6 +12,19 @@
 // A VM outside Kubernetes (hosts file `vms`) is a Vm whose memory is written
 // whole. Memory used is then measured, not modelled: the Host's frames in use
 // (guest pages written, page tables, the zero frame) × 4 KiB.
+//
+// Admission control reserves a podVM's size, not its page tables, so a real
+// Host gets the hypervisor's own overhead beyond the cluster host's memory
+// (as ESXi keeps per-VM overhead memory outside a VM's reservation): with V
+// VMs at most (maxPods + VMs outside Kubernetes) of G guest pages in all
+// (G <= the host's pages + V, each VM's size rounded up to a page),
+//
+//   overhead frames = 4 V          root, PDPT, a partial PD and a partial leaf table per VM
+//                   + ceil(G / 512) + ceil(G / 2^18)   full leaf tables and PDs
+//                   + 1            the shared zero frame
+//
+// so a host filled to its memory by podVMs that write all of it never runs
+// out of frames.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { createHost, MAX_HOST_MIB, type Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
@@ -27,6 +40,18 @@ const MIB = 2 ** 20;
 
 const pagesOf = (bytes: number): number => Math.ceil(bytes / PAGE_SIZE);
 
+/** Frames a real Host needs beyond `host`'s memory: page tables of its VMs and the zero frame (header). */
+export function overheadFrames(host: ClusterHost): number {
+  const vms = host.maxPods + host.vms.length;
+  const guestPages = pagesOf(host.memoryBytes) + vms;
+  return 4 * vms + Math.ceil(guestPages / 512) + Math.ceil(guestPages / 2 ** 18) + 1;
+}
+
+/** MiB of the real Host that stands for `host`: its memory plus the overhead frames. */
+export function realHostMiB(host: ClusterHost): number {
+  return Math.ceil((host.memoryBytes + overheadFrames(host) * PAGE_SIZE) / MIB);
+}
+
 /** Throws ERR_CLUSTER_LIMIT when `hosts` cannot all be real Hosts. */
 export function checkMaterializable(hosts: readonly ClusterHost[]): void {
   const fail = (why: string, details: Record<string, unknown>): HypermemError => new HypermemError(ErrorCode.ClusterLimit, `materialize: ${why}`, details);
@@ -34,10 +59,10 @@ export function checkMaterializable(hosts: readonly ClusterHost[]): void {
   const total = hosts.reduce((s, h) => s + h.memoryBytes, 0);
   if (total > MAX_MATERIALIZED_BYTES) throw fail(`${total / MIB} MiB of host memory in all; at most ${MAX_MATERIALIZED_BYTES / MIB} MiB become real`, { memoryBytes: total });
   for (const h of hosts) {
-    if (h.memoryBytes % MIB !== 0 || h.memoryBytes / MIB > MAX_HOST_MIB) {
-      throw fail(`host ${h.name} has ${h.memoryBytes} bytes; a real Host has a whole number of MiB, at most ${MAX_HOST_MIB} MiB`, { host: h.name });
-    }
     if (h.maxPods + h.vms.length > MAX_VMS) throw fail(`host ${h.name} may run ${h.maxPods} podVMs and ${h.vms.length} other VMs; a real Host runs at most ${MAX_VMS} VMs`, { host: h.name });
+    if (h.memoryBytes % MIB !== 0 || realHostMiB(h) > MAX_HOST_MIB) {
+      throw fail(`host ${h.name} has ${h.memoryBytes} bytes; a real Host has a whole number of MiB, at most ${MAX_HOST_MIB} MiB with its page tables (${realHostMiB(h)} MiB here)`, { host: h.name });
+    }
   }
 }
 
@@ -63,7 +88,12 @@ export class Materializer {
 
   constructor(cluster: readonly ClusterHost[]) {
     checkMaterializable(cluster);
-    this.hosts = cluster.map((h) => createHost({ memoryMiB: h.memoryBytes / MIB }));
+    this.hosts = cluster.map((h) => {
+      const real = createHost({ memoryMiB: realHostMiB(h) });
+      const needed = pagesOf(h.memoryBytes) + overheadFrames(h);
+      if (real.maxFrames < needed) throw new HypermemError(ErrorCode.ClusterLimit, `materialize: host ${h.name} needs ${needed} frames, a real Host holds ${real.maxFrames}`, { host: h.name });
+      return real;
+    });
     cluster.forEach((h, i) => {
       for (const plain of h.vms) {
         const vm = this.hosts[i].createVm({ pages: pagesOf(plain.memoryBytes) });
