@@ -56,6 +56,12 @@ describe("hosts", () => {
     expect(message(() => parseHostsFile("h.yaml", file("  - { name: a, memory: 4Gib, cpus: 1 }\n")))).toMatch(/^host a: hosts\[0\]\.memory: "4Gib" is not a Kubernetes quantity/);
     expect(message(() => parseHostsFile("h.yaml", file("  - { name: a, memory: 4Gi, cpus: 1, ram: 4 }\n")))).toMatch(/^host a: hosts\[0\]\.ram: unknown field \(known: name, memory, cpus, labels, maxPods, count, vms\)/);
     expect(message(() => parseHostsFile("h.yaml", file("  - { name: a, memory: 4Gi, cpus: 1, vms: [{ name: v }] }\n")))).toBe("host a: hosts[0].vms[0].memory: is required (h.yaml:2)");
+    expect(message(() => parseHostsFile("h.yaml", file("  - name: a\n    memory: 4Gi\n    cpus: 1\n    vms:\n      - { name: v, memory: 0 }\n")))).toBe("host a: hosts[0].vms[0].memory: must be more than 0 (h.yaml:6)");
+    expect(message(() => parseHostsFile("h.yaml", file("  - name: a\n    memory: 1Gi\n    cpus: 2\n    vms:\n      - { name: v, memory: 768Mi }\n      - { name: w, memory: 512Mi }\n"))))
+      .toBe("host a: hosts[0].vms: the VMs reserve 1342177280 bytes of memory, more than the host's 1073741824 (h.yaml:6)");
+    expect(message(() => parseHostsFile("h.yaml", file("  - name: a\n    memory: 1Gi\n    cpus: 2\n    vms:\n      - { name: v, memory: 1Gi, cpus: 2500m }\n"))))
+      .toBe("host a: hosts[0].vms: the VMs reserve 2.5 CPUs, more than the host's 2 (h.yaml:6)");
+    expect(thrownCode(() => parseHostsFile("h.yaml", file("  - { name: a, memory: 1Gi, cpus: 2, vms: [{ name: v, memory: 1Gi, cpus: 2 }] }\n")))).toBe("none");
     expect(message(() => parseHostsFile("h.yaml", file("  - { name: a, memory: 4Gi, cpus: 1 }\n  - { name: a, memory: 4Gi, cpus: 1 }\n")))).toBe("hosts file h.yaml: hosts: host name a is used twice (h.yaml:2)");
     expect(message(() => parseHostsFile("h.yaml", "kind: Pod\nhosts: []\n"))).toBe('hosts file h.yaml: kind: must be Cluster, got "Pod" (h.yaml:1)');
     expect(message(() => parseHostsFile("h.yaml", "hosts: []\n"))).toBe("hosts file h.yaml: hosts: must list at least one host (h.yaml:1)");

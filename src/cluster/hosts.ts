@@ -13,7 +13,8 @@
 //
 // Every host carries the node label kubernetes.io/hostname = its name. The
 // VMs outside Kubernetes hold reservations the VM layer sees and a
-// Kubernetes scheduler on its own does not (the baseline's blind spot).
+// Kubernetes scheduler on its own does not (the baseline's blind spot); they
+// may not reserve more memory or CPUs than their host has.
 // Errors are ERR_HOSTS_FILE naming the host, the field and the line; unknown
 // fields are errors (this is hypermem's own format).
 import { ErrorCode, HypermemError } from "../errors.js";
@@ -78,6 +79,7 @@ function readVm(f: Fields): PlainVm {
   const name = f.requiredString("name");
   if (!f.has("memory")) throw f.fail(["memory"], "is required");
   const memoryBytes = readResource(f, "memory", "bytes");
+  if (memoryBytes < 1) throw f.fail(["memory"], "must be more than 0");
   const milliCpu = f.has("cpus") ? readResource(f, "cpus", "milli") : 0;
   f.strict(VM_KEYS);
   return Object.freeze({ name, memoryBytes, milliCpu });
@@ -96,6 +98,11 @@ function readHost(f: Fields): ClusterHost[] {
   const maxPods = f.integer("maxPods", 1, 100_000) ?? DEFAULT_MAX_PODS;
   const count = f.integer("count", 1, MAX_HOSTS);
   const vms = f.maps("vms").map(readVm);
+  // Their reservations are the whole VM, as for podVMs: a host cannot start VMs that reserve more than it has.
+  const vmMemoryBytes = vms.reduce((s, vm) => s + vm.memoryBytes, 0);
+  if (vmMemoryBytes > memoryBytes) throw f.fail(["vms"], `the VMs reserve ${vmMemoryBytes} bytes of memory, more than the host's ${memoryBytes}`);
+  const vmMilliCpu = vms.reduce((s, vm) => s + vm.milliCpu, 0);
+  if (vmMilliCpu > cpus * 1000) throw f.fail(["vms"], `the VMs reserve ${vmMilliCpu / 1000} CPUs, more than the host's ${cpus}`);
   f.strict(HOST_KEYS);
   if (count === undefined) return [host(name, memoryBytes, cpus, labels, maxPods, vms)];
   return Array.from({ length: count }, (_, i) => host(`${name}-${i}`, memoryBytes, cpus, labels, maxPods, vms));
