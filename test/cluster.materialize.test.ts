@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { Cluster } from "../src/cluster/cluster.js";
 import { clusterReport } from "../src/cluster/figures.js";
-import { checkMaterializable, MAX_MATERIALIZED_HOSTS, overheadFrames, realHostMiB } from "../src/cluster/materialize.js";
+import { checkMaterializable, MAX_MATERIALIZED_HOSTS, MAX_REAL_HOST_MIB, overheadFrames, realHostMiB } from "../src/cluster/materialize.js";
+import { createHost } from "../src/host/host.js";
 import { podVmSize } from "../src/cluster/podvm.js";
 import { host, MI, podOf, replicas, template } from "./cluster.fixtures.js";
 import { thrownCode } from "./helpers.js";
@@ -102,11 +103,16 @@ describe("materialized podVMs", () => {
     expect(thrownCode(() => checkMaterializable([host("a", 5, 1)]))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([{ ...host("a", 1, 1), memoryBytes: 2 ** 30 + 1 }]))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([host("a", 1, 1, {}, { maxPods: 255, vms: [{ name: "v", memoryBytes: MI, milliCpu: 0 }] })]))).toBe("ERR_CLUSTER_LIMIT");
-    // 4 GiB is 4,096 MiB of frames and its page tables on top: past a real Host's 4,096 MiB.
+    // A host and its page tables must fit the largest real Host: 4,053 MiB + 10 MiB of tables do, 4,054 MiB do not.
+    expect(realHostMiB(host("a", 4053 / 1024, 1))).toBe(MAX_REAL_HOST_MIB);
+    expect(thrownCode(() => checkMaterializable([host("a", 4053 / 1024, 1), host("b", 4053 / 1024, 1)]))).toBe("none");
+    expect(thrownCode(() => checkMaterializable([host("a", 4054 / 1024, 1)]))).toBe("ERR_CLUSTER_LIMIT");
     expect(thrownCode(() => checkMaterializable([host("a", 4, 1)]))).toBe("ERR_CLUSTER_LIMIT");
-    expect(thrownCode(() => checkMaterializable([host("a", 4032 / 1024, 1), host("b", 4032 / 1024, 1)]))).toBe("none");
     expect(thrownCode(() => new Cluster([host("a", 5, 1)], { materialize: true }))).toBe("ERR_CLUSTER_LIMIT");
-    // 4,064 MiB and its tables fit 4,096 MiB, but a Host of 4,096 MiB holds fewer frames (its kernels' scratch and metadata share the 4 GiB).
-    expect(thrownCode(() => new Cluster([host("a", 4064 / 1024, 1)], { materialize: true }))).toBe("ERR_CLUSTER_LIMIT");
+  });
+
+  it("MAX_REAL_HOST_MIB is the largest Host whose every MiB is frames", () => {
+    expect(createHost({ memoryMiB: MAX_REAL_HOST_MIB }).maxFrames).toBe(MAX_REAL_HOST_MIB * 256);
+    expect(createHost({ memoryMiB: MAX_REAL_HOST_MIB + 1 }).maxFrames).toBeLessThan((MAX_REAL_HOST_MIB + 1) * 256);
   });
 });
