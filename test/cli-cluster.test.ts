@@ -6,22 +6,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/cli.js";
-import type { CliIo } from "../src/cli/io.js";
 import type { ClusterReport } from "../src/cluster/figures.js";
-
-async function run(argv: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (t: string) => { stdout += t; } },
-    stderr: { write: (t: string) => { stderr += t; } },
-    debug: false,
-    watchInterrupts: () => () => {},
-  };
-  const status = await runCli(argv, io);
-  return { status, stdout, stderr };
-}
+import { runCliCaptured as run } from "./cli-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "hypermem-cli-cluster-"));
 const EXAMPLE_PODS = ["--pods", "example:runtimeclass.yaml", "example:web.yaml", "example:db.yaml"];
