@@ -87,7 +87,7 @@ export { NodeCache } from "./cluster/node-cache.js";
 export { MAX_NODE_SCORE, type CreatePodVm } from "./cluster/plugins.js";
 export { IndependentFlow, UnifiedFlow, type ClusterMode, type Flow, type Placement } from "./cluster/flows.js";
 export { VmLayer } from "./cluster/vm-layer.js";
-export { Materializer, MAX_MATERIALIZED_BYTES, MAX_MATERIALIZED_HOSTS } from "./cluster/materialize.js";
+export { checkMaterializable, Materializer, MAX_MATERIALIZED_BYTES, MAX_MATERIALIZED_HOSTS, MAX_REAL_HOST_MIB, realHostMiB } from "./cluster/materialize.js";
 export { Cluster, type PodRecord } from "./cluster/cluster.js";
 export { resolveClusterOptions, type ClusterEvent, type ClusterOptions, type ResolvedClusterOptions } from "./cluster/options.js";
 export { clusterReport, type ClusterReport, type ClusterTotals, type HostFigures, type PodFigures } from "./cluster/figures.js";
