@@ -1,9 +1,10 @@
 // --materialize: the podVMs as real Vms on real Hosts, for a small cluster.
-// Each cluster host becomes a Host of its memory; each podVM a Vm of its
-// size on that Host; each container starts as a workload inside the guest
-// (a sequential one, through the VM's MMU) that writes its working set, its
-// memory request, once; the guest's own share (the RuntimeClass overhead:
-// kernel, agent) is written first the same way:
+// Each cluster host becomes a Host of its memory (and its page tables,
+// below); each podVM a Vm of its size on that Host; each container starts
+// as a workload inside the guest (a sequential one, through the VM's MMU)
+// that writes its working set, its memory request, once; the guest's own
+// share (the RuntimeClass overhead: kernel, agent) is written first the
+// same way:
 //
 //   guest-physical pages of a podVM
 //   0 ──────────── overhead ──┬── container 0 ──────────┬── container 1 ── ...
