@@ -76,6 +76,17 @@ export const ErrorCode = {
   RetiredStore: "ERR_RETIRED_STORE",
   /** A backing file of vm.mapFile is missing, unreadable, shorter than the mapping, or changed since it was mapped. */
   BackingFile: "ERR_BACKING_FILE",
+  // Unified scheduling of containers and VMs (src/cluster/).
+  /** A Kubernetes manifest is malformed: names the object (pod, Deployment...), the field and the file. */
+  Manifest: "ERR_MANIFEST",
+  /** A hosts file (the cluster's hosts) is malformed: names the host, the field and the file. */
+  HostsFile: "ERR_HOSTS_FILE",
+  /** A scenario file is malformed, or names a pod that does not exist at that time. */
+  Scenario: "ERR_SCENARIO",
+  /** Something asked the container scheduler to bind a pod off the host the VM scheduler selected. */
+  BindOffHost: "ERR_BIND_OFF_HOST",
+  /** A cluster too large for what was asked (real Hosts and Vms with materialize). */
+  ClusterLimit: "ERR_CLUSTER_LIMIT",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -97,3 +97,32 @@ export { RetiredFrames } from "./host/retired-frames.js";
 export { FileBacking, type PageBacking } from "./host/file-backing.js";
 export { FramePages } from "./host/frame-pages.js";
 export { RecordLog, type DroppedPart, type LoadReport, type RecordLogSpec } from "./format/record-log.js";
+// Unified scheduling of containers and VMs (src/cluster/): Kubernetes manifests
+// become podVMs, a VM scheduler picks the host, the container scheduler is bound to it.
+export { parseQuantity, quantityBytes, quantityMilli, type Quantity } from "./cluster/quantity.js";
+export { parseManifests, MAX_REPLICAS, type ManifestFile, type ManifestSet } from "./cluster/manifests.js";
+export type { ClassLookup, ContainerSpec, Pod, PodAffinityTerm, PodTemplate, ResourceAmounts, RuntimeClass } from "./cluster/pod.js";
+export type { LabelSelector, Labels, NodeSelectorTerm } from "./cluster/labels.js";
+export { Warnings } from "./cluster/warnings.js";
+export {
+  KATA_DEFAULTS, NON_ZERO_MEMORY_BYTES, NON_ZERO_MILLI_CPU, podRequests, podVmSize, type PodRequests, type PodVmSize, type SizingDefaults,
+} from "./cluster/podvm.js";
+export {
+  DEFAULT_MAX_PODS, HOSTNAME_LABEL, MAX_HOSTS, parseHostsFile, uniformHosts, type ClusterHost, type PlainVm, type UniformHosts,
+} from "./cluster/hosts.js";
+export { HostLedger, type AdmissionRefusal } from "./cluster/host-ledger.js";
+export { VmScheduler, type VmSelection } from "./cluster/vm-scheduler.js";
+export { CycleState, prioritySort, type BindPlugin, type FilterPlugin, type PermitPlugin, type PreFilterPlugin, type Profile, type QueuedPod, type ReservePlugin, type ScorePlugin, type Status } from "./cluster/framework.js";
+export {
+  ContainerScheduler, boundToSelectionProfile, defaultProfile, numFeasibleNodesToFind, type ContainerSchedulerOptions, type ScheduleOutcome,
+} from "./cluster/container-scheduler.js";
+export { NodeCache } from "./cluster/node-cache.js";
+export { MAX_NODE_SCORE, type CreatePodVm } from "./cluster/plugins.js";
+export { IndependentFlow, UnifiedFlow, type ClusterMode, type Flow, type Placement } from "./cluster/flows.js";
+export { VmLayer } from "./cluster/vm-layer.js";
+export { checkMaterializable, Materializer, MAX_MATERIALIZED_BYTES, MAX_MATERIALIZED_HOSTS, MAX_REAL_HOST_MIB, realHostMiB } from "./cluster/materialize.js";
+export { Cluster, type PodRecord } from "./cluster/cluster.js";
+export { resolveClusterOptions, type ClusterEvent, type ClusterOptions, type ResolvedClusterOptions } from "./cluster/options.js";
+export { clusterReport, type ClusterReport, type ClusterTotals, type HostFigures, type PodFigures } from "./cluster/figures.js";
+export { parseClusterScenario, runClusterScenario, type ClusterScenario, type ScenarioInput, type ScenarioStep } from "./cluster/scenario.js";
+export { compareSchedulers, runCluster } from "./cluster/run.js";

@@ -1,4 +1,5 @@
 // Every command of `hypermem`, in the order help lists them.
+import { clusterCommand } from "./cluster.js";
 import { demoCommand } from "./demo.js";
 import { demoHostCommand } from "./demo-host.js";
 import { helpCommand } from "./help.js";
@@ -10,5 +11,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, helpCommand,
 ]);
