@@ -137,3 +137,6 @@ export const ABI_REASON_OUT_OF_FRAMES: u32 = stream.REASON_OUT_OF_FRAMES;
 export const ABI_REASON_NOT_RESIDENT: u32 = stream.REASON_NOT_RESIDENT;
 export const ABI_PACK_STATS_WORDS: u32 = stream.PACK_STATS_WORDS;
 export const ABI_POISON_MARK: u64 = POISON_MARK;
+
+// snapshot (issue 14): the page-state move of a lazily restored page.
+export const ABI_OP_PLACE_ELSEWHERE: u32 = pageState.OP_PLACE_ELSEWHERE;

@@ -60,6 +60,7 @@ export const PageOp = {
   Untrace: 11,
   WriteProtect: 12,
   Unprotect: 13,
+  PlaceElsewhere: 14,
 } as const;
 export type PageOp = (typeof PageOp)[keyof typeof PageOp];
 
