@@ -138,5 +138,7 @@ export const ABI_REASON_NOT_RESIDENT: u32 = stream.REASON_NOT_RESIDENT;
 export const ABI_PACK_STATS_WORDS: u32 = stream.PACK_STATS_WORDS;
 export const ABI_POISON_MARK: u64 = POISON_MARK;
 
-// snapshot (issue 14): the page-state move of a lazily restored page.
+// snapshot (issue 14): the page-state move of a lazily restored page, and
+// whole pages copied between a VM and linear memory (assembly/guest-pages.ts).
 export const ABI_OP_PLACE_ELSEWHERE: u32 = pageState.OP_PLACE_ELSEWHERE;
+export { guestPagesRead, guestPagesCheck, guestPagesWrite, getGuestPagesRefused } from "./guest-pages";

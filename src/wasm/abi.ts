@@ -76,5 +76,10 @@ export interface HvExports {
   digestFinish(acc: bigint): bigint;
   fingerprintTableInit(tablePtr: number, pages: number): void;
 
+  guestPagesRead(slot: number, first: number, count: number, outPtr: number): number;
+  guestPagesCheck(slot: number, first: number, count: number): number;
+  guestPagesWrite(slot: number, first: number, count: number, srcPtr: number): number;
+  getGuestPagesRefused(): number;
+
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }
