@@ -58,6 +58,14 @@ export const ErrorCode = {
   Internal: "ERR_INTERNAL",
   /** A system call failed while a command ran (disk full, file removed meanwhile...): exit status 1. */
   System: "ERR_SYSTEM",
+
+  // Snapshots (src/snapshot).
+  /** A snapshot file failed a check: truncated, magic, crc, an index or active set that does not fit the file or the guest, a page checksum. */
+  SnapshotCorrupt: "ERR_SNAPSHOT_CORRUPT",
+  /** The base of a diff snapshot is missing, or is another snapshot than the one the diff was taken against (details.reason says which). */
+  SnapshotBase: "ERR_SNAPSHOT_BASE",
+  /** A snapshot cannot start: another save runs on the VM, or its pages are traced by someone else. */
+  SnapshotBusy: "ERR_SNAPSHOT_BUSY",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
