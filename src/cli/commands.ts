@@ -5,9 +5,10 @@ import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
 import type { Command } from "./registry.js";
+import { snapshotCommands } from "./snapshot.js";
 import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, ...snapshotCommands, helpCommand,
 ]);
