@@ -56,7 +56,8 @@ export const snapshotInfoCommand = defineCommand({
       }
     }
     if (json) {
-      ctx.stdout.write(`${JSON.stringify({ ...info, ...(check ?? {}) })}\n`);
+      // The workload's seed is a bigint: written as a decimal string.
+      ctx.stdout.write(`${JSON.stringify({ ...info, ...(check ?? {}) }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`);
     } else {
       const verdict = check === null ? [] : [`  ${"check".padEnd(14)}${check.verified ? `ok: ${formatCount(check.pagesChecked ?? 0)} pages match their checksums` : `FAILED: ${check.error?.code}: ${check.error?.message}`}`];
       ctx.stdout.write(`${[`snapshot ${file}`, ...infoRows(info), ...verdict].join("\n")}\n`);
