@@ -14,12 +14,16 @@
 // guestPagesWrite  srcPtr -> [first, first + count), after a check: each
 //   untouched page gets a frame (not cleared: all of it is written), a
 //   zero-mapped one a private copy (a traced one stays traced), then its
-//   4 KiB; every page is marked accessed and dirty, as vm.write does.
+//   4 KiB; every page is marked accessed and dirty, as vm.write does. With
+//   hashPtr != 0 it also writes each page's fingerprint (XXH3-64, as
+//   fingerprint.ts gives it) there, hashed from the source while it is in
+//   cache: a restore checks its pages without another pass over memory.
 import { frameAddr, maxFrames, PAGE_SIZE } from "./layout";
 import { usedFrames } from "./frames";
 import { leafEntry, nptBreakCow, nptPopulateForOverwrite, nptTablesNeeded, pteFrame, vmDesc, VM_GUEST_PAGES } from "./npt";
 import { PTE_A, PTE_BALLOONED, PTE_COW, PTE_D, PTE_ELSEWHERE, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED } from "./pte";
 import { ERR_GFN_RANGE, ERR_OUT_OF_FRAMES, ERR_PAGE_STATE } from "./status";
+import { xxh3 } from "./xxh3";
 
 /** Entry bits of a page that is not in memory: neither read nor written here. */
 // @ts-ignore: decorator
@@ -91,12 +95,14 @@ export function getGuestPagesRefused(): u32 { return refusedIndex; }
 
 /**
  * Writes `count` pages from `srcPtr` into pages [first, first + count) of
- * VM `slot` (see the header). Checks first and changes nothing when the
- * check fails or the host lacks the frames: returns `count`, or
- * -ERR_PAGE_STATE, -ERR_OUT_OF_FRAMES, -ERR_GFN_RANGE.
- * INVARIANT: srcPtr holds count × 4 KiB that no page of the range overlaps.
+ * VM `slot` (see the header), and their fingerprints to `hashPtr` unless it
+ * is 0. Checks first and changes nothing when the check fails or the host
+ * lacks the frames: returns `count`, or -ERR_PAGE_STATE,
+ * -ERR_OUT_OF_FRAMES, -ERR_GFN_RANGE.
+ * INVARIANT: srcPtr holds count × 4 KiB that no page of the range overlaps;
+ * hashPtr, when not 0, has room for count u64.
  */
-export function guestPagesWrite(slot: u32, first: u32, count: u32, srcPtr: usize): i32 {
+export function guestPagesWrite(slot: u32, first: u32, count: u32, srcPtr: usize, hashPtr: usize): i32 {
   const checked = guestPagesCheck(slot, first, count);
   if (checked < 0) return checked;
   if (<u64>usedFrames + <u64>framesNeeded > <u64>maxFrames) return -ERR_OUT_OF_FRAMES;
@@ -113,7 +119,9 @@ export function guestPagesWrite(slot: u32, first: u32, count: u32, srcPtr: usize
     }
     const p = <usize>leafEntry(d, <u64>gfn, false);
     const now = load<u64>(p);
-    memory.copy(frameAddr(pteFrame(now)), srcPtr + (<usize>i << 12), PAGE_SIZE);
+    const src = srcPtr + (<usize>i << 12);
+    if (hashPtr != 0) store<u64>(hashPtr + (<usize>i << 3), xxh3(src, PAGE_SIZE));
+    memory.copy(frameAddr(pteFrame(now)), src, PAGE_SIZE);
     store<u64>(p, now | PTE_A | PTE_D);
   }
   return <i32>count;

@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createHost, FaultReason, guestDigest, type Vm } from "../src/index.js";
+import { fingerprintRange } from "../src/stream/fingerprints.js";
 import { thrownCode } from "./helpers.js";
 import { readPagesRef, refusedPageRef, writePagesRef } from "./reference/guest-pages.js";
 
@@ -126,6 +127,23 @@ describe("Vm.writePages against one vm.write per page", () => {
     expect(vm.states.of(0).kind).toBe("unpopulated");
     vm.writePages(0, bytes.subarray(0, (free - 3) * 4096)); // one leaf table, a PD and a PDPT fit
     expect(vm.host.stats().usedFrames).toBe(vm.host.maxFrames);
+  });
+
+  it("gives each page's fingerprint (what verification computes) as it writes, and fillPages writes what writePages does", () => {
+    fc.assert(fc.property(rangeArb, fc.nat(), (range, fill) => {
+      const { first, count } = range;
+      const bytes = Uint8Array.from({ length: count * 4096 }, (_, i) => (i * 13 + fill + (i >> 12)) & 0xff);
+      const a = guest([]);
+      const b = guest([]);
+      const fingerprints = new BigUint64Array(count);
+      a.writePages(first, bytes, fingerprints);
+      b.fillPages(first, count, (into, pfn) => into.set(bytes.subarray((pfn - first) * 4096, (pfn - first) * 4096 + into.length)));
+      expect(fingerprints).toEqual(new BigUint64Array(fingerprintRange(a, first, count).bytes.buffer));
+      expect(guestDigest(a)).toEqual(guestDigest(b));
+      expect(a.harvestDirty().toArray()).toEqual(b.harvestDirty().toArray());
+    }), { numRuns: 15 });
+    const vm = guest([]);
+    expect(thrownCode(() => vm.writePages(0, new Uint8Array(8192), new BigUint64Array(1)))).toBe("ERR_LENGTH");
   });
 
   it("refuses bytes that are not whole pages", () => {

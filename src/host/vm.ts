@@ -310,13 +310,33 @@ export class Vm {
    * traced): a page swapped out, elsewhere, ballooned or poisoned is
    * ERR_PAGE_STATE (use vm.write, which brings such pages back). Checked
    * first, with the frames it needs: it writes everything or nothing.
+   * With `fingerprints` (one u64 per page), each page's fingerprint
+   * (XXH3-64, as verification computes it) is put there, hashed while the
+   * bytes pass through the kernel.
    */
-  writePages(firstPfn: number, bytes: Uint8Array): void {
+  writePages(firstPfn: number, bytes: Uint8Array, fingerprints?: BigUint64Array): void {
     if (!(bytes instanceof Uint8Array) || bytes.length % PAGE_SIZE !== 0) {
       throw new HypermemError(ErrorCode.PageSize, `writePages takes whole 4 KiB pages, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes}`, { pfn: firstPfn });
     }
-    const count = bytes.length / PAGE_SIZE;
+    this.fillPages(firstPfn, bytes.length / PAGE_SIZE, (into, pfn) => {
+      const at = (pfn - firstPfn) * PAGE_SIZE;
+      into.set(bytes.subarray(at, at + into.length));
+    }, fingerprints);
+  }
+
+  /**
+   * writePages with the bytes made in place: `fill(into, pfn)` is called for
+   * each batch of up to 1024 pages from `pfn`, with a view of the kernel's
+   * scratch memory that it must fill (a file read straight into it saves a
+   * copy). The view is valid during the call only, and `fill` must not call
+   * into the host meanwhile. Checks, all or nothing, and fingerprints as
+   * writePages.
+   */
+  fillPages(firstPfn: number, count: number, fill: (into: Uint8Array, pfn: number) => void, fingerprints?: BigUint64Array): void {
     this.#checkPages(firstPfn, count);
+    if (fingerprints !== undefined && (!(fingerprints instanceof BigUint64Array) || fingerprints.length < count)) {
+      throw new HypermemError(ErrorCode.Length, `writing ${count} pages needs a BigUint64Array of ${count} fingerprints, got ${fingerprints instanceof BigUint64Array ? fingerprints.length : typeof fingerprints}`, { count });
+    }
     const k = this.host.kernels;
     const needFrames = k.guestPages.check(this.slot, firstPfn, count);
     if (needFrames === -KernelStatus.PageState) {
@@ -328,11 +348,15 @@ export class Vm {
     if (needFrames > available) {
       throw new HypermemError(ErrorCode.OutOfFrames, `vm ${this.id}: writing ${count} pages from pfn ${firstPfn} needs ${needFrames} new frames (pages and page tables), the host has ${available}`, { pfn: firstPfn, needFrames, available });
     }
-    k.scratch.with(Math.min(count, PAGE_IO_BATCH) * PAGE_SIZE, `vm ${this.id} writePages`, (ptr) => {
+    const batch = Math.min(count, PAGE_IO_BATCH);
+    const hashBytes = fingerprints === undefined ? 0 : batch * 8;
+    k.scratch.with(batch * PAGE_SIZE + hashBytes, `vm ${this.id} writePages`, (ptr) => {
+      const hashPtr = fingerprints === undefined ? 0 : ptr + batch * PAGE_SIZE;
       for (let done = 0; done < count; done += PAGE_IO_BATCH) {
         const n = Math.min(count - done, PAGE_IO_BATCH);
-        k.heap.copyIn(ptr, bytes.subarray(done * PAGE_SIZE, (done + n) * PAGE_SIZE));
-        check(k.guestPages.write(this.slot, firstPfn + done, n, ptr), "writePages", { pfn: firstPfn + done, count: n });
+        fill(k.heap.borrow(ptr, n * PAGE_SIZE), firstPfn + done);
+        check(k.guestPages.write(this.slot, firstPfn + done, n, ptr, hashPtr), "writePages", { pfn: firstPfn + done, count: n });
+        if (fingerprints !== undefined) fingerprints.set(new BigUint64Array(k.heap.copyOut(hashPtr, n * 8).buffer), done);
       }
     });
   }

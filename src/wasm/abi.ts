@@ -78,7 +78,7 @@ export interface HvExports {
 
   guestPagesRead(slot: number, first: number, count: number, outPtr: number): number;
   guestPagesCheck(slot: number, first: number, count: number): number;
-  guestPagesWrite(slot: number, first: number, count: number, srcPtr: number): number;
+  guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
   getGuestPagesRefused(): number;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;

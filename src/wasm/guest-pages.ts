@@ -18,6 +18,10 @@ export class GuestPageKernels {
   /** The index of the page the last check refused. */
   get refusedIndex(): number { return this.#e.getGuestPagesRefused() >>> 0; }
 
-  /** Writes `count` pages from srcPtr into pages [first, first + count) of VM `slot`: returns count, or -status (nothing written). */
-  write(slot: number, first: number, count: number, srcPtr: number): number { return this.#e.guestPagesWrite(slot, first, count, srcPtr); }
+  /**
+   * Writes `count` pages from srcPtr into pages [first, first + count) of VM
+   * `slot`, and their fingerprints (u64 each) to hashPtr unless it is 0:
+   * returns count, or -status (nothing written).
+   */
+  write(slot: number, first: number, count: number, srcPtr: number, hashPtr = 0): number { return this.#e.guestPagesWrite(slot, first, count, srcPtr, hashPtr); }
 }
