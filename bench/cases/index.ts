@@ -4,6 +4,7 @@ import { bitmapCases } from "./bitmaps.js";
 import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
 import { pageCases } from "./pages.js";
+import { snapshotCases } from "./snapshot.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...snapshotCases];

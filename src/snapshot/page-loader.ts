@@ -8,7 +8,6 @@
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Vm } from "../host/vm.js";
 import { xxh3Hash64 } from "../pages/pages.js";
-import { fingerprintRange } from "../stream/fingerprints.js";
 import { PAGE_SIZE } from "../wasm/codes.js";
 import type { SnapshotChain } from "./chain.js";
 import { checksumMismatch, PageKind, pageChecksum } from "./format.js";
@@ -80,6 +79,7 @@ export class PageLoader {
   readonly #chain: SnapshotChain;
   readonly #storage: StorageModel;
   #buffer = new Uint8Array(MAX_REQUEST_SLOTS * PAGE_SIZE);
+  readonly #hashes = new BigUint64Array(MAX_REQUEST_SLOTS);
 
   constructor(vm: Vm, chain: SnapshotChain, storage: StorageModel) {
     this.#vm = vm;
@@ -94,15 +94,55 @@ export class PageLoader {
     this.counters.readNs += readNs(this.#storage, bytes);
   }
 
+  /** Counts request `r` (its bytes and simulated time); returns the time. */
+  #charge(r: ReadRequest): number {
+    const ns = readNs(this.#storage, r.slots * PAGE_SIZE);
+    this.counters.bytesRead += r.slots * PAGE_SIZE;
+    this.counters.requests++;
+    this.counters.readNs += ns;
+    return ns;
+  }
+
   /** Reads request `r` and returns its bytes (valid until the next read) and its simulated time. */
   read(r: ReadRequest): { bytes: Uint8Array; ns: number } {
     if (this.#buffer.length < r.slots * PAGE_SIZE) this.#buffer = new Uint8Array(r.slots * PAGE_SIZE);
     const bytes = this.#chain.layers[r.layer].readSlots(r.firstSlot, r.slots, this.#buffer);
-    const ns = readNs(this.#storage, bytes.length);
-    this.counters.bytesRead += bytes.length;
-    this.counters.requests++;
-    this.counters.readNs += ns;
-    return { bytes, ns };
+    return { bytes, ns: this.#charge(r) };
+  }
+
+  /** True when request `r` is one run: every slot carries the next pfn. */
+  #oneRun(r: ReadRequest): boolean {
+    const m = this.#chain.merged;
+    const [e0] = r.entries;
+    return r.entries.length === r.slots && r.entries.every((e, k) => m.slot[e] === m.slot[e0] + k && m.pfn[e] === m.pfn[e0] + k);
+  }
+
+  /**
+   * Reads request `r` into the guest's untouched pages and checks them
+   * against their checksums: one run goes from the file straight into the
+   * kernel's scratch (no copy on the way), anything else through a buffer.
+   */
+  loadFresh(r: ReadRequest): void {
+    if (!this.#oneRun(r)) {
+      const { bytes } = this.read(r);
+      this.#installFresh(r, bytes);
+      return;
+    }
+    const m = this.#chain.merged;
+    const file = this.#chain.layers[r.layer];
+    const first = r.entries[0];
+    const hashes = this.#hashes.subarray(0, r.slots);
+    this.#vm.fillPages(m.pfn[first], r.slots, (into, pfn) => { file.readSlots(r.firstSlot + pfn - m.pfn[first], into.length / PAGE_SIZE, into); }, hashes);
+    this.#charge(r);
+    this.#checkHashes(r.entries, hashes);
+  }
+
+  #checkHashes(entries: readonly number[], hashes: BigUint64Array): void {
+    const m = this.#chain.merged;
+    for (let k = 0; k < entries.length; k++) {
+      const found = pageChecksum(hashes[k]);
+      if (found !== m.checksum[entries[k]]) throw this.#mismatch(entries[k], found);
+    }
   }
 
   #pageOf(r: ReadRequest, bytes: Uint8Array, e: number): Uint8Array {
@@ -117,10 +157,10 @@ export class PageLoader {
 
   /**
    * Writes the pages of request `r` (read into `bytes`) into the guest's
-   * untouched pages, consecutive pages with one write each, then checks
-   * them against their checksums.
+   * untouched pages, consecutive pages with one write each, and checks
+   * them against their checksums (the fingerprints the write computes).
    */
-  installFresh(r: ReadRequest, bytes: Uint8Array): void {
+  #installFresh(r: ReadRequest, bytes: Uint8Array): void {
     const m = this.#chain.merged;
     const vm = this.#vm;
     for (let i = 0; i < r.entries.length;) {
@@ -128,12 +168,9 @@ export class PageLoader {
       let n = 1;
       while (i + n < r.entries.length && m.pfn[r.entries[i + n]] === m.pfn[e] + n && m.slot[r.entries[i + n]] === m.slot[e] + n) n++;
       const at = (m.slot[e] - r.firstSlot) * PAGE_SIZE;
-      vm.writePages(m.pfn[e], bytes.subarray(at, at + n * PAGE_SIZE));
-      const hashes = new BigUint64Array(fingerprintRange(vm, m.pfn[e], n).bytes.buffer);
-      for (let k = 0; k < n; k++) {
-        const found = pageChecksum(hashes[k]);
-        if (found !== m.checksum[r.entries[i + k]]) throw this.#mismatch(r.entries[i + k], found);
-      }
+      const hashes = this.#hashes.subarray(0, n);
+      vm.writePages(m.pfn[e], bytes.subarray(at, at + n * PAGE_SIZE), hashes);
+      this.#checkHashes(r.entries.slice(i, i + n), hashes);
       i += n;
     }
   }

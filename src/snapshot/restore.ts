@@ -100,8 +100,7 @@ export class RestoredGuest {
     const first = this.#firstRead(data);
     let pagesBeforeRun = 0;
     for (const r of first) {
-      const { bytes } = this.#loader.read(r);
-      this.#loader.installFresh(r, bytes);
+      this.#loader.loadFresh(r);
       pagesBeforeRun += r.entries.length;
     }
     this.#pagesBeforeRun = pagesBeforeRun;
