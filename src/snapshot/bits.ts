@@ -16,6 +16,20 @@ export class PageBits {
   has(pfn: number): boolean { return (this.#words[pfn >>> 5] & (1 << (pfn & 31))) !== 0; }
   add(pfn: number): void { this.#words[pfn >>> 5] |= 1 << (pfn & 31); }
 
+  /** True when a page of [first, first + count) is set. */
+  anyIn(first: number, count: number): boolean {
+    for (let pfn = first; pfn < first + count;) {
+      if ((pfn & 31) === 0 && pfn + 32 <= first + count) {
+        if (this.#words[pfn >>> 5] !== 0) return true;
+        pfn += 32;
+      } else {
+        if (this.has(pfn)) return true;
+        pfn++;
+      }
+    }
+    return false;
+  }
+
   /** Sets every bit of a little-endian bitmap (bit g % 8 of byte g / 8), as PageBitmap.bytes holds. */
   addBitmap(bytes: Uint8Array): void {
     for (let i = 0; i < bytes.length; i++) {

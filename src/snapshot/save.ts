@@ -167,6 +167,8 @@ class Save {
     const vm = this.vm;
     for (let first = 0; first < vm.pages; first += SCAN_WINDOW_PAGES) {
       const count = Math.min(SCAN_WINDOW_PAGES, vm.pages - first);
+      this.pagesScanned = first + count;
+      if (this.include !== null && !this.include.anyIn(first, count)) continue; // a diff: nothing written here since the base
       const hashes = new BigUint64Array(fingerprintRange(vm, first, count).bytes.buffer);
       const pending: number[] = [];
       for (let i = 0; i < count; i++) {
@@ -186,7 +188,6 @@ class Save {
           pending.push(pfn, pageChecksum(hashes[i]));
         }
       }
-      this.pagesScanned = first + count;
       this.#writeData(pending);
     }
   }
