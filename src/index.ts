@@ -72,7 +72,7 @@ export { SAVE_DEFAULTS, type SaveOptions, type SaveProgress } from "./snapshot/s
 export type { TraceCounts } from "./snapshot/trace-window.js";
 export { restoreSnapshot, RestoredGuest, type RestoreStats } from "./snapshot/restore.js";
 export { RESTORE_MODES, type RestoreMode, type RestoreOptions } from "./snapshot/restore-options.js";
-export { compareRestoreModes, measureColdStart, restoreHostMiB, type ColdStart, type CompareOptions, type ModeComparison } from "./snapshot/cold-start.js";
+export { committedHost, compareRestoreModes, measureColdStart, restoreHostMiB, type ColdStart, type CompareOptions, type ModeComparison } from "./snapshot/cold-start.js";
 export { snapshotInfo, verifySnapshot, type SnapshotInfo } from "./snapshot/info.js";
 export { stopDirtyTracking, trackedSnapshotOf } from "./snapshot/dirty-tracking.js";
 export { faultNs, readNs, resolveStorage, STORAGE_PRESETS, writeNs, type StorageModel, type StoragePreset } from "./snapshot/storage.js";

@@ -6,9 +6,8 @@
 // file), faults served, bytes read. Exit status 1 when the modes of a
 // --compare leave different guest memory.
 import { ErrorCode, HypermemError } from "../errors.js";
-import { createHost } from "../host/host.js";
 import { guestDigest } from "../stream/fingerprints.js";
-import { compareRestoreModes, measureColdStart, restoreHostMiB, type ColdStart } from "../snapshot/cold-start.js";
+import { committedHost, compareRestoreModes, measureColdStart, type ColdStart } from "../snapshot/cold-start.js";
 import { snapshotInfo, type SnapshotInfo } from "../snapshot/info.js";
 import { RESTORE_MODES } from "../snapshot/restore-options.js";
 import { restoreSnapshot } from "../snapshot/restore.js";
@@ -100,7 +99,7 @@ function compared(plan: RestorePlan): RestoreReport {
 }
 
 function single(plan: RestorePlan): RestoreReport {
-  const host = createHost({ memoryMiB: restoreHostMiB(plan.info.guestPages) });
+  const host = committedHost(plan.info.guestPages);
   const restored = restoreSnapshot(host, plan.file, { mode: plan.modes[0], storage: plan.storage, prefetch: plan.prefetch });
   try {
     const row = measureColdStart(restored, plan.accesses);
