@@ -4,24 +4,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/cli.js";
-import type { CliIo } from "../src/cli/io.js";
 import { createHost, guestDigest, restoreSnapshot, snapshotInfo } from "../src/index.js";
 import { SnapshotFile } from "../src/snapshot/file-reader.js";
+import { runCaptured as run } from "./cli.helpers.js";
 import { scratchDir } from "./snapshot.helpers.js";
-
-async function run(argv: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (t: string) => { stdout += t; } },
-    stderr: { write: (t: string) => { stderr += t; } },
-    debug: false,
-    watchInterrupts: () => () => {},
-  };
-  const status = await runCli(argv, io);
-  return { status, stdout, stderr };
-}
 
 const dir = scratchDir("cli-snapshot");
 const base = join(dir, "base.hmsn");
