@@ -10,7 +10,7 @@
 // second over plain fs's (the issue's target: at least 0.7x). Both sides
 // are verified before anything is timed.
 import { randomFillSync } from "node:crypto";
-import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchCase } from "../case.js";
@@ -73,6 +73,7 @@ const saveCase: BenchCase = {
         plainRead(plainPath, GUEST_BYTES - IO_BYTES, back);
         if (Buffer.compare(back, bytes.subarray(GUEST_BYTES - IO_BYTES)) !== 0) throw new Error(`${saveCase.name}: the plain write wrote other bytes`);
       },
+      teardown: () => rmSync(dir, { recursive: true, force: true }),
     };
   },
 };
@@ -113,7 +114,10 @@ const restoreCase: BenchCase = {
         plainRead(path, 4096, buffer);
         if (Buffer.compare(buffer.subarray(0, IO_BYTES), source0) !== 0) throw new Error(`${restoreCase.name}: the plain read read other bytes`);
       },
-      teardown: drop,
+      teardown() {
+        drop();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   },
 };
