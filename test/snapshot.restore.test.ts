@@ -107,6 +107,15 @@ describe("the three modes", () => {
     expect(thrownCode(() => restoreSnapshot(host, path, { mode: "lazy", storage: { name: "x", seqReadBytesPerSec: 1e6, seqWriteBytesPerSec: 1e6, randomReadIops: 1e6, faultOverheadNs: 0 } }))).toBe("ERR_BAD_OPTION");
     expect(host.vms).toHaveLength(0);
   });
+
+  it("compareRestoreModes refuses bad options by name before it reads the file", () => {
+    const missing = join(dir, "not-there.hmsn");
+    expect(thrownCode(() => compareRestoreModes(missing, { accesses: 0 }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => compareRestoreModes(missing, { prefetch: "yes" as never }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => compareRestoreModes(missing, { storage: "tape" as never }))).toBe("ERR_BAD_OPTION");
+    expect(thrownCode(() => compareRestoreModes(missing, { rounds: 2 } as never))).toBe("ERR_UNKNOWN_OPTION");
+    expect(thrownCode(() => compareRestoreModes(missing, {}))).toBe("ERR_FILE_IO");
+  });
 });
 
 describe("the figures follow the storage model", () => {

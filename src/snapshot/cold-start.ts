@@ -13,12 +13,12 @@
 // first, and checks that they leave the same guest memory.
 import { ErrorCode, HypermemError } from "../errors.js";
 import { createHost, type Host } from "../host/host.js";
-import { requireInt } from "../options.js";
+import { rejectUnknown, requireInt } from "../options.js";
 import { guestDigest } from "../stream/fingerprints.js";
 import { SnapshotChain } from "./chain.js";
 import { restoreSnapshot, type RestoredGuest } from "./restore.js";
 import { RESTORE_MODES, type RestoreMode } from "./restore-options.js";
-import type { StorageModel, StoragePreset } from "./storage.js";
+import { resolveStorage, type StorageModel, type StoragePreset } from "./storage.js";
 
 /** Accesses per step of the cold-start run (the prefetcher is looked at between steps). */
 export const COLD_START_STEP = 1_000;
@@ -111,16 +111,30 @@ export function committedHost(guestPages: number): Host {
   return host;
 }
 
+function resolveCompareOptions(options: CompareOptions): Readonly<{ storage: StorageModel; accesses: number; prefetch: boolean }> {
+  if (typeof options !== "object" || options === null) {
+    throw new HypermemError(ErrorCode.BadOption, `compareRestoreModes options must be an object such as { accesses: 10000 }, got ${String(options)}`, { option: "options" });
+  }
+  rejectUnknown(options, ["storage", "accesses", "prefetch"], "compareRestoreModes");
+  const prefetch = options.prefetch ?? false;
+  if (typeof prefetch !== "boolean") throw new HypermemError(ErrorCode.BadOption, `prefetch must be true or false, got ${String(prefetch)}`, { option: "prefetch", value: prefetch });
+  return Object.freeze({
+    storage: resolveStorage(options.storage),
+    accesses: requireInt("accesses", options.accesses ?? 100_000, 1, Number.MAX_SAFE_INTEGER),
+    prefetch,
+  });
+}
+
 /** Restores the snapshot at `path` in each mode on one committed host, runs the same first N accesses, and compares (see the file header). */
 export function compareRestoreModes(path: string, options: CompareOptions = {}): ModeComparison {
-  const accesses = options.accesses ?? 100_000;
+  const { storage, accesses, prefetch } = resolveCompareOptions(options);
   const chain = SnapshotChain.open(path);
   const host = committedHost(chain.guestPages);
   chain.close();
   const rows: ColdStart[] = [];
   const digests: bigint[] = [];
   for (const mode of RESTORE_MODES) {
-    const restored = restoreSnapshot(host, path, { mode, storage: options.storage, prefetch: mode === "active-first" && options.prefetch === true });
+    const restored = restoreSnapshot(host, path, { mode, storage, prefetch: mode === "active-first" && prefetch });
     try {
       rows.push(measureColdStart(restored, accesses));
       restored.loadAll();
