@@ -144,3 +144,7 @@ export const ABI_POISON_MARK: u64 = POISON_MARK;
 export { reserveFrame, retireFrame, frameUpdateFlags } from "./frames";
 export const ABI_OP_REPAIR: u32 = pageState.OP_REPAIR;
 export const ABI_OP_MIGRATE: u32 = pageState.OP_MIGRATE;
+// snapshot (issue 14): the page-state move of a lazily restored page, and
+// whole pages copied between a VM and linear memory (assembly/guest-pages.ts).
+export const ABI_OP_PLACE_ELSEWHERE: u32 = pageState.OP_PLACE_ELSEWHERE;
+export { guestPagesRead, guestPagesCheck, guestPagesWrite, getGuestPagesRefused } from "./guest-pages";

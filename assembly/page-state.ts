@@ -27,6 +27,9 @@
 //  MIGRATE        present (private)  -> present on a new frame holding a copy   frame allocated,
 //                                       of the old one (soft offline); returns  old frame retired
 //                                       the new frame
+//  PLACE_ELSEWHERE unpopulated|zero-mapped -> elsewhere, frame field = arg   no frame involved
+//                                    (contents that live elsewhere from the start: a snapshot
+//                                    restored lazily)
 //
 // REPAIR and MIGRATE keep WP (a write-protected page stays protected on its
 // new frame) and leave the VM's private-frame count as it was: the new frame
@@ -77,6 +80,7 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 @inline export const OP_REPAIR: u32 = 14;
 // @ts-ignore: decorator
 @inline export const OP_MIGRATE: u32 = 15;
+@inline export const OP_PLACE_ELSEWHERE: u32 = 16;
 
 /** True when `e` maps a private frame for the guest (present, not the shared zero frame). */
 // @ts-ignore: decorator
@@ -155,6 +159,12 @@ export function transition(d: usize, p: usize, e: u64, gfn: u32, op: u32, arg: u
     store<u64>(p, (e & ~(PTE_LATENT | PTE_R | PTE_W)) | PTE_POISONED);
     return 0;
   }
+  if (op == OP_PLACE_ELSEWHERE) {
+    if ((e & PTE_STATE_BITS) != 0 || presentPrivate(e) || arg > FRAME_FIELD_MAX) return -ERR_PAGE_STATE;
+    store<u64>(p, PTE_ELSEWHERE | (arg << 12) | keepAD(e) | (e & PTE_WP));
+    bumpCount(d, VM_ELSEWHERE_PAGES, 1);
+    return 0;
+  }
   if (op == OP_POISON_NO_FRAME) {
     if ((e & (PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED | PTE_LATENT | PTE_ELSEWHERE)) != 0) return -ERR_PAGE_STATE;
     if ((e & PTE_POISONED) != 0) return 0;
@@ -227,8 +237,8 @@ function protectionChange(d: usize, p: usize, e: u64, op: u32): i32 {
 export function pageSetState(slot: u32, gfn: u32, op: u32, arg: u64, srcPtr: usize): i32 {
   const d = vmDesc(slot);
   if (<u64>gfn >= load<u64>(d, VM_GUEST_PAGES)) return -ERR_GFN_RANGE;
-  // Only ballooning and a received poisoned page may apply to a page that was never populated.
-  const create = op == OP_BALLOON || op == OP_POISON_NO_FRAME;
+  // Only ballooning, a received poisoned page and a page placed elsewhere may apply to a page that was never populated.
+  const create = op == OP_BALLOON || op == OP_POISON_NO_FRAME || op == OP_PLACE_ELSEWHERE;
   const p = leafEntry(d, <u64>gfn, create);
   if (p < 0) return <i32>p;
   if (p == 0) return -ERR_PAGE_STATE;

@@ -87,6 +87,13 @@ export const ErrorCode = {
   BindOffHost: "ERR_BIND_OFF_HOST",
   /** A cluster too large for what was asked (real Hosts and Vms with materialize). */
   ClusterLimit: "ERR_CLUSTER_LIMIT",
+  // Snapshots (src/snapshot).
+  /** A snapshot file failed a check: truncated, magic, crc, an index or active set that does not fit the file or the guest, a page checksum. */
+  SnapshotCorrupt: "ERR_SNAPSHOT_CORRUPT",
+  /** The base of a diff snapshot is missing, or is another snapshot than the one the diff was taken against (details.reason says which). */
+  SnapshotBase: "ERR_SNAPSHOT_BASE",
+  /** A snapshot cannot start: another save runs on the VM, or its pages are traced by someone else. */
+  SnapshotBusy: "ERR_SNAPSHOT_BUSY",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

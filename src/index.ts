@@ -126,3 +126,16 @@ export { resolveClusterOptions, type ClusterEvent, type ClusterOptions, type Res
 export { clusterReport, type ClusterReport, type ClusterTotals, type HostFigures, type PodFigures } from "./cluster/figures.js";
 export { parseClusterScenario, runClusterScenario, type ClusterScenario, type ScenarioInput, type ScenarioStep } from "./cluster/scenario.js";
 export { compareSchedulers, runCluster } from "./cluster/run.js";
+// Snapshots of a running guest (src/snapshot, issue 14): saved while it runs
+// (traces, copy before write, the active set), restored eager, lazy or
+// active-first, diff snapshots in chains, the storage model.
+export { saveSnapshot, type SaveResult } from "./snapshot/save.js";
+export { SAVE_DEFAULTS, type SaveOptions, type SaveProgress } from "./snapshot/save-options.js";
+export type { TraceCounts } from "./snapshot/trace-window.js";
+export { restoreSnapshot, RestoredGuest, type RestoreStats } from "./snapshot/restore.js";
+export { RESTORE_MODES, type RestoreMode, type RestoreOptions } from "./snapshot/restore-options.js";
+export { committedHost, compareRestoreModes, measureColdStart, restoreHostMiB, type ColdStart, type CompareOptions, type ModeComparison } from "./snapshot/cold-start.js";
+export { snapshotInfo, verifySnapshot, type SnapshotInfo } from "./snapshot/info.js";
+export { stopDirtyTracking, trackedSnapshotOf } from "./snapshot/dirty-tracking.js";
+export { faultNs, readNs, resolveStorage, STORAGE_PRESETS, writeNs, type StorageModel, type StoragePreset } from "./snapshot/storage.js";
+export { SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_MAJOR, SNAPSHOT_MINOR } from "./snapshot/format.js";

@@ -6,9 +6,10 @@ import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
 import { pageCases } from "./pages.js";
 import { rasCases } from "./ras.js";
+import { snapshotCases } from "./snapshot.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
 export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios];

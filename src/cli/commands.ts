@@ -7,9 +7,10 @@ import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import type { Command } from "./registry.js";
+import { snapshotCommands } from "./snapshot.js";
 import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, helpCommand,
 ]);

@@ -7,7 +7,7 @@
 // bounds-checked, through the page hook (a page that lives elsewhere is
 // brought back by the VM's fault chain, not refused), and a write marks the
 // pages accessed and dirty as a device write would.
-import { ErrorCode, HypermemError } from "../errors.js";
+import { check, ErrorCode, HypermemError, KernelStatus } from "../errors.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import { ACCESS_BYTES, PAGE_SIZE, PTE, PageOp } from "../wasm/codes.js";
 import type { AccessSpec } from "../wasm/mmu.js";
@@ -35,6 +35,9 @@ export const MAX_GUEST_PAGES = 2 ** 28;
 
 /** Access records per batch of Vm.run (1 MiB of scratch). */
 export const RUN_BATCH_RECORDS = 65_536;
+
+/** Pages per kernel call of readPages and writePages (4 MiB of scratch). */
+const PAGE_IO_BATCH = 1024;
 
 /** Times the page hook lets a handler "retry" one page before it is a fault loop. */
 const HOOK_RETRIES = 4;
@@ -289,6 +292,100 @@ export class Vm {
   mapFile(gpa: number, path: string, offsetBytes: number, lengthBytes: number): number {
     this.#alive();
     return this.files.map(gpa, path, offsetBytes, lengthBytes);
+  }
+
+  #checkPages(firstPfn: number, count: number): void {
+    this.#alive();
+    if (!Number.isSafeInteger(firstPfn) || firstPfn < 0 || firstPfn >= this.pages) {
+      throw new HypermemError(ErrorCode.GpaRange, `pfn ${String(firstPfn)} is outside the ${this.pages}-page guest of vm ${this.id}`, { pfn: firstPfn });
+    }
+    if (!Number.isSafeInteger(count) || count < 0 || firstPfn + count > this.pages) {
+      throw new HypermemError(ErrorCode.Length, `${String(count)} pages from pfn ${firstPfn} run past the end of the ${this.pages}-page guest`, { pfn: firstPfn, count });
+    }
+  }
+
+  /**
+   * Copies whole pages [firstPfn, firstPfn + count) into `out` (count ×
+   * 4096 bytes; a new array when not given), as vm.read does (untouched
+   * pages read as zeros, a page that lives elsewhere comes back through the
+   * page hook), in one kernel call per 1024 pages.
+   */
+  readPages(firstPfn: number, count: number, out?: Uint8Array): Uint8Array {
+    this.#checkPages(firstPfn, count);
+    const bytes = count * PAGE_SIZE;
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length < bytes)) {
+      throw new HypermemError(ErrorCode.Length, `readPages of ${count} pages needs a Uint8Array of ${bytes} bytes, got ${out instanceof Uint8Array ? out.length : typeof out}`, { count });
+    }
+    const dst = out ?? new Uint8Array(bytes);
+    const k = this.host.kernels;
+    k.scratch.with(Math.min(count, PAGE_IO_BATCH) * PAGE_SIZE, `vm ${this.id} readPages`, (ptr) => {
+      for (let done = 0; done < count;) {
+        const n = Math.min(count - done, PAGE_IO_BATCH);
+        const got = check(k.guestPages.read(this.slot, firstPfn + done, n, ptr), "readPages", { pfn: firstPfn + done });
+        dst.set(k.heap.borrow(ptr, got * PAGE_SIZE), done * PAGE_SIZE);
+        done += got;
+        if (got < n) this.accessPage(firstPfn + done, false);
+      }
+    });
+    return dst;
+  }
+
+  /**
+   * Writes whole pages from `firstPfn` (bytes.length a multiple of 4096),
+   * marking them accessed and dirty as vm.write does, in one kernel call
+   * per 1024 pages. Every page must be untouched or in memory (present,
+   * traced): a page swapped out, elsewhere, ballooned or poisoned is
+   * ERR_PAGE_STATE (use vm.write, which brings such pages back). Checked
+   * first, with the frames it needs: it writes everything or nothing.
+   * With `fingerprints` (one u64 per page), each page's fingerprint
+   * (XXH3-64, as verification computes it) is put there, hashed while the
+   * bytes pass through the kernel.
+   */
+  writePages(firstPfn: number, bytes: Uint8Array, fingerprints?: BigUint64Array): void {
+    if (!(bytes instanceof Uint8Array) || bytes.length % PAGE_SIZE !== 0) {
+      throw new HypermemError(ErrorCode.PageSize, `writePages takes whole 4 KiB pages, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes}`, { pfn: firstPfn });
+    }
+    this.fillPages(firstPfn, bytes.length / PAGE_SIZE, (into, pfn) => {
+      const at = (pfn - firstPfn) * PAGE_SIZE;
+      into.set(bytes.subarray(at, at + into.length));
+    }, fingerprints);
+  }
+
+  /**
+   * writePages with the bytes made in place: `fill(into, pfn)` is called for
+   * each batch of up to 1024 pages from `pfn`, with a view of the kernel's
+   * scratch memory that it must fill (a file read straight into it saves a
+   * copy). The view is valid during the call only, and `fill` must not call
+   * into the host meanwhile. Checks, all or nothing, and fingerprints as
+   * writePages.
+   */
+  fillPages(firstPfn: number, count: number, fill: (into: Uint8Array, pfn: number) => void, fingerprints?: BigUint64Array): void {
+    this.#checkPages(firstPfn, count);
+    if (fingerprints !== undefined && (!(fingerprints instanceof BigUint64Array) || fingerprints.length < count)) {
+      throw new HypermemError(ErrorCode.Length, `writing ${count} pages needs a BigUint64Array of ${count} fingerprints, got ${fingerprints instanceof BigUint64Array ? fingerprints.length : typeof fingerprints}`, { count });
+    }
+    const k = this.host.kernels;
+    const needFrames = k.guestPages.check(this.slot, firstPfn, count);
+    if (needFrames === -KernelStatus.PageState) {
+      const pfn = firstPfn + k.guestPages.refusedIndex;
+      throw new HypermemError(ErrorCode.PageState, `vm ${this.id}: writePages cannot write guest page ${pfn}: it is ${this.states.of(pfn).kind} (vm.write brings such pages back)`, { pfn, state: this.states.of(pfn).kind });
+    }
+    check(needFrames, "writePages", { pfn: firstPfn, count });
+    const available = this.host.maxFrames - k.frames.used;
+    if (needFrames > available) {
+      throw new HypermemError(ErrorCode.OutOfFrames, `vm ${this.id}: writing ${count} pages from pfn ${firstPfn} needs ${needFrames} new frames (pages and page tables), the host has ${available}`, { pfn: firstPfn, needFrames, available });
+    }
+    const batch = Math.min(count, PAGE_IO_BATCH);
+    const hashBytes = fingerprints === undefined ? 0 : batch * 8;
+    k.scratch.with(batch * PAGE_SIZE + hashBytes, `vm ${this.id} writePages`, (ptr) => {
+      const hashPtr = fingerprints === undefined ? 0 : ptr + batch * PAGE_SIZE;
+      for (let done = 0; done < count; done += PAGE_IO_BATCH) {
+        const n = Math.min(count - done, PAGE_IO_BATCH);
+        fill(k.heap.borrow(ptr, n * PAGE_SIZE), firstPfn + done);
+        check(k.guestPages.write(this.slot, firstPfn + done, n, ptr, hashPtr), "writePages", { pfn: firstPfn + done, count: n });
+        if (fingerprints !== undefined) fingerprints.set(new BigUint64Array(k.heap.copyOut(hashPtr, n * 8).buffer), done);
+      }
+    });
   }
 
   /** Runs guest accesses through the MMU, dispatching faults to the VM's fault chain. */

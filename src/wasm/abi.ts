@@ -79,6 +79,10 @@ export interface HvExports {
   reserveFrame(hfn: number): number;
   retireFrame(hfn: number): void;
   frameUpdateFlags(hfn: number, set: number, clear: number): void;
+  guestPagesRead(slot: number, first: number, count: number, outPtr: number): number;
+  guestPagesCheck(slot: number, first: number, count: number): number;
+  guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
+  getGuestPagesRefused(): number;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

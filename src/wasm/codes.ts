@@ -62,6 +62,7 @@ export const PageOp = {
   Unprotect: 13,
   Repair: 14,
   Migrate: 15,
+  PlaceElsewhere: 16,
 } as const;
 export type PageOp = (typeof PageOp)[keyof typeof PageOp];
 
