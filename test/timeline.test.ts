@@ -548,3 +548,62 @@ describe("the clocks' edges", () => {
     expect(sum(p.slices) - given).toBeGreaterThanOrEqual(19 * MS);
   });
 });
+
+describe("the clocks' edges, continued", () => {
+  it("runUntil from a later time advances by the difference", () => {
+    const tl = new Timeline({ quantumNs: MS });
+    const p = recorder();
+    tl.attach(p);
+    tl.advance(10 * MS);
+    tl.runUntil(25 * MS);
+    expect([tl.nowNs, sum(p.slices)]).toEqual([25 * MS, 25 * MS]);
+  });
+
+  it("WallClock: detaching one process twice leaves the others attached", async () => {
+    const clock = new WallClock();
+    const a = recorder();
+    const b = recorder();
+    const detachA = clock.attach(a);
+    clock.attach(b);
+    detachA();
+    detachA();
+    const given = a.slices.length;
+    await clock.sleep(5 * MS);
+    expect(a.slices.length).toBe(given);
+    expect(sum(b.slices)).toBeGreaterThanOrEqual(4 * MS);
+  });
+
+  it("WallClock: an event fires after (its time - now), however long the clock has run", async () => {
+    const clock = new WallClock();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const scheduledAtNs = clock.nowNs;
+    const firedAtNs = await new Promise<number>((resolve) => { clock.schedule(scheduledAtNs + 5 * MS, () => resolve(clock.nowNs)); });
+    expect(firedAtNs - scheduledAtNs).toBeGreaterThanOrEqual(4 * MS);
+    // Not (its time + now): that would wait another 400 ms.
+    expect(firedAtNs - scheduledAtNs).toBeLessThan(300 * MS);
+  });
+
+  it("MeasuredLink with a cap waits only until the bytes sent so far fit, counting the time already spent", async () => {
+    const clock = new WallClock();
+    const link = new MeasuredLink(clock, 1e6);
+    await link.transmit(400_000);
+    const busyUntil = performance.now() + 200;
+    while (performance.now() < busyUntil);
+    await link.transmit(1);
+    // 400 kB at 1 MB/s: 400 ms from the clock's start, of which 200 ms had passed.
+    expect(clock.nowNs).toBeGreaterThanOrEqual(395 * MS);
+    expect(clock.nowNs).toBeLessThan(600 * MS);
+  });
+
+  it("SimulatedLink: a transmit too short to move the clock measures no rate (the model's stays), never an infinite one", async () => {
+    // At 10^15 ns a double moves in steps of 1/8 ns: 1 byte at 10^15 B/s (10^-6 ns) leaves it where it is.
+    const tl = new Timeline({ quantumNs: 1e15 });
+    tl.advance(1e15);
+    const link = new SimulatedLink(tl, { bandwidthBytesPerSec: 1e15, latencyNs: 0, maxBandwidthBytesPerSec: null });
+    await link.transmit(1);
+    expect(tl.nowNs).toBe(1e15);
+    expect(link.endPeriod()).toBe(1e15);
+    await link.transmit(1e6);
+    expect(link.endPeriod()).toBeCloseTo(1e15, -3);
+  });
+});
