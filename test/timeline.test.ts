@@ -544,7 +544,7 @@ describe("the clocks' edges", () => {
     const given = sum(p.slices);
     busyUntil = performance.now() + 20;
     while (performance.now() < busyUntil);
-    await link.propagate(1);
+    await link.propagate();
     expect(sum(p.slices) - given).toBeGreaterThanOrEqual(19 * MS);
   });
 });
