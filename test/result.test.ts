@@ -25,7 +25,8 @@ const counters: SourceCounters = {
   rounds: [
     { round: 0, pagesSent: 100, bytes: 410_400, durationMs: 50, pagesDirtied: 40, throttlePct: 0 },
     { round: 1, pagesSent: 40, bytes: 164_160, durationMs: 20, pagesDirtied: 9, throttlePct: 20 },
-    { round: 2, pagesSent: 0, bytes: 0, durationMs: 0, pagesDirtied: 0, throttlePct: 20 },
+    { round: 2, pagesSent: 30, bytes: 123_120, durationMs: 10, pagesDirtied: 0, throttlePct: 20 },
+    { round: 3, pagesSent: 0, bytes: 0, durationMs: 0, pagesDirtied: 0, throttlePct: 20 },
   ],
   vm: { memoryBytes: 64 << 20 },
   o: { xbzrleCacheBytes: 1 << 20 },
@@ -49,8 +50,8 @@ describe("buildResult", () => {
         normal: 11,
         normalBytes: 11 * 4096,
         dirtySyncCount: 5,
-        // The last round that took time: 40 pages in 20 ms (round 2 took none).
-        pagesPerSecond: 2000,
+        // The last round that took time: 30 pages in 10 ms (round 3 took none).
+        pagesPerSecond: 3000,
         dirtyPagesRate: 1234.5,
         // 8,000,000 bits in 2.5 s.
         mbps: 3.2,
