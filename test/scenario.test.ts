@@ -4,7 +4,10 @@
 // chosen by mulberry32(seed ^ 0x5eed)), the workload it starts with the
 // options given, and the typed errors for counts the prefill cannot hold.
 import { describe, expect, it } from "vitest";
-import { HypermemError } from "../src/index.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HypermemError, recordTrace } from "../src/index.js";
 import { buildScenario } from "../src/migration/scenario.js";
 import { mulberry32 } from "../src/sim/prng.js";
 
@@ -71,6 +74,13 @@ describe("buildScenario", () => {
     // Every prefilled page can take an error.
     const all = buildScenario({ guestMiB: 1, prefill: 16 / 256, workload: { kind: "uniform" }, ratePerSec: 1, injectErrors: 10, latentErrors: 6 });
     expect(all.injected.map((e) => e.pfn).sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+  });
+
+  it("a trace replay takes its rate from the trace and none of the generator options given for other workloads", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "hypermem-scenario-")), "t.hmtr");
+    recordTrace(path, { kind: "uniform", ratePerSec: 5000, seed: 2 }, 256, 100);
+    const s = buildScenario({ guestMiB: 1, workload: { kind: "trace", path }, writeFraction: 0.5, writeBytes: 64, seed: 3 });
+    expect([s.workload.ratePerSec, s.workload.generator.options.spec]).toEqual([5000, { kind: "trace", path }]);
   });
 
   it("more errors than prefilled pages, or a prefill outside [0, 1], are typed errors naming the option", () => {
