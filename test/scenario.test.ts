@@ -4,7 +4,7 @@
 // chosen by mulberry32(seed ^ 0x5eed)), the workload it starts with the
 // options given, and the typed errors for counts the prefill cannot hold.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HypermemError, recordTrace } from "../src/index.js";
@@ -77,10 +77,15 @@ describe("buildScenario", () => {
   });
 
   it("a trace replay takes its rate from the trace and none of the generator options given for other workloads", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "hypermem-scenario-")), "t.hmtr");
-    recordTrace(path, { kind: "uniform", ratePerSec: 5000, seed: 2 }, 256, 100);
-    const s = buildScenario({ guestMiB: 1, workload: { kind: "trace", path }, writeFraction: 0.5, writeBytes: 64, seed: 3 });
-    expect([s.workload.ratePerSec, s.workload.generator.options.spec]).toEqual([5000, { kind: "trace", path }]);
+    const dir = mkdtempSync(join(tmpdir(), "hypermem-scenario-"));
+    const path = join(dir, "t.hmtr");
+    try {
+      recordTrace(path, { kind: "uniform", ratePerSec: 5000, seed: 2 }, 256, 100);
+      const s = buildScenario({ guestMiB: 1, workload: { kind: "trace", path }, writeFraction: 0.5, writeBytes: 64, seed: 3 });
+      expect([s.workload.ratePerSec, s.workload.generator.options.spec]).toEqual([5000, { kind: "trace", path }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("more errors than prefilled pages, or a prefill outside [0, 1], are typed errors naming the option", () => {
