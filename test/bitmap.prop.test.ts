@@ -3,6 +3,7 @@
 // so a kernel that writes past its end fails.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { PageBitmap } from "../src/host/bitmap.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { bitmapAndNotRef, bitmapCountRef, bitmapOrRef, bitmapScanRef } from "./reference/pages.js";
 
@@ -110,5 +111,42 @@ describe("bitmapOr and bitmapAndNot", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+// PageBitmap (src/host/bitmap.ts), the JS-side copy of a page set: behaviour a mutation run found untested.
+describe("PageBitmap", () => {
+  const thrown = (fn: () => unknown): unknown => {
+    try { fn(); } catch (err) { const e = err as { code: string; message: string; details: unknown }; return { code: e.code, message: e.message, details: e.details }; }
+    return "none";
+  };
+
+  it("has/set/count/toArray agree with a Set of pfns; bit g is bit g % 8 of byte g / 8", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 200 }).chain((pages) => fc.tuple(fc.constant(pages), fc.array(fc.integer({ min: 0, max: pages - 1 })))), ([pages, pfns]) => {
+      const b = PageBitmap.of(pages, pfns);
+      const set = new Set(pfns);
+      for (let pfn = 0; pfn < pages; pfn++) expect(b.has(pfn)).toBe(set.has(pfn));
+      expect(b.count()).toBe(set.size);
+      expect(b.toArray()).toEqual([...set].sort((x, y) => x - y));
+    }));
+    const b = PageBitmap.of(70, [0, 9, 69]);
+    expect([...b.bytes]).toEqual([1, 2, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it("pfns outside the bitmap and bytes of the wrong length are typed errors naming them", () => {
+    const b = new PageBitmap(70);
+    for (const pfn of [-1, 70, 2.5, Number.NaN]) {
+      const want = { code: "ERR_GPA_RANGE", message: `pfn ${pfn} is outside a 70-page bitmap`, details: { pfn } };
+      expect(thrown(() => b.has(pfn))).toEqual(want);
+      expect(thrown(() => b.set(pfn))).toEqual(want);
+    }
+    expect(b.count()).toBe(0);
+    expect(b.has(69)).toBe(false);
+    expect(thrown(() => new PageBitmap(70, new Uint8Array(8)))).toEqual({
+      code: "ERR_LENGTH", message: "a bitmap of 70 pages has 16 bytes, got 8", details: { pages: 70, length: 8 },
+    });
+    const bytes = new Uint8Array(16);
+    bytes[8] = 0x20;
+    expect(new PageBitmap(70, bytes).toArray()).toEqual([69]);
   });
 });

@@ -293,3 +293,30 @@ describe("re-entrancy", () => {
     expect(vm.host.kernels.scratch.depth).toBe(0);
   });
 });
+
+// Behaviour a mutation run of src/host found untested (docs/contributing.md, "Mutation scores").
+describe("typed errors' details", () => {
+  const details = (fn: () => unknown): unknown => {
+    try { fn(); } catch (err) { const e = err as { code: string; details: unknown }; return { code: e.code, details: e.details }; }
+    return "none";
+  };
+
+  it("registration and handler answers name the reason; bad accesses and fault loops name the access and gpa", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const vm = host.createVm({ pages: 16 });
+    expect(details(() => vm.onFault(42 as FaultReason, () => "pass"))).toEqual({ code: "ERR_BAD_OPTION", details: { reason: 42 } });
+    expect(details(() => vm.onFault(FaultReason.Traced, 7 as unknown as FaultHandler))).toEqual({ code: "ERR_BAD_OPTION", details: { reason: "traced" } });
+    const dispose = vm.onFault(FaultReason.NotPresent, () => "again" as FaultAction);
+    expect(details(() => vm.run([{ op: "read", gpa: 0 }]))).toEqual({ code: "ERR_BAD_OPTION", details: { reason: "not-present" } });
+    dispose();
+    expect(details(() => vm.run([{ op: "read", gpa: 0 }, { op: "read", gpa: 16 * PAGE, length: 8 }]))).toEqual({
+      code: "ERR_BAD_ACCESS", details: { index: 1, gpa: 16 * PAGE, length: 8 },
+    });
+    vm.write(PAGE, Uint8Array.of(1));
+    vm.states.trace(1);
+    vm.onFault(FaultReason.Traced, () => "retry");
+    expect(details(() => vm.run([{ op: "write", gpa: PAGE + 0x40 }]))).toEqual({
+      code: "ERR_FAULT_LOOP", details: { index: 0, gpa: PAGE + 0x40, reason: "traced" },
+    });
+  });
+});

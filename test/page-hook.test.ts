@@ -184,6 +184,35 @@ describe("the stream packer and verification bring pages back", () => {
     expect(verifyGuests(vm, copy)).toMatchObject({ ok: false, firstMismatchPfn: 17 });
     expect(guestDigest(vm).digest).not.toBe(want);
   });
+
+  it("fingerprinting brings pages back by hypervisor reads (the fault says read; nothing becomes dirty), pages on both sides of a window edge and the last page", () => {
+    // 32,769 pages: two fingerprint windows (32,768 pages each), the second of one page.
+    const pages = 32_769;
+    const vm = createHost({ memoryMiB: 256 }).createVm({ pages });
+    const copy = createHost({ memoryMiB: 256 }).createVm({ pages });
+    const written = [0, 5, 32_766, 32_767, 32_768];
+    for (const pfn of written) {
+      vm.write(pfn * PAGE, pageBytes(pfn));
+      copy.write(pfn * PAGE, pageBytes(pfn));
+    }
+    vm.harvestDirty();
+    const store = new TestStore(vm);
+    // Registered after the store, so it sees each fault first: what kind of access brought the page back.
+    const seen: string[] = [];
+    const record = (f: Fault): FaultAction => { seen.push(`${f.by} ${f.write ? "write" : "read"} ${f.pfn}`); return "pass"; };
+    vm.onFault(FaultReason.Swapped, record);
+    vm.onFault(FaultReason.Elsewhere, record);
+    for (const pfn of [5, 32_766, 32_768]) store.moveOut(pfn, "swap");
+    expect(guestDigest(vm).digest).toBe(guestDigest(copy).digest);
+    expect(store.faults).toEqual({ guest: 0, hypervisor: 3 });
+    expect(seen).toEqual(["hypervisor read 5", "hypervisor read 32766", "hypervisor read 32768"]);
+    expect(vm.harvestDirty().toArray()).toEqual([]);
+    for (const pfn of [32_767, 32_768]) store.moveOut(pfn, "elsewhere");
+    expect(verifyGuests(vm, copy)).toEqual({ method: "page-hash", ok: true, pagesCompared: pages, poisonedPages: 0, firstMismatchPfn: null });
+    expect(seen.slice(3)).toEqual(["hypervisor read 32767", "hypervisor read 32768"]);
+    expect(vm.harvestDirty().toArray()).toEqual([]);
+    store.close();
+  });
 });
 
 describe("without a handler that brings the page back", () => {

@@ -139,3 +139,91 @@ describe("dirty log readers", () => {
     expect(sorted(dirty.pages.snapshot().toArray())).toEqual([10]);
   });
 });
+
+// Behaviour a mutation run of src/host found untested (docs/contributing.md, "Mutation scores").
+describe("page log edges", () => {
+  /** The code, message and details `fn` throws. */
+  const thrown = (fn: () => unknown): unknown => {
+    try { fn(); } catch (err) { const e = err as { code: string; message: string; details: unknown }; return { code: e.code, message: e.message, details: e.details }; }
+    return "none";
+  };
+
+  it("reader names and the initial set are checked, naming the value", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 64 });
+    expect(thrown(() => vm.dirtyLog.open(""))).toEqual({ code: "ERR_BAD_OPTION", message: 'a dirty log reader needs a name, got ""', details: { option: "name" } });
+    expect(thrown(() => vm.accessedLog.open(7 as unknown as string))).toEqual({ code: "ERR_BAD_OPTION", message: "a accessed log reader needs a name, got 7", details: { option: "name" } });
+    vm.dirtyLog.open("vga");
+    expect(thrown(() => vm.dirtyLog.open("vga"))).toEqual({ code: "ERR_BAD_OPTION", message: 'the dirty log already has a reader named "vga"', details: { option: "name", value: "vga" } });
+    expect(thrown(() => vm.dirtyLog.open("x", { initial: "full" as "all" }))).toEqual({ code: "ERR_BAD_OPTION", message: 'initial must be "empty" or "all", got "full"', details: { option: "initial" } });
+    expect(vm.dirtyLog.readers).toEqual(["vga"]);
+    // The same name in the other log is another reader.
+    expect(vm.accessedLog.open("vga").pending).toBe(0);
+    expect(vm.dirtyLog.open("all", { initial: "all" }).pending).toBe(64);
+    expect(vm.dirtyLog.open("empty", { initial: "empty" }).pending).toBe(0);
+  });
+
+  it("a closed reader refuses sync, takeWindow and requeue (ERR_DESTROYED naming it) and gets no more bits; the others do", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const vm = host.createVm({ pages: 128 });
+    const a = vm.dirtyLog.open("a");
+    const b = vm.dirtyLog.open("b");
+    const list = new PfnList(host.kernels, 64);
+    a.close();
+    expect(a.closed).toBe(true);
+    const closed = { code: "ERR_DESTROYED", message: 'dirty log reader "a" was closed', details: { reader: "a" } };
+    expect(thrown(() => a.sync())).toEqual(closed);
+    expect(thrown(() => a.takeWindow(0, 1, list))).toEqual(closed);
+    expect(thrown(() => a.requeue(list))).toEqual(closed);
+    expect(vm.dirtyLog.readers).toEqual(["b"]);
+    vm.write(100 * PAGE, Uint8Array.of(1));
+    expect([b.closed, b.sync()]).toEqual([false, 1]);
+    list.free();
+  });
+
+  it("a sync returns the asking reader's pending pages, or without one the pages harvested, however many readers are open", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 256 });
+    const log = vm.dirtyLog;
+    vm.write(1 * PAGE, Uint8Array.of(1));
+    // No reader: the harvest's count.
+    expect(log.sync()).toBe(1);
+    const a = log.open("a", { initial: "all" });
+    vm.write(2 * PAGE, Uint8Array.of(1));
+    vm.write(3 * PAGE, Uint8Array.of(1));
+    // One reader, none asking: still the pages harvested, not the reader's pending count.
+    expect(log.sync()).toBe(2);
+    vm.write(3 * PAGE, Uint8Array.of(1));
+    expect(log.sync(a)).toBe(256);
+    const b = log.open("b");
+    vm.write(4 * PAGE, Uint8Array.of(1));
+    vm.write(5 * PAGE, Uint8Array.of(1));
+    // Several readers: the asking reader's count, or the harvest's.
+    expect(log.sync(b)).toBe(2);
+    vm.write(6 * PAGE, Uint8Array.of(1));
+    expect(log.sync()).toBe(1);
+    expect([a.pending, b.pending]).toEqual([256, 3]);
+    expect(sorted(b.pages.snapshot().toArray())).toEqual([4, 5, 6]);
+    // Back to one reader: a sync asked by it returns its own count.
+    a.close();
+    vm.write(7 * PAGE, Uint8Array.of(1));
+    expect(b.sync()).toBe(4);
+  });
+
+  it("close() closes every reader and frees the log's sets; the log can open readers again", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const vm = host.createVm({ pages: 40_000 });
+    const before = host.stats().usedFrames;
+    const a = vm.dirtyLog.open("a");
+    const b = vm.dirtyLog.open("b");
+    vm.harvestDirty();
+    // Two readers' sets and the harvest set: 5000 bytes, two frames each.
+    expect(host.stats().usedFrames - before).toBe(6);
+    vm.dirtyLog.close();
+    expect([a.closed, b.closed, vm.dirtyLog.readers]).toEqual([true, true, []]);
+    expect(host.stats().usedFrames).toBe(before);
+    vm.dirtyLog.close();
+    expect(host.stats().usedFrames).toBe(before);
+    vm.write(9 * PAGE, Uint8Array.of(1));
+    expect(vm.harvestDirty().toArray()).toEqual([9]);
+    expect(vm.dirtyLog.open("a").pending).toBe(0);
+  });
+});

@@ -603,3 +603,35 @@ describe("write protection of unpopulated pages; hypervisor writes to traced pag
     expect(Buffer.compare(got, want), threw ? "the write threw, yet changed page 1" : "the write returned, yet did not land").toBe(0);
   });
 });
+
+// Behaviour a mutation run of src/host found untested (docs/contributing.md, "Mutation scores").
+describe("typed errors' details", () => {
+  it("a bad pfn, slot or location names its option; a bad bringBack buffer names the page", () => {
+    const { vm: v } = fresh();
+    const details = (fn: () => unknown): unknown => {
+      try { fn(); } catch (err) { const e = err as { code: string; details: unknown }; return { code: e.code, details: e.details }; }
+      return "none";
+    };
+    expect(details(() => v.states.balloon(64))).toEqual({ code: "ERR_BAD_OPTION", details: { option: "pfn", value: 64 } });
+    expect(details(() => v.states.swapOut(63, -1))).toEqual({ code: "ERR_BAD_OPTION", details: { option: "slot", value: -1 } });
+    expect(details(() => v.states.moveElsewhere(63, 1.5))).toEqual({ code: "ERR_BAD_OPTION", details: { option: "location", value: 1.5 } });
+    v.states.swapOut(63, 4);
+    expect(details(() => v.states.bringBack(63, new Uint8Array(10)))).toEqual({ code: "ERR_PAGE_SIZE", details: { pfn: 63 } });
+  });
+
+  it("bringing a page back on a host with no free frame is ERR_OUT_OF_FRAMES (not a page-state error), the page still swapped", () => {
+    const host = createHost({ memoryMiB: 1 });
+    const vm = host.createVm({ memoryMiB: 4 });
+    let written = 0;
+    try {
+      for (; written < 1024; written++) vm.run([{ op: "write", gpa: written * PAGE, seed: 7 }]);
+    } catch { /* the host is full */ }
+    vm.states.swapOut(0, 9);
+    vm.run([{ op: "write", gpa: written * PAGE, seed: 7 }]);
+    expect(host.stats().usedFrames).toBe(host.maxFrames);
+    let caught: unknown = null;
+    try { vm.states.bringBack(0, page(0)); } catch (err) { caught = err; }
+    expect(caught).toMatchObject({ code: "ERR_OUT_OF_FRAMES", message: `vm ${vm.id}: cannot bring back guest page 0: the host has no free frame`, details: { pfn: 0, op: "bring back" } });
+    expect(vm.states.of(0)).toEqual({ kind: "swapped", slot: 9 });
+  });
+});

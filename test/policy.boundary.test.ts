@@ -175,3 +175,14 @@ describe("SyncPeriod: QEMU's once-a-second dirty sync and auto-converge", () => 
     expect(throttleSteps(ac, Array(8).fill(51))).toEqual([0, 30, 30, 55, 55, 80, 80, 80]);
   });
 });
+
+describe("SyncPeriod before its first full second", () => {
+  it("a sync at the period's start measures nothing (no rate over 0 ns); the rate so far is over the time since the period began, not since 0", () => {
+    const sync = new SyncPeriod(2e9, null);
+    sync.onSync(2e9, 0, 5);
+    expect(sync.dirtyPagesRate).toBe(0);
+    // 5 + 45 pages in the 0.5 s since the start at 2 s.
+    sync.onSync(2.5e9, 0, 45);
+    expect(sync.dirtyPagesRate).toBe(100);
+  });
+});

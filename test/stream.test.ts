@@ -12,7 +12,7 @@ import { PagePacker, type PackStage, type PackStats, emptyPackStats } from "../s
 import { DIGEST_TABLE_MAX_PAGES, StreamReceiver } from "../src/stream/receiver.js";
 import {
   CHUNK_HEADER_BYTES, END_STREAM_BYTES, FLAG_XBZRLE, POISON_MARK, STREAM_HEADER_BYTES,
-  RECORD_HEADER_BYTES, RecordType, decodeHeader, encodeHeader, frameChunk, readChunkHeader,
+  RECORD_HEADER_BYTES, RecordType, decodeHeader, encodeAck, encodeHeader, frameChunk, isAck, readChunkHeader,
 } from "../src/stream/format.js";
 import { refXbzrleEncode } from "./reference/xbzrle.js";
 import { mulberry32 } from "../src/sim/prng.js";
@@ -811,5 +811,51 @@ describe("receiver errors", () => {
     ok.abort();
     expect(dst.stats().vms).toBe(1);
     dvm.destroy();
+  });
+});
+
+// Behaviour a mutation run of src/stream found untested (docs/contributing.md, "Mutation scores").
+describe("stream format: exact errors and little-endian chunk headers", () => {
+  const fields = (fn: () => unknown): unknown => {
+    try { fn(); } catch (err) { const e = err as HypermemError; return { code: e.code, message: e.message, details: e.details }; }
+    return "none";
+  };
+
+  it("a header of guestPages 0, over the receiver's limit, or shorter than 36 bytes: the message and details name the field", () => {
+    const h = encodeHeader({ flags: 0, guestPages: 512, vmId: 1 });
+    expect(fields(() => decodeHeader(h, 511))).toEqual({
+      code: ErrorCode.StreamLimit,
+      message: "stream header field guestPages (byte offset 20) is 512 (2 MiB), above the receiver's limit of 511 pages",
+      details: { field: "guestPages", value: 512, limit: 511 },
+    });
+    expect(decodeHeader(h, 512).guestPages).toBe(512);
+    expect(fields(() => decodeHeader(h.subarray(0, 35), 512))).toEqual({
+      code: ErrorCode.StreamTruncated, message: "stream header: 35 of 36 bytes", details: { bytes: 35 },
+    });
+    const zero = h.slice();
+    const v = new DataView(zero.buffer);
+    v.setBigUint64(20, 0n, true);
+    v.setUint32(32, crc32(zero.subarray(0, 32)), true);
+    expect(fields(() => decodeHeader(zero, 512))).toMatchObject({ code: ErrorCode.StreamCorrupt, message: expect.stringContaining("guestPages 0 (a guest has at least one page)") });
+  });
+
+  it("readChunkHeader reads the four u32 fields little endian, at any offset", () => {
+    const chunk = frameChunk(0x01020304, new Uint8Array([9, 8, 7]));
+    const at = 5;
+    const bytes = new Uint8Array(at + chunk.length);
+    bytes.set(chunk, at);
+    const v = new DataView(chunk.buffer, chunk.byteOffset);
+    const h = readChunkHeader(bytes, at);
+    expect(h).toEqual({ magic: 0x4b434d48, sequence: 0x01020304, payloadBytes: 3, checksum: v.getUint32(12, true) });
+    // "HMCK" in the first four bytes, the sequence's low byte first.
+    expect([...chunk.subarray(0, 8)]).toEqual([0x48, 0x4d, 0x43, 0x4b, 4, 3, 2, 1]);
+  });
+
+  it("isAck is false, not merely falsy, for anything but a valid acknowledgement", () => {
+    expect(isAck(encodeAck())).toBe(true);
+    const bad = encodeAck();
+    bad[0] ^= 1;
+    expect(isAck(bad)).toBe(false);
+    expect(isAck(new Uint8Array(3))).toBe(false);
   });
 });

@@ -488,3 +488,174 @@ describe("bad arguments the clocks and links accept today", () => {
     expect(tl.nowNs).toBe(1000);
   });
 });
+
+// Behaviour a mutation run of src/sim found untested (docs/contributing.md, "Mutation scores").
+describe("the clocks' edges", () => {
+  it("detaching the first process attached leaves the others running, and a second detach removes nothing", () => {
+    const tl = new Timeline({ quantumNs: MS });
+    const a = recorder();
+    const b = recorder();
+    const detachA = tl.attach(a);
+    tl.attach(b);
+    detachA();
+    detachA();
+    tl.advance(2 * MS);
+    expect(a.slices).toEqual([]);
+    expect(b.slices).toEqual([MS, MS]);
+  });
+
+  it("Timeline.sleep lets the time pass like advance (processes run, events fire); settle changes nothing", async () => {
+    const tl = new Timeline({ quantumNs: MS });
+    const p = recorder();
+    tl.attach(p);
+    const fired: number[] = [];
+    tl.schedule(1.5 * MS, () => fired.push(tl.nowNs));
+    await tl.sleep(2 * MS);
+    expect([tl.nowNs, sum(p.slices), fired]).toEqual([2 * MS, 2 * MS, [1.5 * MS]]);
+    tl.settle();
+    expect([tl.nowNs, sum(p.slices)]).toEqual([2 * MS, 2 * MS]);
+    expect([tl.kind, new WallClock().kind]).toEqual(["simulated", "wall"]);
+  });
+
+  it("runUntil(now) is no advance: an event due now waits for the next advance", () => {
+    const tl = new Timeline();
+    tl.advance(10);
+    const fired: number[] = [];
+    tl.schedule(10, () => fired.push(tl.nowNs));
+    tl.runUntil(10);
+    expect(fired).toEqual([]);
+    tl.advance(0);
+    expect(fired).toEqual([10]);
+  });
+
+  it("the clocks' typed errors carry the option and the value", () => {
+    const tl = new Timeline();
+    const details = (fn: () => unknown): unknown => {
+      try { fn(); } catch (err) { return { code: (err as { code: string }).code, message: (err as Error).message, details: (err as { details: unknown }).details }; }
+      return "none";
+    };
+    expect(details(() => new Timeline({ quantumNs: -2 }))).toEqual({ code: "ERR_BAD_OPTION", message: "quantumNs must be a positive number of ns, got -2", details: { option: "quantumNs", value: -2 } });
+    expect(details(() => tl.schedule(Number.NaN, () => {}))).toEqual({ code: "ERR_BAD_OPTION", message: "an event time must be a number of ns, got NaN", details: { option: "atNs", value: Number.NaN } });
+    expect(details(() => tl.advance(-3))).toEqual({ code: "ERR_BAD_OPTION", message: "a timeline advances by a finite number of ns >= 0, got -3", details: { option: "durationNs", value: -3 } });
+    expect(details(() => tl.runUntil(Number.NaN))).toEqual({ code: "ERR_BAD_OPTION", message: "runUntil takes a time in ns, got NaN", details: { option: "targetNs", value: Number.NaN } });
+    expect(details(() => new WallClock().schedule("9" as unknown as number, () => {}))).toEqual({ code: "ERR_BAD_OPTION", message: "an event time must be a number of ns, got 9", details: { option: "atNs", value: "9" } });
+  });
+
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY, "2"])("SimulatedLink.transmit(bytes, minNs %s) is a typed error naming minNs; nothing is metered", async (minNs) => {
+    const tl = new Timeline();
+    const link = new SimulatedLink(tl, { bandwidthBytesPerSec: 1e9, latencyNs: 10, maxBandwidthBytesPerSec: null });
+    await expect(link.transmit(100, minNs as number)).rejects.toMatchObject({
+      code: "ERR_BAD_OPTION", message: `minNs must be a finite number of ns >= 0, got ${String(minNs)}`, details: { option: "minNs", value: minNs },
+    });
+    await expect(link.transmit("5" as unknown as number)).rejects.toMatchObject({
+      code: "ERR_BAD_OPTION", message: "a link transmits a finite number of bytes >= 0, got 5", details: { option: "bytes", value: "5" },
+    });
+    expect([link.bytesSent, tl.nowNs]).toEqual([0, 0]);
+    await link.transmit(0, 0);
+    expect([link.bytesSent, tl.nowNs]).toEqual([0, 0]);
+  });
+
+  it("MeasuredLink: 0 before anything is sent, then the rate so far until a 100 ms window closes, then that window's rate", async () => {
+    const clock = new WallClock();
+    const link = new MeasuredLink(clock, null);
+    expect(link.bandwidthBytesPerSec).toBe(0);
+    expect(link.latencyNs).toBe(0);
+    const start = clock.nowNs;
+    const busyUntil = performance.now() + 20;
+    while (performance.now() < busyUntil);
+    await link.transmit(1_000_000);
+    const soFar = link.bandwidthBytesPerSec;
+    // Bytes over the time since the link was made: at least 20 ms ago, so at most 50 MB/s, and not the window's yet.
+    expect(soFar).toBeGreaterThan(0);
+    expect(soFar).toBeLessThanOrEqual(1_000_000 / 19e-3);
+    // Still the rate so far: it falls as time passes with nothing sent.
+    const atEnd = link.endPeriod();
+    expect(atEnd).toBeGreaterThan(0);
+    expect(atEnd).toBeLessThanOrEqual(soFar);
+    while (clock.nowNs - start < 110 * MS) await new Promise((resolve) => setTimeout(resolve, 10));
+    await link.transmit(500_000);
+    const windowRate = link.bandwidthBytesPerSec;
+    const elapsedNs = clock.nowNs - start;
+    // The window closed at this transmit: 1.5 MB over its 110+ ms.
+    expect(windowRate).toBeLessThanOrEqual(1_500_000 / 0.109);
+    expect(windowRate).toBeGreaterThanOrEqual((1_500_000 * 1e9) / (elapsedNs + 1e6));
+    await link.transmit(10);
+    expect(link.bandwidthBytesPerSec).toBe(windowRate);
+    expect(link.bytesSent).toBe(1_500_010);
+  });
+
+  it("MeasuredLink: a transmit and a propagate bring the clock's processes up to now", async () => {
+    const clock = new WallClock();
+    const link = new MeasuredLink(clock, null);
+    const p = recorder();
+    clock.attach(p);
+    let busyUntil = performance.now() + 20;
+    while (performance.now() < busyUntil);
+    await link.transmit(1000);
+    expect(sum(p.slices)).toBeGreaterThanOrEqual(19 * MS);
+    const given = sum(p.slices);
+    busyUntil = performance.now() + 20;
+    while (performance.now() < busyUntil);
+    await link.propagate();
+    expect(sum(p.slices) - given).toBeGreaterThanOrEqual(19 * MS);
+  });
+});
+
+describe("the clocks' edges, continued", () => {
+  it("runUntil from a later time advances by the difference", () => {
+    const tl = new Timeline({ quantumNs: MS });
+    const p = recorder();
+    tl.attach(p);
+    tl.advance(10 * MS);
+    tl.runUntil(25 * MS);
+    expect([tl.nowNs, sum(p.slices)]).toEqual([25 * MS, 25 * MS]);
+  });
+
+  it("WallClock: detaching one process twice leaves the others attached", async () => {
+    const clock = new WallClock();
+    const a = recorder();
+    const b = recorder();
+    const detachA = clock.attach(a);
+    clock.attach(b);
+    detachA();
+    detachA();
+    const given = a.slices.length;
+    await clock.sleep(5 * MS);
+    expect(a.slices.length).toBe(given);
+    expect(sum(b.slices)).toBeGreaterThanOrEqual(4 * MS);
+  });
+
+  it("WallClock: an event fires after (its time - now), however long the clock has run", async () => {
+    const clock = new WallClock();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const scheduledAtNs = clock.nowNs;
+    const firedAtNs = await new Promise<number>((resolve) => { clock.schedule(scheduledAtNs + 5 * MS, () => resolve(clock.nowNs)); });
+    expect(firedAtNs - scheduledAtNs).toBeGreaterThanOrEqual(4 * MS);
+    // Not (its time + now): that would wait another 400 ms.
+    expect(firedAtNs - scheduledAtNs).toBeLessThan(300 * MS);
+  });
+
+  it("MeasuredLink with a cap waits only until the bytes sent so far fit, counting the time already spent", async () => {
+    const clock = new WallClock();
+    const link = new MeasuredLink(clock, 1e6);
+    await link.transmit(400_000);
+    const busyUntil = performance.now() + 200;
+    while (performance.now() < busyUntil);
+    await link.transmit(1);
+    // 400 kB at 1 MB/s: 400 ms from the clock's start, of which 200 ms had passed.
+    expect(clock.nowNs).toBeGreaterThanOrEqual(395 * MS);
+    expect(clock.nowNs).toBeLessThan(600 * MS);
+  });
+
+  it("SimulatedLink: a transmit too short to move the clock measures no rate (the model's stays), never an infinite one", async () => {
+    // At 10^15 ns a double moves in steps of 1/8 ns: 1 byte at 10^15 B/s (10^-6 ns) leaves it where it is.
+    const tl = new Timeline({ quantumNs: 1e15 });
+    tl.advance(1e15);
+    const link = new SimulatedLink(tl, { bandwidthBytesPerSec: 1e15, latencyNs: 0, maxBandwidthBytesPerSec: null });
+    await link.transmit(1);
+    expect(tl.nowNs).toBe(1e15);
+    expect(link.endPeriod()).toBe(1e15);
+    await link.transmit(1e6);
+    expect(link.endPeriod()).toBeCloseTo(1e15, -3);
+  });
+});

@@ -69,3 +69,27 @@ describe("workload state", () => {
     expect(() => w.restore({ ...w.save(), carry: 2 })).toThrow(expect.objectContaining({ code: ErrorCode.BadOption }));
   });
 });
+
+// Behaviour a mutation run of src/host found untested (docs/contributing.md, "Mutation scores").
+describe("workload state bytes", () => {
+  it("the payload after the 128-byte descriptor is u64 generated, f64 carry, f64 throttle, little endian, and decodes back", () => {
+    const desc = Uint8Array.from({ length: 128 }, (_, i) => i);
+    const state = { generator: { desc, generated: 0x0102_0304_0506 }, carry: 0.375, throttle: 0.5 };
+    const bytes = encodeWorkloadState(state);
+    const payload = bytes.subarray(bytes.length - 152);
+    expect([...payload.subarray(0, 128)]).toEqual([...desc]);
+    expect([...payload.subarray(128, 136)]).toEqual([6, 5, 4, 3, 2, 1, 0, 0]);
+    const v = new DataView(payload.buffer, payload.byteOffset);
+    expect([v.getFloat64(136, true), v.getFloat64(144, true)]).toEqual([0.375, 0.5]);
+    expect(decodeWorkloadState(bytes)).toEqual(state);
+  });
+
+  it("a record whose payload is shorter or longer than 152 bytes is ERR_STATE_CORRUPT saying so", () => {
+    const error = (n: number): unknown => {
+      try { decodeWorkloadState(encodeState(WORKLOAD_STATE, new Uint8Array(n))); } catch (err) { const e = err as { code: string; message: string; details: unknown }; return { code: e.code, message: e.message, details: e.details }; }
+      return "none";
+    };
+    expect(error(10)).toEqual({ code: "ERR_STATE_CORRUPT", message: "workload state: payload of 10 bytes, expected 152", details: { bytes: 10 } });
+    expect(error(153)).toMatchObject({ code: "ERR_STATE_CORRUPT", message: expect.stringContaining("payload of 153 bytes is above the limit of 152"), details: { field: "payloadBytes", value: 153 } });
+  });
+});

@@ -112,14 +112,11 @@ export class PageLog {
   /**
    * Harvests the page table once and ORs the pages into every open reader.
    * Returns `of`'s pending count (or the pages harvested when `of` is not
-   * given). With one reader the harvest goes straight into its set.
+   * given). When the asking reader is the only one, the harvest goes
+   * straight into its set.
    */
   sync(of?: PageLogReader): number {
-    if (this.#readers.length === 1) {
-      const only = this.#readers[0];
-      const pending = this.#k.mmu.harvest(this.#slot, only.pages.ptr, this.#bit);
-      return of === undefined || of === only ? pending : of.pending;
-    }
+    if (this.#readers.length === 1 && of === this.#readers[0]) return this.#k.mmu.harvest(this.#slot, of.pages.ptr, this.#bit);
     const harvested = this.#harvest();
     for (const r of this.#readers) r.pages.addAll(harvested);
     return of ? of.pending : harvested.count();

@@ -14,7 +14,6 @@ export interface TimelineOptions {
 
 interface Event {
   readonly atNs: number;
-  readonly seq: number;
   readonly fn: () => void;
   cancelled: boolean;
 }
@@ -23,7 +22,6 @@ export class Timeline implements Clock {
   readonly kind = "simulated" as const;
   readonly quantumNs: number;
   #nowNs = 0;
-  #seq = 0;
   readonly #processes: TimelineProcess[] = [];
   readonly #events: Event[] = [];
   #advancing = false;
@@ -53,7 +51,7 @@ export class Timeline implements Clock {
     if (typeof atNs !== "number" || Number.isNaN(atNs)) {
       throw new HypermemError(ErrorCode.BadOption, `an event time must be a number of ns, got ${String(atNs)}`, { option: "atNs", value: atNs });
     }
-    const event: Event = { atNs: Math.max(atNs, this.#nowNs), seq: this.#seq++, fn, cancelled: false };
+    const event: Event = { atNs: Math.max(atNs, this.#nowNs), fn, cancelled: false };
     let i = this.#events.length;
     while (i > 0 && (this.#events[i - 1].atNs > event.atNs)) i--;
     this.#events.splice(i, 0, event);
