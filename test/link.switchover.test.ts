@@ -60,4 +60,14 @@ describe("MeasuredLink switchover bandwidth", () => {
     await link.transmit(0);
     expect(link.bandwidthBytesPerSec).toBe(40e6); // the closed window ran at 1 GB/s: the slower one stays
   });
+
+  it("a cap counts from when the link was made, not from the clock's start", async () => {
+    const t = fakeClock();
+    t.set(10e9); // the clock ran 10 s before the link existed
+    const link = new MeasuredLink(t.clock, 1e6);
+    await link.transmit(1e6);
+    await link.transmit(1e6);
+    // 1 MB was on the link before the second transmit: at 1 MB/s it waits until 1 s after the link was made.
+    expect(t.clock.nowNs).toBe(11e9);
+  });
 });

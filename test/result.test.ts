@@ -20,6 +20,7 @@ const counters: SourceCounters = {
   lastExpectedDowntimeNs: 7.5e6,
   transferred: 1_000_000,
   remainingPages: 3,
+  digestNs: 2.25e6,
   generation: 6,
   bytesAtStop: 900_000,
   rounds: [
@@ -41,6 +42,7 @@ describe("buildResult", () => {
       totalTime: 2500,
       setupTime: 4,
       downtime: 3,
+      digestTime: 2.25,
       expectedDowntime: 7.5,
       ram: {
         transferred: 1_000_000,

@@ -147,10 +147,13 @@ export class MeasuredLink implements Link {
   readonly latencyNs = 0;
   readonly #meter: Meter;
   #capBytesPerSec: number | null;
+  /** The clock's time when the link was made: the cap counts from here. */
+  readonly #startNs: number;
 
   constructor(clock: WallClock, maxBandwidthBytesPerSec: number | null) {
     this.clock = clock;
     this.#capBytesPerSec = maxBandwidthBytesPerSec;
+    this.#startNs = clock.nowNs;
     this.#meter = new Meter(clock.nowNs);
   }
 
@@ -183,7 +186,7 @@ export class MeasuredLink implements Link {
     const cap = this.#capBytesPerSec;
     if (cap !== null) {
       const allowedNs = ((this.#meter.bytesSent - bytes) * 1e9) / cap;
-      const waitNs = allowedNs - this.clock.nowNs;
+      const waitNs = allowedNs - (this.clock.nowNs - this.#startNs);
       if (waitNs > 0) await this.clock.sleep(waitNs);
     }
     this.clock.settle();
