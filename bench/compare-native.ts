@@ -1,7 +1,10 @@
-// Sets hypermem's kernels beside ../shared/native/run (native C, -O3
-// -march=native, the same shapes and names) in one time window: alternates
-// the two benches `--rounds` times and reports the median of each and their
-// ratio. Optional tooling: it needs the native harness beside the repository.
+// Sets hypermem's kernels beside ../shared/native/run (native C, -O3, the
+// same shapes and names) built twice: -march=native (AVX2 here) and
+// NATIVE_MARCH=x86-64-v2 (SSE4.2: 128-bit vectors, the width of WebAssembly
+// SIMD), so a reader sees which gap is vector width and which is our code.
+// Alternates the three benches `--rounds` times in one time window and
+// reports the median of each and the ratios. Optional tooling: it needs the
+// native harness beside the repository.
 //
 //   npm run bench:native [-- --rounds 3] [-- --case NAME ...]
 import { execFileSync } from "node:child_process";
@@ -21,11 +24,20 @@ const rounds = Number(values.rounds);
 const caseArgs = (values.case ?? []).flatMap((c) => ["--case", c]);
 const ours: Row[] = [];
 const native: Row[] = [];
+const native128: Row[] = [];
+/** The native harness's rows, built for `march`. */
+function runNative(march: string): Row[] {
+  return JSON.parse(execFileSync(NATIVE, ["--json", "--quick", ...caseArgs], {
+    encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, NATIVE_MARCH: march },
+  })) as Row[];
+}
 for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1}/${rounds}: hypermem\n`);
   ours.push(...JSON.parse(execFileSync("npx", ["tsx", "bench/run.ts", "--json", "--time", "300", ...caseArgs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as Row[]);
-  process.stderr.write(`round ${r + 1}/${rounds}: native\n`);
-  native.push(...JSON.parse(execFileSync(NATIVE, ["--json", "--quick", ...caseArgs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as Row[]);
+  process.stderr.write(`round ${r + 1}/${rounds}: native (-march=native)\n`);
+  native.push(...runNative("native"));
+  process.stderr.write(`round ${r + 1}/${rounds}: native 128-bit (-march=x86-64-v2)\n`);
+  native128.push(...runNative("x86-64-v2"));
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const names = [...new Set(ours.filter((r) => r.impl === "wasm").map((r) => r.case))];
@@ -35,8 +47,12 @@ const rows = names.flatMap((name) => {
   const w = median(ours.filter((r) => r.case === name && r.impl === "wasm").map((r) => r.bytesPerSec));
   const t = median(ours.filter((r) => r.case === name && r.impl === "ts").map((r) => r.bytesPerSec));
   const c = median(n.map((r) => r.bytesPerSec));
+  const c128 = median(native128.filter((r) => r.case === name).map((r) => r.bytesPerSec));
   const unit = (v: number): string => `${(v / 1e9).toFixed(2)} GB/s`;
-  return [{ case: name, wasm: unit(w), native: unit(c), "wasm/native": `${(w / c).toFixed(2)}x`, ts: unit(t), "wasm/ts": `${(w / t).toFixed(1)}x` }];
+  return [{
+    case: name, wasm: unit(w), native: unit(c), "wasm/native": `${(w / c).toFixed(2)}x`,
+    "native 128-bit": unit(c128), "wasm/native 128-bit": `${(w / c128).toFixed(2)}x`, ts: unit(t), "wasm/ts": `${(w / t).toFixed(1)}x`,
+  }];
 });
 console.table(rows);
-console.log(`median of ${rounds} alternating rounds; GB/s = 10^9 counted bytes per second (see ../shared/native/README.md)`);
+console.log(`median of ${rounds} alternating rounds; native = -march=native, native 128-bit = NATIVE_MARCH=x86-64-v2 (SSE4.2); GB/s = 10^9 counted bytes per second (see ../shared/native/README.md)`);
