@@ -71,6 +71,12 @@ export const ErrorCode = {
   Integrity: "ERR_INTEGRITY",
   /** The VM is being migrated already; a second migration of it is refused before it starts. */
   VmMigrating: "ERR_VM_MIGRATING",
+
+  // Fault tolerance by frequent checkpointing (src/checkpoint).
+  /** The backup host has not the memory to hold the protected guest: protection is refused before it starts. */
+  BackupMemory: "ERR_BACKUP_MEMORY",
+  /** After a failover, the backup's guest differs from the primary's memory at the pause of the checkpoint it committed. */
+  FailoverMismatch: "ERR_FAILOVER_MISMATCH",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
