@@ -165,7 +165,7 @@ describe("the failover check can fail", () => {
     const r = rig(1, { kind: "uniform" }, 8);
     const out = await protect(r.vm, r.backup, {
       workload: r.workload, durationMs: 100, epochMs: 10, failAtMs: 55,
-      onCommit: (_epoch, vm) => { vm.write(4096 * 5, new Uint8Array([vm.read(4096 * 5, 1)[0] ^ 0xff])); },
+      onCommit: (_epoch, vm) => { vm.write(4096 * 5 + 100, new Uint8Array([0x5a, 0xa5, 0x5a, 0xa5, 0x01, 0x02, 0x03, 0x04])); },
     });
     expect(out.status).toBe("failed-over");
     expect(out.failover!.checkpoint).toBeGreaterThan(0);
