@@ -71,7 +71,7 @@ describe("protect: the backup equals the primary at every commit and after failo
           expect(firstDifference(out.backupVm!.read(0, out.backupVm!.memoryBytes), r.snapshots.get(f.pauseEpoch)!)).toBe(-1);
           // Nothing released after the failure; everything released came from an epoch the backup holds.
           for (const p of out.released) {
-            expect(p.releasedNs).toBeLessThanOrEqual(c.failAtMs * 1e6 + 1);
+            expect(p.releasedNs).toBeLessThanOrEqual(f.failAtMs * 1e6 + 1);
             expect(p.epoch).toBeLessThanOrEqual(f.pauseEpoch);
           }
         },
@@ -144,7 +144,7 @@ describe("protect: the in-flight policy", () => {
   it("waits, or merges, when a checkpoint is still on the wire, and reports it", async () => {
     for (const inFlight of ["wait", "merge"] as const) {
       const r = rig(2, WORKLOADS[0], 4, 80_000);
-      const out = await protect(r.vm, r.backup, { workload: r.workload, durationMs: 200, epochMs: 5, inFlight, link: { bandwidthBytesPerSec: 10e6 }, onPause: r.onPause });
+      const out = await protect(r.vm, r.backup, { workload: r.workload, durationMs: 200, epochMs: 5, inFlight, diffs: false, link: { bandwidthBytesPerSec: 10e6 }, onPause: r.onPause });
       if (inFlight === "wait") {
         expect(out.inFlight.waited).toBeGreaterThan(0);
         expect(out.inFlight.waitMs).toBeGreaterThan(0);

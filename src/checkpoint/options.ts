@@ -15,7 +15,7 @@ export type InFlightPolicy = "wait" | "merge";
 export interface FtOptions {
   /** Epoch length, ms: the guest runs this long between two pauses. @default 25 (Remus: 40 checkpoints per second) */
   epochMs?: number;
-  /** How long to protect the guest, ms of simulated time. @default 1000 */
+  /** How long to protect the guest after the initial synchronisation, ms of simulated time. @default 1000 */
   durationMs?: number;
   /** "wait": the guest runs on until the previous checkpoint is sent, then pauses; "merge": it pauses on time and the new dirty pages join the unsent checkpoint. @default "wait" */
   inFlight?: InFlightPolicy;
@@ -39,7 +39,7 @@ export interface FtOptions {
   packetsPerSec?: number;
   /** Bytes of guest memory each packet carries. @default 256 */
   packetBytes?: number;
-  /** The primary fails at this time, ms after protection starts; null: it does not. @default null */
+  /** The primary fails at this time, ms after the initial synchronisation (epoch 0) ended; null: it does not. @default null */
   failAtMs?: number | null;
   /** Interval of the primary's heartbeats, ms. @default 10 */
   heartbeatIntervalMs?: number;

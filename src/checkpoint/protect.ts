@@ -30,6 +30,11 @@ import { PendingCheckpoint } from "./pending.js";
 import { percentiles, type CheckpointRecord, type EpochRecord, type FailoverRecord, type FtResult } from "./result.js";
 import { stagePages, takeAll } from "./staging.js";
 
+/** Step of simulated time while waiting for an acknowledgement with nothing to send. */
+const IDLE_STEP_NS = 1e6;
+/** Longest the initial synchronisation may take beyond the run's duration. */
+const INITIAL_SYNC_LIMIT_NS = 600e9;
+
 /** What the tests' oracles observe on the wire and the feedback path. */
 export type FtTraceEvent =
   | { type: "chunk"; checkpoint: number; bytes: Uint8Array; atNs: number }
@@ -85,7 +90,7 @@ class Protection {
   #watchdog: (() => void) | null = null;
   epoch = 0;
   /** When the initial copy ended: the protected run's figures start there. */
-  protectedFromNs = 0;
+  protectedFromNs = -1;
   busyNs = 0;
   pausedNs = 0;
 
@@ -121,6 +126,9 @@ class Protection {
   }
 
   get nowNs(): number { return this.timeline.nowNs - this.startNs; }
+
+  /** When the primary fails, ns since start: failAt counts from the end of the initial synchronisation. */
+  get failNs(): number { return this.o.failAtNs === null || this.protectedFromNs < 0 ? Infinity : this.protectedFromNs + this.o.failAtNs; }
   #ms(ns: number): number { return ns / 1e6; }
 
   release(): void {
@@ -191,7 +199,7 @@ class Protection {
    * message left.
    */
   async runWire(targetNs: number, until?: () => boolean): Promise<void> {
-    const failNs = this.o.failAtNs ?? Infinity;
+    const failNs = this.failNs;
     const endNs = Math.min(targetNs, failNs);
     const rate = this.link.effectiveRate;
     while (this.alive && this.nowNs < endNs) {
@@ -200,8 +208,12 @@ class Protection {
       const msg = this.#msg;
       const fit = Math.floor(((endNs - this.nowNs) * rate) / 1e9);
       if (!msg || fit <= 0) {
-        this.timeline.runUntil(this.startNs + endNs);
-        break;
+        if (!until || fit <= 0) {
+          this.timeline.runUntil(this.startNs + endNs);
+          break;
+        }
+        this.timeline.runUntil(this.startNs + Math.min(endNs, this.nowNs + IDLE_STEP_NS));
+        continue;
       }
       const n = Math.min(msg.bytes.length - msg.sent, fit);
       const before = this.timeline.nowNs;
@@ -346,14 +358,24 @@ class Protection {
     return rec;
   }
 
-  /** Epoch 0: the initial synchronisation, every page (the guest paused: a stop-and-copy of the whole guest). */
+  /**
+   * Epoch 0: the initial synchronisation. Every page is copied with the
+   * guest paused, and the guest stays paused until the backup acknowledged
+   * it (a stop-and-copy of the whole guest; Remus starts from a live
+   * migration instead): the epochs start from a backup that holds the guest.
+   */
   async initialCopy(): Promise<EpochRecord> {
     const rec: EpochRecord = {
       epoch: 0, startMs: 0, runMs: 0, pauseMs: 0, dirtyPages: 0, copiedPages: 0, earlyPages: 0, earlyRewritten: 0,
       inFlight: "none", waitMs: 0, checkpoint: 0, packets: 0,
     };
     this.epochs.push(rec);
+    this.vm.pause();
     await this.pause(rec, false);
+    this.vm.pause();
+    await this.runWire(this.o.durationNs + INITIAL_SYNC_LIMIT_NS, () => this.bases.ackedCheckpoint >= 0);
+    rec.pauseMs = this.#ms(this.nowNs);
+    if (this.alive) this.vm.resume();
     return rec;
   }
 
@@ -412,11 +434,11 @@ export async function protect(vm: Vm, backupHost: Host, options: FtOptions = {},
     await p.initialCopy();
     p.protectedFromNs = p.nowNs;
     let lastProgressNs = 0;
-    while (p.alive && p.nowNs < o.durationNs) {
+    while (p.alive && p.nowNs - p.protectedFromNs < o.durationNs) {
       await p.runEpoch();
       lastProgressNs = p.progress(lastProgressNs);
     }
-    if (!p.alive) failover = p.failover(o.failAtNs!);
+    if (!p.alive) failover = p.failover(p.failNs);
     else await p.drain();
   } finally {
     p.release();
@@ -425,7 +447,7 @@ export async function protect(vm: Vm, backupHost: Host, options: FtOptions = {},
 }
 
 function summarise(p: Protection, failover: FailoverRecord | null): FtOutcome {
-  const runNs = Math.max(1, (failover ? p.o.failAtNs! : p.nowNs) - p.protectedFromNs);
+  const runNs = Math.max(1, (failover ? p.failNs : p.nowNs) - p.protectedFromNs);
   const epochs = p.epochs.filter((e) => e.epoch > 0 && e.checkpoint >= 0);
   const records = [...p.checkpoints.values()].filter((c) => c.checkpoint >= 0);
   const committed = records.filter((c) => c.committedMs !== null);
