@@ -1,6 +1,7 @@
 // Every command of `hypermem`, in the order help lists them.
 import { demoCommand } from "./demo.js";
 import { demoHostCommand } from "./demo-host.js";
+import { ftCommand } from "./ft.js";
 import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
@@ -9,5 +10,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, listenCommand, traceRecordCommand, traceInfoCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, helpCommand,
 ]);
