@@ -75,3 +75,10 @@ export { claimMigration, isMigrating, releaseMigration } from "./migration/migra
 export {
   connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTarget, type TcpTransfer,
 } from "./migration/tcp.js";
+
+// Fault tolerance by frequent checkpointing (src/checkpoint, docs/checkpoint.md).
+export { FT_DEFAULTS, resolveFtOptions, type FtOptions, type FtProgress, type InFlightPolicy, type ResolvedFtOptions } from "./checkpoint/options.js";
+export { protect, type FtOutcome, type FtTraceEvent } from "./checkpoint/protect.js";
+export type { CheckpointRecord, EpochRecord, FailoverRecord, FtResult, Percentiles } from "./checkpoint/result.js";
+export { CHECKPOINT_ACK, decodeCheckpointAck, encodeCheckpointAck } from "./checkpoint/ack.js";
+export { Backup } from "./checkpoint/backup.js";
