@@ -1,12 +1,15 @@
 // Host frame allocator: a bump pointer over never-used frames plus a LIFO free
 // list threaded through the frame metadata. Linear memory grows on demand, in
 // chunks, never past frameBase + maxFrames × 4 KiB. Exhaustion is a status,
-// never a trap.
+// never a trap. A retired frame (an uncorrectable error, too many corrected
+// ones) is host-owned and flagged FRAME_RETIRED for good; reserveFrame()
+// retires a frame before first use (a bad frame remembered across a reboot),
+// and the bump pointer steps over such frames.
 import {
   FRAME_BUFFER, FRAME_RETIRED, FRAME_TABLE, FRAME_ZERO, OWNER_FREE, OWNER_HOST,
   PAGE_SHIFT, PAGE_SIZE, frameAddr, frameBase, maxFrames, metaAddr,
 } from "./layout";
-import { ERR_MEMORY_GROW, ERR_OUT_OF_FRAMES } from "./status";
+import { ERR_GFN_RANGE, ERR_MEMORY_GROW, ERR_OUT_OF_FRAMES, ERR_PAGE_STATE } from "./status";
 
 /** Frames never handed out yet start at bumpFrame. Frame 0 is the zero frame. */
 export let bumpFrame: u32 = 1;
@@ -65,6 +68,7 @@ export function allocFrameUncleared(owner: u16, gfn: u32, flags: u16): i32 {
     freeHead = load<u32>(metaAddr(hfn), 8);
     freeCount--;
   } else {
+    while (bumpFrame < maxFrames && isRetired(bumpFrame)) bumpFrame++;
     if (bumpFrame >= maxFrames) return -ERR_OUT_OF_FRAMES;
     const st = ensureMemory(<u64>frameAddr(bumpFrame) + PAGE_SIZE);
     if (st < 0) return st;
@@ -83,12 +87,12 @@ export function allocFrameUncleared(owner: u16, gfn: u32, flags: u16): i32 {
 export function allocContiguous(count: u32): i32 {
   if (count == 1) return allocFrame(OWNER_HOST, 0, FRAME_BUFFER);
   if (count == 0) return -ERR_OUT_OF_FRAMES;
-  let first: u32;
-  if (count <= maxFrames - bumpFrame) {
-    const st = ensureMemory(<u64>frameAddr(bumpFrame) + (<u64>count << PAGE_SHIFT));
+  let first = bumpRun(count);
+  if (first > 0) {
+    const st = ensureMemory(<u64>frameAddr(first) + (<u64>count << PAGE_SHIFT));
     if (st < 0) return st;
-    first = bumpFrame;
-    bumpFrame += count;
+    for (let hfn = bumpFrame; hfn < first; hfn++) if (!isRetired(hfn)) pushFree(hfn); // stepped over, still usable
+    bumpFrame = first + count;
   } else {
     const run = takeFreeRun(count);
     if (run < 0) return run;
@@ -97,6 +101,35 @@ export function allocContiguous(count: u32): i32 {
   }
   for (let i: u32 = 0; i < count; i++) claim(first + i, OWNER_HOST, i, FRAME_BUFFER);
   return <i32>first;
+}
+
+/** True when frame `hfn` is retired (never handed out again). */
+// @ts-ignore: decorator
+@inline function isRetired(hfn: u32): bool {
+  return (load<u16>(metaAddr(hfn), 6) & FRAME_RETIRED) != 0;
+}
+
+/**
+ * The first frame of `count` never-used frames at or after bumpFrame with
+ * no retired frame among them, or 0 when the never-used frames run out.
+ */
+function bumpRun(count: u32): u32 {
+  let first = bumpFrame;
+  for (let hfn = first; hfn < first + count; hfn++) {
+    if (first + count > maxFrames) return 0;
+    if (isRetired(hfn)) first = hfn + 1;
+  }
+  return first + count <= maxFrames ? first : 0;
+}
+
+/** Puts a frame that was never handed out on the free list (the used count is not touched). */
+function pushFree(hfn: u32): void {
+  const m = metaAddr(hfn);
+  store<u16>(m, OWNER_FREE, 4);
+  store<u16>(m, 0, 6);
+  store<u32>(m, freeHead, 8);
+  freeHead = hfn;
+  freeCount++;
 }
 
 /**
@@ -146,6 +179,50 @@ export function retireFrame(hfn: u32): void {
   const m = metaAddr(hfn);
   store<u16>(m, OWNER_HOST, 4);
   store<u16>(m, load<u16>(m, 6) | FRAME_RETIRED, 6);
+}
+
+/**
+ * Retires frame `hfn` before anything uses it: a frame found bad before this
+ * host started. A never-used frame is marked and the bump pointer will step
+ * over it; a free frame leaves the free list. Returns 1 when it retired the
+ * frame, 0 when it was retired already, -ERR_PAGE_STATE when the frame is in
+ * use (its contents must move first), -ERR_GFN_RANGE for frame 0 or past
+ * the last frame. Counted as used, as every retired frame is.
+ */
+export function reserveFrame(hfn: u32): i32 {
+  if (hfn == 0 || hfn >= maxFrames) return -ERR_GFN_RANGE;
+  if (isRetired(hfn)) return 0;
+  const m = metaAddr(hfn);
+  if (hfn < bumpFrame) {
+    if (load<u16>(m, 4) != OWNER_FREE) return -ERR_PAGE_STATE;
+    unlinkFree(hfn);
+  }
+  store<u32>(m, 0);
+  store<u16>(m, OWNER_HOST, 4);
+  store<u16>(m, FRAME_RETIRED, 6);
+  store<u32>(m, 0, 8);
+  usedFrames++;
+  if (usedFrames > peakUsedFrames) peakUsedFrames = usedFrames;
+  return 1;
+}
+
+/** Takes free frame `hfn` off the free list. INVARIANT: it is on the list. */
+function unlinkFree(hfn: u32): void {
+  const next = load<u32>(metaAddr(hfn), 8);
+  if (freeHead == hfn) {
+    freeHead = next;
+  } else {
+    let at = freeHead;
+    while (load<u32>(metaAddr(at), 8) != hfn) at = load<u32>(metaAddr(at), 8);
+    store<u32>(metaAddr(at), next, 8);
+  }
+  freeCount--;
+}
+
+/** Sets the bits `set` and clears the bits `clear` of frame `hfn`'s flags. INVARIANT: hfn < maxFrames. */
+export function frameUpdateFlags(hfn: u32, set: u16, clear: u16): void {
+  const m = metaAddr(hfn);
+  store<u16>(m, (load<u16>(m, 6) & ~clear) | set, 6);
 }
 
 /** Sets up frame 0 as the shared, read-only zero frame. */

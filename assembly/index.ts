@@ -137,3 +137,14 @@ export const ABI_REASON_OUT_OF_FRAMES: u32 = stream.REASON_OUT_OF_FRAMES;
 export const ABI_REASON_NOT_RESIDENT: u32 = stream.REASON_NOT_RESIDENT;
 export const ABI_PACK_STATS_WORDS: u32 = stream.PACK_STATS_WORDS;
 export const ABI_POISON_MARK: u64 = POISON_MARK;
+
+// ras (memory-error recovery): frames retired before first use, frame flags
+// (clean-backed), retirement of a host-owned frame, and the page-state
+// operations that move a page off a bad frame.
+export { reserveFrame, retireFrame, frameUpdateFlags } from "./frames";
+export const ABI_OP_REPAIR: u32 = pageState.OP_REPAIR;
+export const ABI_OP_MIGRATE: u32 = pageState.OP_MIGRATE;
+// snapshot (issue 14): the page-state move of a lazily restored page, and
+// whole pages copied between a VM and linear memory (assembly/guest-pages.ts).
+export const ABI_OP_PLACE_ELSEWHERE: u32 = pageState.OP_PLACE_ELSEWHERE;
+export { guestPagesRead, guestPagesCheck, guestPagesWrite, getGuestPagesRefused } from "./guest-pages";

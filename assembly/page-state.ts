@@ -21,13 +21,25 @@
 //  UNTRACE        traced             -> present (W back unless COW or WP)
 //  WRITE_PROTECT  populated (entry not 0) -> W cleared, WP set
 //  UNPROTECT      populated (entry not 0) -> WP cleared, W back when present and not COW or traced
+//  REPAIR         poisoned (PSN or LAT) with a frame -> present on a new frame  frame allocated,
+//                                       filled from srcPtr (required: the page  bad frame retired
+//                                       as refilled or rebuilt); returns it
+//  MIGRATE        present (private)  -> present on a new frame holding a copy   frame allocated,
+//                                       of the old one (soft offline); returns  old frame retired
+//                                       the new frame
+//  PLACE_ELSEWHERE unpopulated|zero-mapped -> elsewhere, frame field = arg   no frame involved
+//                                    (contents that live elsewhere from the start: a snapshot
+//                                    restored lazily)
 //
+// REPAIR and MIGRATE keep WP (a write-protected page stays protected on its
+// new frame) and leave the VM's private-frame count as it was: the new frame
+// replaces the old one, which stays out of use for good (frames.ts retireFrame).
 // A and D are kept by every operation, so a dirty-log sync still finds a
 // page written before it left memory; BALLOON and DEFLATE also set D (what
 // the guest reads there changed, so a migration or checkpoint resends it). An operation on a page in a state it
 // does not apply to returns -ERR_PAGE_STATE and changes nothing.
 import { FRAME_POISONED, FRAME_POISON_KNOWN, PAGE_SIZE, frameAddr, metaAddr } from "./layout";
-import { allocFrameUncleared, freeFrame } from "./frames";
+import { allocFrameUncleared, freeFrame, retireFrame } from "./frames";
 import {
   VM_BALLOONED_PAGES, VM_ELSEWHERE_PAGES, VM_GUEST_PAGES, VM_ID, VM_POISONED_PAGES, VM_PRIVATE_FRAMES,
   VM_SWAPPED_PAGES, VM_TRACED_PAGES, bumpCount, leafEntry, pteFrame, vmDesc,
@@ -64,6 +76,11 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 @inline export const OP_WRITE_PROTECT: u32 = 12;
 // @ts-ignore: decorator
 @inline export const OP_UNPROTECT: u32 = 13;
+// @ts-ignore: decorator
+@inline export const OP_REPAIR: u32 = 14;
+// @ts-ignore: decorator
+@inline export const OP_MIGRATE: u32 = 15;
+@inline export const OP_PLACE_ELSEWHERE: u32 = 16;
 
 /** True when `e` maps a private frame for the guest (present, not the shared zero frame). */
 // @ts-ignore: decorator
@@ -142,6 +159,12 @@ export function transition(d: usize, p: usize, e: u64, gfn: u32, op: u32, arg: u
     store<u64>(p, (e & ~(PTE_LATENT | PTE_R | PTE_W)) | PTE_POISONED);
     return 0;
   }
+  if (op == OP_PLACE_ELSEWHERE) {
+    if ((e & PTE_STATE_BITS) != 0 || presentPrivate(e) || arg > FRAME_FIELD_MAX) return -ERR_PAGE_STATE;
+    store<u64>(p, PTE_ELSEWHERE | (arg << 12) | keepAD(e) | (e & PTE_WP));
+    bumpCount(d, VM_ELSEWHERE_PAGES, 1);
+    return 0;
+  }
   if (op == OP_POISON_NO_FRAME) {
     if ((e & (PTE_SWAPPED | PTE_BALLOONED | PTE_TRACED | PTE_LATENT | PTE_ELSEWHERE)) != 0) return -ERR_PAGE_STATE;
     if ((e & PTE_POISONED) != 0) return 0;
@@ -150,7 +173,31 @@ export function transition(d: usize, p: usize, e: u64, gfn: u32, op: u32, arg: u
     bumpCount(d, VM_POISONED_PAGES, 1);
     return 0;
   }
+  if (op == OP_REPAIR || op == OP_MIGRATE) return replaceFrame(d, p, e, gfn, op, srcPtr);
   return protectionChange(d, p, e, op);
+}
+
+/**
+ * REPAIR and MIGRATE of the entry `e` at `p`: the page gets a new frame
+ * (filled from srcPtr, or for MIGRATE a copy of the old frame) and the old
+ * frame is retired. Returns the new frame or -status (nothing changed).
+ */
+function replaceFrame(d: usize, p: usize, e: u64, gfn: u32, op: u32, srcPtr: usize): i32 {
+  const poison = e & (PTE_POISONED | PTE_LATENT);
+  const old = pteFrame(e);
+  if (op == OP_REPAIR) {
+    if (poison == 0 || old == 0 || srcPtr == 0 || (e & (PTE_STATE_BITS & ~poison)) != 0) return -ERR_PAGE_STATE;
+  } else if (!presentPrivate(e) || (e & PTE_STATE_BITS) != 0) {
+    return -ERR_PAGE_STATE;
+  }
+  const hfn = allocFrameUncleared(<u16>load<u32>(d, VM_ID), gfn, 0);
+  if (hfn < 0) return hfn;
+  memory.copy(frameAddr(<u32>hfn), op == OP_REPAIR ? srcPtr : frameAddr(old), PAGE_SIZE);
+  retireFrame(old);
+  const wp = e & PTE_WP;
+  store<u64>(p, (<u64>hfn << 12) | (PTE_LEAF_RW & ~(wp != 0 ? PTE_W : 0)) | wp | keepAD(e));
+  if (poison != 0) bumpCount(d, VM_POISONED_PAGES, -1);
+  return hfn;
 }
 
 /** TRACE, UNTRACE, WRITE_PROTECT and UNPROTECT of the entry `e` at `p`. */
@@ -182,15 +229,16 @@ function protectionChange(d: usize, p: usize, e: u64, op: u32): i32 {
 /**
  * Moves guest page `gfn` of VM `slot` by `op` (see the table above): `arg`
  * is the swap slot or the location for SWAP_OUT and MOVE_ELSEWHERE,
- * `srcPtr` the 4 KiB to fill the new frame with for BRING_BACK (0: zeros).
- * Returns 0 (BRING_BACK: the frame; protection ops: 1 when the entry
- * changed), or -status; nothing changes on failure.
+ * `srcPtr` the 4 KiB to fill the new frame with for BRING_BACK (0: zeros)
+ * and REPAIR. Returns 0 (BRING_BACK, REPAIR, MIGRATE: the new frame;
+ * protection ops: 1 when the entry changed), or -status; nothing changes on
+ * failure.
  */
 export function pageSetState(slot: u32, gfn: u32, op: u32, arg: u64, srcPtr: usize): i32 {
   const d = vmDesc(slot);
   if (<u64>gfn >= load<u64>(d, VM_GUEST_PAGES)) return -ERR_GFN_RANGE;
-  // Only ballooning and a received poisoned page may apply to a page that was never populated.
-  const create = op == OP_BALLOON || op == OP_POISON_NO_FRAME;
+  // Only ballooning, a received poisoned page and a page placed elsewhere may apply to a page that was never populated.
+  const create = op == OP_BALLOON || op == OP_POISON_NO_FRAME || op == OP_PLACE_ELSEWHERE;
   const p = leafEntry(d, <u64>gfn, create);
   if (p < 0) return <i32>p;
   if (p == 0) return -ERR_PAGE_STATE;

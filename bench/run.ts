@@ -11,12 +11,13 @@
 //   npm run bench -- --time MS        time per implementation per round (default 150)
 //   npm run bench:check               kernel cases only; exit 1 when a median ratio is under its gate
 // Scenario benches follow the kernel cases: a whole in-process migration, a
-// migration over loopback TCP between two processes, and a plain Node socket
-// sending the same bytes; they have no reference and no gate.
+// migration over loopback TCP between two processes, a plain Node socket
+// sending the same bytes, and bench/cases' scenarios (the cluster's scale
+// target); they have no reference and no gate.
 import { parseArgs } from "node:util";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import type { BenchCase, ScenarioBench } from "./case.js";
-import { allCases } from "./cases/index.js";
+import { allCases, scenarioCases } from "./cases/index.js";
 import { judgeRatios, type GateVerdict } from "./gate.js";
 import { loadGates } from "./gates-file.js";
 import { migrationBench } from "./migration.bench.js";
@@ -55,7 +56,7 @@ const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) {
   throw new HypermemError(ErrorCode.BadOption, `--rounds must be a positive integer, got ${values.rounds}`, { flag: "--rounds", value: values.rounds });
 }
-const scenarios: readonly ScenarioBench[] = [migrationBench, ...tcpBenches];
+const scenarios: readonly ScenarioBench[] = [migrationBench, ...tcpBenches, ...scenarioCases];
 const known = new Set([...allCases, ...scenarios].map((c) => c.name));
 for (const name of values.case ?? []) {
   if (!known.has(name)) {

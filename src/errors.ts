@@ -71,6 +71,29 @@ export const ErrorCode = {
   Integrity: "ERR_INTEGRITY",
   /** The VM is being migrated already; a second migration of it is refused before it starts. */
   VmMigrating: "ERR_VM_MIGRATING",
+  // ras: memory-error recovery and retired frames (src/ras, src/host/retired-store.ts, src/host/file-backing.ts).
+  /** A retired-frame store is not one (wrong magic), or its header holds values this hypermem cannot use. */
+  RetiredStore: "ERR_RETIRED_STORE",
+  /** A backing file of vm.mapFile is missing, unreadable, shorter than the mapping, or changed since it was mapped. */
+  BackingFile: "ERR_BACKING_FILE",
+  // Unified scheduling of containers and VMs (src/cluster/).
+  /** A Kubernetes manifest is malformed: names the object (pod, Deployment...), the field and the file. */
+  Manifest: "ERR_MANIFEST",
+  /** A hosts file (the cluster's hosts) is malformed: names the host, the field and the file. */
+  HostsFile: "ERR_HOSTS_FILE",
+  /** A scenario file is malformed, or names a pod that does not exist at that time. */
+  Scenario: "ERR_SCENARIO",
+  /** Something asked the container scheduler to bind a pod off the host the VM scheduler selected. */
+  BindOffHost: "ERR_BIND_OFF_HOST",
+  /** A cluster too large for what was asked (real Hosts and Vms with materialize). */
+  ClusterLimit: "ERR_CLUSTER_LIMIT",
+  // Snapshots (src/snapshot).
+  /** A snapshot file failed a check: truncated, magic, crc, an index or active set that does not fit the file or the guest, a page checksum. */
+  SnapshotCorrupt: "ERR_SNAPSHOT_CORRUPT",
+  /** The base of a diff snapshot is missing, or is another snapshot than the one the diff was taken against (details.reason says which). */
+  SnapshotBase: "ERR_SNAPSHOT_BASE",
+  /** A snapshot cannot start: another save runs on the VM, or its pages are traced by someone else. */
+  SnapshotBusy: "ERR_SNAPSHOT_BUSY",
 
   // Fault tolerance by frequent checkpointing (src/checkpoint).
   /** The backup host has not the memory to hold the protected guest: protection is refused before it starts. */

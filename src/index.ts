@@ -76,6 +76,69 @@ export {
   connectMigrationChannel, migrateOverTcp, parseHostPort, type TcpMigrationResult, type TcpTarget, type TcpTransfer,
 } from "./migration/tcp.js";
 
+// ras: memory-error recovery (refill from backing files, parity groups, the
+// patrol scrubber, corrected-error retirement) and retired frames kept across
+// hosts in a crash-safe store.
+export {
+  enableRas, RasEngine, type InjectKind, type InjectOptions, type InjectOutcome, type RecoveryEvent,
+} from "./ras/engine.js";
+export { MAX_GROUP_PAGES, RAS_DEFAULTS, resolveRasOptions, type RasOptions, type RasPolicy, type ResolvedRasOptions } from "./ras/options.js";
+export { ParityGroups, type GroupView, type ParityGroupOptions, type ParityStats, type RebuildResult } from "./ras/parity-groups.js";
+export { PatrolScrubber, SCRUB_STEP_NS, type ScrubStats } from "./ras/scrubber.js";
+export { CorrectableErrors, type CorrectableVerdict } from "./ras/correctable.js";
+export { ErrorLog, linuxResult, type DetectedBy, type ErrorEntry, type LinuxResult, type Outcome, type PageType } from "./ras/error-log.js";
+export type { PageTypeCounts, ParityFigures, RasReport } from "./ras/report.js";
+export { RETIRED_WARN_FRACTION, retirementWarning } from "./ras/retirement.js";
+export { runRasScenario, type RasScenarioOptions, type RasScenarioResult } from "./ras/scenario.js";
+export { RepairCheck, type RepairCheckResult } from "./ras/repair-check.js";
+export { resolveErrorTarget } from "./ras/memory-error.js";
+export { RetiredStore, RETIRED_RECORD_BYTES, RETIRED_STORE_HEADER, type RetireCause, type RetiredFrame, type RetiredStoreReport } from "./host/retired-store.js";
+export { RetiredFrames } from "./host/retired-frames.js";
+export { FileBacking, type PageBacking } from "./host/file-backing.js";
+export { FramePages } from "./host/frame-pages.js";
+export { RecordLog, type DroppedPart, type LoadReport, type RecordLogSpec } from "./format/record-log.js";
+// Unified scheduling of containers and VMs (src/cluster/): Kubernetes manifests
+// become podVMs, a VM scheduler picks the host, the container scheduler is bound to it.
+export { parseQuantity, quantityBytes, quantityMilli, type Quantity } from "./cluster/quantity.js";
+export { parseManifests, MAX_REPLICAS, type ManifestFile, type ManifestSet } from "./cluster/manifests.js";
+export type { ClassLookup, ContainerSpec, Pod, PodAffinityTerm, PodTemplate, ResourceAmounts, RuntimeClass } from "./cluster/pod.js";
+export type { LabelSelector, Labels, NodeSelectorTerm } from "./cluster/labels.js";
+export { Warnings } from "./cluster/warnings.js";
+export {
+  KATA_DEFAULTS, NON_ZERO_MEMORY_BYTES, NON_ZERO_MILLI_CPU, podRequests, podVmSize, type PodRequests, type PodVmSize, type SizingDefaults,
+} from "./cluster/podvm.js";
+export {
+  DEFAULT_MAX_PODS, HOSTNAME_LABEL, MAX_HOSTS, parseHostsFile, uniformHosts, type ClusterHost, type PlainVm, type UniformHosts,
+} from "./cluster/hosts.js";
+export { HostLedger, type AdmissionRefusal } from "./cluster/host-ledger.js";
+export { VmScheduler, type VmSelection } from "./cluster/vm-scheduler.js";
+export { CycleState, prioritySort, type BindPlugin, type FilterPlugin, type PermitPlugin, type PreFilterPlugin, type Profile, type QueuedPod, type ReservePlugin, type ScorePlugin, type Status } from "./cluster/framework.js";
+export {
+  ContainerScheduler, boundToSelectionProfile, defaultProfile, numFeasibleNodesToFind, type ContainerSchedulerOptions, type ScheduleOutcome,
+} from "./cluster/container-scheduler.js";
+export { NodeCache } from "./cluster/node-cache.js";
+export { MAX_NODE_SCORE, type CreatePodVm } from "./cluster/plugins.js";
+export { IndependentFlow, UnifiedFlow, type ClusterMode, type Flow, type Placement } from "./cluster/flows.js";
+export { VmLayer } from "./cluster/vm-layer.js";
+export { checkMaterializable, Materializer, MAX_MATERIALIZED_BYTES, MAX_MATERIALIZED_HOSTS, MAX_REAL_HOST_MIB, realHostMiB } from "./cluster/materialize.js";
+export { Cluster, type PodRecord } from "./cluster/cluster.js";
+export { resolveClusterOptions, type ClusterEvent, type ClusterOptions, type ResolvedClusterOptions } from "./cluster/options.js";
+export { clusterReport, type ClusterReport, type ClusterTotals, type HostFigures, type PodFigures } from "./cluster/figures.js";
+export { parseClusterScenario, runClusterScenario, type ClusterScenario, type ScenarioInput, type ScenarioStep } from "./cluster/scenario.js";
+export { compareSchedulers, runCluster } from "./cluster/run.js";
+// Snapshots of a running guest (src/snapshot, issue 14): saved while it runs
+// (traces, copy before write, the active set), restored eager, lazy or
+// active-first, diff snapshots in chains, the storage model.
+export { saveSnapshot, type SaveResult } from "./snapshot/save.js";
+export { SAVE_DEFAULTS, type SaveOptions, type SaveProgress } from "./snapshot/save-options.js";
+export type { TraceCounts } from "./snapshot/trace-window.js";
+export { restoreSnapshot, RestoredGuest, type RestoreStats } from "./snapshot/restore.js";
+export { RESTORE_MODES, type RestoreMode, type RestoreOptions } from "./snapshot/restore-options.js";
+export { committedHost, compareRestoreModes, measureColdStart, restoreHostMiB, type ColdStart, type CompareOptions, type ModeComparison } from "./snapshot/cold-start.js";
+export { snapshotInfo, verifySnapshot, type SnapshotInfo } from "./snapshot/info.js";
+export { stopDirtyTracking, trackedSnapshotOf } from "./snapshot/dirty-tracking.js";
+export { faultNs, readNs, resolveStorage, STORAGE_PRESETS, writeNs, type StorageModel, type StoragePreset } from "./snapshot/storage.js";
+export { SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_MAJOR, SNAPSHOT_MINOR } from "./snapshot/format.js";
 // Fault tolerance by frequent checkpointing (src/checkpoint, docs/checkpoint.md).
 export { FT_DEFAULTS, resolveFtOptions, type FtOptions, type FtProgress, type InFlightPolicy, type ResolvedFtOptions } from "./checkpoint/options.js";
 export { protect, type FtOutcome, type FtTraceEvent } from "./checkpoint/protect.js";

@@ -4,25 +4,12 @@
 // default with the same meaning (the values they resolve to are the ones the
 // hand-written parser gave).
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/cli.js";
+import { runCliCaptured as run } from "./cli-capture.js";
 import { COMMANDS } from "../src/cli/commands.js";
 import { commandHelp } from "../src/cli/help-text.js";
-import type { CliIo } from "../src/cli/io.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { flagUsage } from "../src/cli/registry.js";
 
-async function run(argv: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (t: string) => { stdout += t; } },
-    stderr: { write: (t: string) => { stderr += t; } },
-    debug: false,
-    watchInterrupts: () => () => {},
-  };
-  const status = await runCli(argv, io);
-  return { status, stdout, stderr };
-}
 
 /** Today's flags and defaults, as the hand-written usage text listed them. */
 const TODAY: Record<string, Record<string, string | null>> = {

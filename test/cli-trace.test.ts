@@ -6,23 +6,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/cli.js";
-import type { CliIo } from "../src/cli/io.js";
+import { runCliCaptured as run } from "./cli-capture.js";
 import { readTrace, readTraceHeader, TRACE_HEADER_BYTES } from "../src/host/trace.js";
 import { recordTrace } from "../src/host/workload.js";
 
-async function run(argv: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (t: string) => { stdout += t; } },
-    stderr: { write: (t: string) => { stderr += t; } },
-    debug: false,
-    watchInterrupts: () => () => {},
-  };
-  const status = await runCli(argv, io);
-  return { status, stdout, stderr };
-}
 
 const dir = mkdtempSync(join(tmpdir(), "hypermem-cli-trace-"));
 

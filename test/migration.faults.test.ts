@@ -57,7 +57,8 @@ function damaging(inner: Channel, damage: Damage): Channel {
   };
 }
 
-const STREAM_CODES = ["ERR_STREAM_CORRUPT", "ERR_STREAM_TRUNCATED", "ERR_STREAM_LIMIT", "ERR_STREAM_DIGEST", "ERR_MIGRATION_FAILED"];
+// A flipped bit in the header's version field is ERR_FORMAT_VERSION (the format layer's check), not a stream code.
+const STREAM_CODES = ["ERR_STREAM_CORRUPT", "ERR_FORMAT_VERSION", "ERR_STREAM_TRUNCATED", "ERR_STREAM_LIMIT", "ERR_STREAM_DIGEST", "ERR_MIGRATION_FAILED"];
 
 describe("a damaged migration stream", () => {
   const source = createHost({ memoryMiB: 16 });

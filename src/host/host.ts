@@ -11,11 +11,20 @@ import { MAX_VMS, MAX_WORKLOADS, PAGE_SIZE } from "../wasm/codes.js";
 import type { FrameInfo } from "../wasm/frames.js";
 import { Kernels, maxFramesFor } from "../wasm/kernels.js";
 import { FaultChain, FaultReason, type Disposer, type FaultHandler } from "./faults.js";
+import { FramePages } from "./frame-pages.js";
+import { RetiredFrames } from "./retired-frames.js";
+import { RetiredStore } from "./retired-store.js";
 import { resolveVmOptions, Vm, type VmOptions } from "./vm.js";
 
 export interface HostOptions {
   /** Host physical memory in MiB: 1 to 4096 (one wasm32 memory). Required. */
   memoryMiB: number;
+  /**
+   * A retired-frame store (a file, created if missing): the frames it names
+   * are retired before anything runs, and every frame retired on this host
+   * is appended to it. @default none: retired frames are forgotten with the host
+   */
+  retiredStore?: string;
 }
 
 /** Kernel scratch, leased by access batches, page I/O and fingerprint windows (src/wasm/scratch.ts). */
@@ -30,6 +39,8 @@ export interface HostStats {
   readonly peakUsedFrames: number;
   /** Frames on the free list (returned by destroyed VMs). */
   readonly freeListFrames: number;
+  /** Frames retired for good (counted in usedFrames: they can never be handed out). */
+  readonly retiredFrames: number;
   /** Bytes of linear memory the engine has committed to (grows on demand). */
   readonly linearMemoryBytes: number;
   readonly vms: number;
@@ -41,6 +52,10 @@ export class Host {
   readonly memoryMiB: number;
   /** The host-wide fault chain (after each VM's own); see onFault. */
   readonly faults = new FaultChain();
+  /** Pages kept in host frames of a technique's own, and XOR of frames (parity). */
+  readonly framePages: FramePages;
+  /** Frames retired for good, and the store that keeps them across hosts. */
+  readonly retired: RetiredFrames;
   readonly #vms = new Map<number, Vm>();
   readonly #workloadSlots = new Set<number>();
   #nextVmId = 1;
@@ -49,10 +64,13 @@ export class Host {
     if (typeof options !== "object" || options === null) {
       throw new HypermemError(ErrorCode.BadOption, `createHost: options must be an object such as { memoryMiB: 1024 }, got ${String(options)}`, { option: "options" });
     }
-    rejectUnknown(options, ["memoryMiB"], "createHost");
+    rejectUnknown(options, ["memoryMiB", "retiredStore"], "createHost");
     this.memoryMiB = requireInt("memoryMiB", options.memoryMiB, 1, MAX_HOST_MIB);
+    const store = options.retiredStore === undefined ? null : RetiredStore.open(options.retiredStore);
     const frames = Math.min(this.memoryMiB * (1 << 20) / PAGE_SIZE, maxFramesFor(SCRATCH_BYTES));
     this.kernels = new Kernels(SCRATCH_BYTES, frames);
+    this.framePages = new FramePages(this.kernels);
+    this.retired = new RetiredFrames(this.kernels, store);
     this.faults.add(FaultReason.NotPresent, (f) => {
       this.kernels.mmu.populate(f.vm.slot, f.pfn, f.write);
       return "retry";
@@ -118,6 +136,7 @@ export class Host {
       usedFrames: k.frames.used,
       peakUsedFrames: k.frames.peakUsed,
       freeListFrames: k.frames.free,
+      retiredFrames: this.retired.count,
       linearMemoryBytes: k.heap.byteLength,
       vms: this.#vms.size,
     };

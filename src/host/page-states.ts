@@ -15,7 +15,8 @@ export const MAX_FRAME_FIELD = 2 ** 40 - 1;
 const OP_NAMES: Readonly<Record<PageOp, string>> = {
   1: "swap out", 2: "move elsewhere", 3: "bring back", 4: "balloon", 5: "deflate", 6: "poison",
   7: "poison (latent)", 8: "report a latent error on", 9: "poison", 10: "trace", 11: "untrace",
-  12: "write-protect", 13: "unprotect",
+  12: "write-protect", 13: "unprotect", 14: "repair", 15: "migrate",
+  16: "place elsewhere",
 };
 
 export class PageStates {
@@ -48,6 +49,15 @@ export class PageStates {
     this.#apply(pfn, PageOp.MoveElsewhere, requireInt("location", location, 0, MAX_FRAME_FIELD));
   }
 
+  /**
+   * An untouched (unpopulated or zero-mapped) page whose contents live
+   * elsewhere from the start, at `location` (a snapshot restored lazily):
+   * no frame is taken; an access faults elsewhere, as for moveElsewhere.
+   */
+  placeElsewhere(pfn: number, location: number): void {
+    this.#apply(pfn, PageOp.PlaceElsewhere, requireInt("location", location, 0, MAX_FRAME_FIELD));
+  }
+
   /** A swapped or elsewhere page comes back holding `bytes` (4096; null: zeros). Returns its new frame. */
   bringBack(pfn: number, bytes: Uint8Array | null): number {
     if (bytes === null) return this.#apply(pfn, PageOp.BringBack);
@@ -67,8 +77,36 @@ export class PageStates {
   deflate(pfn: number): void { this.#apply(pfn, PageOp.Deflate); }
   /** The page's frame holds an uncorrectable error: known (reported) or latent (found on next read). */
   poison(pfn: number, latent: boolean): void { this.#apply(pfn, latent ? PageOp.PoisonLatent : PageOp.Poison); }
+  /**
+   * A page that arrives poisoned (a snapshot's poisoned entry, as a
+   * migration's POISON record): poisoned with no frame; a private frame it
+   * had is freed.
+   */
+  receivePoisoned(pfn: number): void { this.#apply(pfn, PageOp.PoisonNoFrame); }
   /** A latent error was found: it becomes known. */
   reportLatent(pfn: number): void { this.#apply(pfn, PageOp.ReportLatent); }
+  /**
+   * A poisoned page (known or latent, with a frame) is repaired: it moves to
+   * a new frame holding `bytes` (4096, what the page held before the error:
+   * refilled from its file or rebuilt from parity), and the bad frame is
+   * retired for good. Write protection stays. Returns the new frame.
+   */
+  repair(pfn: number, bytes: Uint8Array): number {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE) {
+      throw new HypermemError(ErrorCode.PageSize, `repair needs a ${PAGE_SIZE}-byte Uint8Array, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes}`, { pfn });
+    }
+    const k = this.#vm.host.kernels;
+    return k.scratch.with(PAGE_SIZE, "repair", (ptr) => {
+      k.heap.copyIn(ptr, bytes);
+      return this.#apply(pfn, PageOp.Repair, 0, ptr);
+    });
+  }
+  /** A present page moves to a new frame holding a copy of its bytes, and the old frame is retired (soft offline). Returns the new frame. */
+  migrate(pfn: number): number { return this.#apply(pfn, PageOp.Migrate); }
+  /** Write-protects one populated page: a write then faults write-protect. */
+  writeProtect(pfn: number): void { this.#apply(pfn, PageOp.WriteProtect); }
+  /** Undoes writeProtect for one page. */
+  unprotect(pfn: number): void { this.#apply(pfn, PageOp.Unprotect); }
   /** Any guest access to the page faults (traced) until untrace(). */
   trace(pfn: number): void { this.#apply(pfn, PageOp.Trace); }
   untrace(pfn: number): void { this.#apply(pfn, PageOp.Untrace); }

@@ -7,11 +7,12 @@
 // bounds-checked, through the page hook (a page that lives elsewhere is
 // brought back by the VM's fault chain, not refused), and a write marks the
 // pages accessed and dirty as a device write would.
-import { ErrorCode, HypermemError } from "../errors.js";
+import { check, ErrorCode, HypermemError, KernelStatus } from "../errors.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 import { ACCESS_BYTES, PAGE_SIZE, PTE, PageOp } from "../wasm/codes.js";
 import type { AccessSpec } from "../wasm/mmu.js";
 import { PageBitmap } from "./bitmap.js";
+import { FileBacking } from "./file-backing.js";
 import { FAULT_NAMES, FaultChain, FaultReason, unhandledFault, type Disposer, type Fault, type FaultAction, type FaultHandler } from "./faults.js";
 import { GuestWorkload } from "./guest-workload.js";
 import type { Host } from "./host.js";
@@ -34,6 +35,9 @@ export const MAX_GUEST_PAGES = 2 ** 28;
 
 /** Access records per batch of Vm.run (1 MiB of scratch). */
 export const RUN_BATCH_RECORDS = 65_536;
+
+/** Pages per kernel call of readPages and writePages (4 MiB of scratch). */
+const PAGE_IO_BATCH = 1024;
 
 /** Times the page hook lets a handler "retry" one page before it is a fault loop. */
 const HOOK_RETRIES = 4;
@@ -100,6 +104,8 @@ export class Vm {
   readonly accessedLog: PageLog;
   /** Page-state moves (swap, balloon, poison, trace, elsewhere) that keep frames and counts right. */
   readonly states: PageStates;
+  /** Pages loaded from files (mapFile) and which of them are still clean-backed. */
+  readonly files: FileBacking;
   readonly #faults = new FaultChain();
   readonly #mceListeners = new Set<(mce: MachineCheck) => void>();
   #machineChecks = 0;
@@ -128,6 +134,7 @@ export class Vm {
     this.dirtyLog = new PageLog(k, slot, this.pages, "dirty");
     this.accessedLog = new PageLog(k, slot, this.pages, "accessed");
     this.states = new PageStates(this);
+    this.files = new FileBacking(this);
   }
 
   /** Guest memory in bytes. */
@@ -188,13 +195,23 @@ export class Vm {
    * elsewhere or ballooned is handed to the fault chain as a "hypervisor"
    * fault: a handler that brings it back (or repairs it) answers "retry".
    * Otherwise the access fails: ERR_MEMORY_POISONED for a poisoned page,
-   * ERR_PAGE_STATE naming the state for the others.
+   * ERR_PAGE_STATE naming the state for the others. A hypervisor write to a
+   * write-protected page is first handed to the write-protect chain, once
+   * (a technique that tracks writes by protection, such as parity groups,
+   * must hear of it before the bytes change); whatever it answers, the write
+   * then goes through, as a device's DMA would.
    */
   accessPage(pfn: number, write: boolean): bigint {
     const mmu = this.host.kernels.mmu;
+    let protectionHeard = false;
     for (let attempt = 0; ; attempt++) {
       const pte = mmu.lookup(this.slot, pfn);
-      if ((pte & NOT_ACCESSIBLE) === 0n) return pte;
+      if ((pte & NOT_ACCESSIBLE) === 0n) {
+        if (!write || protectionHeard || (pte & PTE.WP) === 0n) return pte;
+        protectionHeard = true;
+        this.#resolve({ reason: FaultReason.WriteProtect, vm: this, gpa: pfn * PAGE_SIZE, pfn, write, by: "hypervisor", index: -1 });
+        continue;
+      }
       const reason = reasonOf(pte);
       if (attempt === HOOK_RETRIES) {
         throw new HypermemError(ErrorCode.FaultLoop, `vm ${this.id}: the ${FAULT_NAMES[reason]} handler returned "retry" ${HOOK_RETRIES} times but guest page ${pfn} is still not accessible`, { pfn, reason: FAULT_NAMES[reason] });
@@ -261,6 +278,113 @@ export class Vm {
       pte = k.mmu.lookup(this.slot, pfn);
       k.mmu.set(this.slot, pfn, pte | PTE.A | PTE.D);
       k.heap.copyIn(k.frames.addr(pteFrame(pte)) + off, bytes.subarray(at, at + n));
+    });
+  }
+
+  /**
+   * Loads `lengthBytes` of the file at `path`, from byte `offsetBytes`, into
+   * guest memory at `gpa` (all whole 4 KiB pages), and keeps the pages marked
+   * clean-backed until they are written (vm.files): a lost frame of such a
+   * page can be refilled from the file. Checks everything first; a missing
+   * or unreadable file, or one shorter than offsetBytes + lengthBytes, is
+   * ERR_BACKING_FILE naming it. Returns the pages mapped.
+   */
+  mapFile(gpa: number, path: string, offsetBytes: number, lengthBytes: number): number {
+    this.#alive();
+    return this.files.map(gpa, path, offsetBytes, lengthBytes);
+  }
+
+  #checkPages(firstPfn: number, count: number): void {
+    this.#alive();
+    if (!Number.isSafeInteger(firstPfn) || firstPfn < 0 || firstPfn >= this.pages) {
+      throw new HypermemError(ErrorCode.GpaRange, `pfn ${String(firstPfn)} is outside the ${this.pages}-page guest of vm ${this.id}`, { pfn: firstPfn });
+    }
+    if (!Number.isSafeInteger(count) || count < 0 || firstPfn + count > this.pages) {
+      throw new HypermemError(ErrorCode.Length, `${String(count)} pages from pfn ${firstPfn} run past the end of the ${this.pages}-page guest`, { pfn: firstPfn, count });
+    }
+  }
+
+  /**
+   * Copies whole pages [firstPfn, firstPfn + count) into `out` (count ×
+   * 4096 bytes; a new array when not given), as vm.read does (untouched
+   * pages read as zeros, a page that lives elsewhere comes back through the
+   * page hook), in one kernel call per 1024 pages.
+   */
+  readPages(firstPfn: number, count: number, out?: Uint8Array): Uint8Array {
+    this.#checkPages(firstPfn, count);
+    const bytes = count * PAGE_SIZE;
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length < bytes)) {
+      throw new HypermemError(ErrorCode.Length, `readPages of ${count} pages needs a Uint8Array of ${bytes} bytes, got ${out instanceof Uint8Array ? out.length : typeof out}`, { count });
+    }
+    const dst = out ?? new Uint8Array(bytes);
+    const k = this.host.kernels;
+    k.scratch.with(Math.min(count, PAGE_IO_BATCH) * PAGE_SIZE, `vm ${this.id} readPages`, (ptr) => {
+      for (let done = 0; done < count;) {
+        const n = Math.min(count - done, PAGE_IO_BATCH);
+        const got = check(k.guestPages.read(this.slot, firstPfn + done, n, ptr), "readPages", { pfn: firstPfn + done });
+        dst.set(k.heap.borrow(ptr, got * PAGE_SIZE), done * PAGE_SIZE);
+        done += got;
+        if (got < n) this.accessPage(firstPfn + done, false);
+      }
+    });
+    return dst;
+  }
+
+  /**
+   * Writes whole pages from `firstPfn` (bytes.length a multiple of 4096),
+   * marking them accessed and dirty as vm.write does, in one kernel call
+   * per 1024 pages. Every page must be untouched or in memory (present,
+   * traced): a page swapped out, elsewhere, ballooned or poisoned is
+   * ERR_PAGE_STATE (use vm.write, which brings such pages back). Checked
+   * first, with the frames it needs: it writes everything or nothing.
+   * With `fingerprints` (one u64 per page), each page's fingerprint
+   * (XXH3-64, as verification computes it) is put there, hashed while the
+   * bytes pass through the kernel.
+   */
+  writePages(firstPfn: number, bytes: Uint8Array, fingerprints?: BigUint64Array): void {
+    if (!(bytes instanceof Uint8Array) || bytes.length % PAGE_SIZE !== 0) {
+      throw new HypermemError(ErrorCode.PageSize, `writePages takes whole 4 KiB pages, got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes}`, { pfn: firstPfn });
+    }
+    this.fillPages(firstPfn, bytes.length / PAGE_SIZE, (into, pfn) => {
+      const at = (pfn - firstPfn) * PAGE_SIZE;
+      into.set(bytes.subarray(at, at + into.length));
+    }, fingerprints);
+  }
+
+  /**
+   * writePages with the bytes made in place: `fill(into, pfn)` is called for
+   * each batch of up to 1024 pages from `pfn`, with a view of the kernel's
+   * scratch memory that it must fill (a file read straight into it saves a
+   * copy). The view is valid during the call only, and `fill` must not call
+   * into the host meanwhile. Checks, all or nothing, and fingerprints as
+   * writePages.
+   */
+  fillPages(firstPfn: number, count: number, fill: (into: Uint8Array, pfn: number) => void, fingerprints?: BigUint64Array): void {
+    this.#checkPages(firstPfn, count);
+    if (fingerprints !== undefined && (!(fingerprints instanceof BigUint64Array) || fingerprints.length < count)) {
+      throw new HypermemError(ErrorCode.Length, `writing ${count} pages needs a BigUint64Array of ${count} fingerprints, got ${fingerprints instanceof BigUint64Array ? fingerprints.length : typeof fingerprints}`, { count });
+    }
+    const k = this.host.kernels;
+    const needFrames = k.guestPages.check(this.slot, firstPfn, count);
+    if (needFrames === -KernelStatus.PageState) {
+      const pfn = firstPfn + k.guestPages.refusedIndex;
+      throw new HypermemError(ErrorCode.PageState, `vm ${this.id}: writePages cannot write guest page ${pfn}: it is ${this.states.of(pfn).kind} (vm.write brings such pages back)`, { pfn, state: this.states.of(pfn).kind });
+    }
+    check(needFrames, "writePages", { pfn: firstPfn, count });
+    const available = this.host.maxFrames - k.frames.used;
+    if (needFrames > available) {
+      throw new HypermemError(ErrorCode.OutOfFrames, `vm ${this.id}: writing ${count} pages from pfn ${firstPfn} needs ${needFrames} new frames (pages and page tables), the host has ${available}`, { pfn: firstPfn, needFrames, available });
+    }
+    const batch = Math.min(count, PAGE_IO_BATCH);
+    const hashBytes = fingerprints === undefined ? 0 : batch * 8;
+    k.scratch.with(batch * PAGE_SIZE + hashBytes, `vm ${this.id} writePages`, (ptr) => {
+      const hashPtr = fingerprints === undefined ? 0 : ptr + batch * PAGE_SIZE;
+      for (let done = 0; done < count; done += PAGE_IO_BATCH) {
+        const n = Math.min(count - done, PAGE_IO_BATCH);
+        fill(k.heap.borrow(ptr, n * PAGE_SIZE), firstPfn + done);
+        check(k.guestPages.write(this.slot, firstPfn + done, n, ptr, hashPtr), "writePages", { pfn: firstPfn + done, count: n });
+        if (fingerprints !== undefined) fingerprints.set(new BigUint64Array(k.heap.copyOut(hashPtr, n * 8).buffer), done);
+      }
     });
   }
 

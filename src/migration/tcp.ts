@@ -249,6 +249,7 @@ async function migrateConnected(vm: Vm, o: ResolvedMigrationOptions, target: Tcp
     };
   } finally {
     target.signal?.removeEventListener("abort", onAbort);
-    ch.destroy();
+    // Not destroy(): the engine's last record (CLOSE, or the ERROR of a cancellation) may be queued behind data.
+    ch.abort(new HypermemError(ErrorCode.PeerClosed, `connection to ${ch.peer} closed locally`));
   }
 }

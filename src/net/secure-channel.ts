@@ -19,6 +19,9 @@ import { MAX_RECORD_BODY_BYTES, RecordType } from "./record.js";
 import type { SessionKeys } from "./session-keys.js";
 import type { TcpChannel } from "./tcp-channel.js";
 
+/** How long an aborted connection waits for its ERROR record to reach the kernel before it is destroyed, ms. */
+export const ABORT_LINGER_MS = 1000;
+
 export interface SecureChannelOptions {
   /** "client": this end is the migration source (it sends with the client->server key). */
   role: "client" | "server";
@@ -143,10 +146,14 @@ export class SecureChannel implements Channel {
     this.tcp.end(e ? this.#sealer.seal(RecordType.Error, encodeErrorText(e.code, e.message)) : this.#sealer.seal(RecordType.Close, new Uint8Array(0)));
   }
 
-  /** close(error), then destroys the connection at once: pending calls here fail with `error`. */
-  abort(error: HypermemError): void {
+  /**
+   * close(error), then pending calls here fail with `error` at once; the
+   * connection goes once the ERROR record reached the kernel (at most
+   * `lingerMs` later), so the peer learns why.
+   */
+  abort(error: HypermemError, lingerMs = ABORT_LINGER_MS): void {
     this.close(error);
-    this.tcp.close(error);
+    this.tcp.dismiss(error, lingerMs);
   }
 
   /** Destroys the TCP connection (pending calls fail with ERR_PEER_CLOSED). */

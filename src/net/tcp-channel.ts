@@ -330,13 +330,38 @@ export class TcpChannel implements Channel {
 
   /** First error wins: recorded, handed to waiters, socket destroyed. Queued bytes stay readable. */
   #fail(error: HypermemError): void {
-    if (this.#error) return;
+    if (this.#rejectPending(error)) this.socket.destroy();
+  }
+
+  /** Fails the pending read and writes with `error` (the first error only). Returns false if one came before. */
+  #rejectPending(error: HypermemError): boolean {
+    if (this.#error) return false;
     this.#error = error;
     const reader = this.#reader;
     this.#reader = null;
     reader?.reject(error);
     for (const writer of this.#writers) writer.reject(error);
     this.#writers.clear();
-    this.socket.destroy();
+    return true;
+  }
+
+  /**
+   * Fails pending calls with `error` now, ends the sending direction, and
+   * destroys the socket once what was written has gone to the kernel (or
+   * after `lingerMs` if the peer does not read): a last message queued behind
+   * data the peer was slow to take (the ERROR record of a cancellation) is
+   * not thrown away with the socket, as destroy() would.
+   */
+  dismiss(error: HypermemError, lingerMs: number): void {
+    if (!this.#rejectPending(error)) return;
+    const socket = this.socket;
+    if (!socket.writableEnded) socket.end();
+    if (socket.writableFinished) {
+      socket.destroy();
+      return;
+    }
+    const timer = setTimeout(() => socket.destroy(), lingerMs);
+    timer.unref();
+    socket.once("finish", () => { clearTimeout(timer); socket.destroy(); });
   }
 }

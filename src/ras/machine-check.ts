@@ -4,7 +4,8 @@
 // virtual machine check and is dropped, as KVM forwards a SIGBUS
 // BUS_MCEERR_AR to the vCPU; a hypervisor access (vm.read, the packer's
 // exception-safe read) fails instead, with nothing delivered to the guest.
-// Installed host-wide, once, by whoever creates poisoned pages
+// A latent error found here makes its frame retired (host.retired, and the
+// host's store when it has one). Installed host-wide, once, by whoever creates poisoned pages
 // (injectMemoryError, a migration destination receiving POISON records);
 // recovery handlers (parity rebuild, refill from disk) register in front of
 // it and answer "retry" when they repair the page.
@@ -19,7 +20,10 @@ export function handlePoisonedAccess(fault: Fault): FaultAction {
   const { vm, pfn } = fault;
   const state = vm.states.of(pfn);
   const foundLatent = state.kind === "poisoned" && state.latent;
-  if (foundLatent) vm.states.reportLatent(pfn);
+  if (foundLatent) {
+    vm.states.reportLatent(pfn);
+    if (state.hfn !== 0) vm.host.retired.record(state.hfn, "uncorrectable", 1);
+  }
   if (fault.by === "guest") vm.raiseMachineCheck({ gpa: fault.gpa, pfn, write: fault.write, foundLatent });
   return "skip";
 }

@@ -4,6 +4,11 @@
 // in the frame until something reads it: the entry is LAT (the memory
 // controller's view); the first access or exception-safe read finds it and
 // makes it known (src/ras/machine-check.ts, installed by the injection).
+// The frame's bytes stay as they were unless `corrupt` asks for them to be
+// garbled (every byte inverted), as a real multi-bit error leaves them: a
+// recovery that read the bad frame instead of rebuilding would then show.
+// A known error's frame is recorded as retired (host.retired, and the
+// host's store when it has one): it never holds data again.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
@@ -29,9 +34,9 @@ export interface InjectedError {
  * error, known or latent (options.latent). Only a page with a private frame
  * can hold one: an untouched or zero-mapped page is refused, naming why.
  */
-export function injectMemoryError(host: Host, target: MemoryErrorTarget, options: { latent?: boolean } = {}): InjectedError {
+export function injectMemoryError(host: Host, target: MemoryErrorTarget, options: { latent?: boolean; corrupt?: boolean } = {}): InjectedError {
   const latent = options.latent ?? false;
-  const { vm, pfn } = resolveTarget(host, target);
+  const { vm, pfn } = resolveErrorTarget(host, target);
   const state = vm.states.of(pfn);
   if (state.kind === "poisoned") {
     throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: guest page ${pfn} (frame ${state.hfn}) already holds an uncorrectable error`, { pfn, hfn: state.hfn });
@@ -41,11 +46,14 @@ export function injectMemoryError(host: Host, target: MemoryErrorTarget, options
     throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: guest page ${pfn} ${why}; only a private frame can be poisoned (write the page first)`, { pfn, state: state.kind });
   }
   installMachineCheckHandler(host);
+  if (options.corrupt === true) host.framePages.write(state.hfn, host.framePages.read(state.hfn).map((b) => b ^ 0xff));
   vm.states.poison(pfn, latent);
+  if (!latent) host.retired.record(state.hfn, "uncorrectable", 1);
   return { hfn: state.hfn, vm, pfn, latent };
 }
 
-function resolveTarget(host: Host, target: MemoryErrorTarget): { vm: Vm; pfn: number } {
+/** The VM and guest page behind `target`, checked: ERR_BAD_OPTION for a bad target, ERR_PAGE_STATE for a frame that backs no guest page. */
+export function resolveErrorTarget(host: Host, target: MemoryErrorTarget): { vm: Vm; pfn: number } {
   if (typeof target !== "object" || target === null) {
     throw new HypermemError(ErrorCode.BadOption, `injectMemoryError: target must be { vm, gpa } or { hfn }, got ${String(target)}`, { option: "target" });
   }

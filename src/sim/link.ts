@@ -8,7 +8,10 @@
 // measured: on a SimulatedLink over each period the engine closes (a
 // pre-copy round), which is exact in simulated time; on a MeasuredLink over
 // windows of at least 100 ms (QEMU's BUFFER_DELAY), since a short period of
-// real time measures the overheads, not the link.
+// real time measures the overheads, not the link; and it decides with the
+// slowest of the last five windows (half a second), not the last one: a
+// decision checked after every chunk against a noisy rate fires on the
+// luckiest window, and the stop-and-copy then gets the ordinary rate.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Clock } from "./clock.js";
 import type { Timeline } from "./timeline.js";
@@ -136,6 +139,9 @@ export class SimulatedLink implements Link {
 /** QEMU's BUFFER_DELAY: the shortest window a measured link's rate is taken over, ns. */
 export const MEASURE_WINDOW_NS = 100e6;
 
+/** A measured link's bandwidth is the slowest of this many recent windows (5 x 100 ms). */
+export const SWITCHOVER_WINDOWS = 5;
+
 export class MeasuredLink implements Link {
   readonly clock: WallClock;
   readonly latencyNs = 0;
@@ -150,12 +156,25 @@ export class MeasuredLink implements Link {
 
   get bytesSent(): number { return this.#meter.bytesSent; }
 
-  /** The rate of the last window of at least 100 ms; before the first, the rate so far (0 before anything was sent). */
-  get bandwidthBytesPerSec(): number { return this.#meter.lastRate ?? this.#meter.periodRate(this.clock.nowNs) ?? 0; }
+  /** Rates of the last SWITCHOVER_WINDOWS windows, oldest first. */
+  readonly #recentRates: number[] = [];
+
+  /**
+   * The slowest of the last five windows of at least 100 ms (fewer at the
+   * start); before the first, the rate so far (0 before anything was sent).
+   */
+  get bandwidthBytesPerSec(): number {
+    return this.#recentRates.length > 0 ? Math.min(...this.#recentRates) : this.#meter.periodRate(this.clock.nowNs) ?? 0;
+  }
 
   /** Closes the measurement window once it is 100 ms long. */
   #measure(): void {
-    if (this.#meter.periodNs(this.clock.nowNs) >= MEASURE_WINDOW_NS) this.#meter.endPeriod(this.clock.nowNs);
+    if (this.#meter.periodNs(this.clock.nowNs) < MEASURE_WINDOW_NS) return;
+    const rate = this.#meter.periodRate(this.clock.nowNs);
+    this.#meter.endPeriod(this.clock.nowNs);
+    if (rate === null) return;
+    this.#recentRates.push(rate);
+    if (this.#recentRates.length > SWITCHOVER_WINDOWS) this.#recentRates.shift();
   }
 
   async transmit(bytes: number): Promise<void> {

@@ -76,5 +76,13 @@ export interface HvExports {
   digestFinish(acc: bigint): bigint;
   fingerprintTableInit(tablePtr: number, pages: number): void;
 
+  reserveFrame(hfn: number): number;
+  retireFrame(hfn: number): void;
+  frameUpdateFlags(hfn: number, set: number, clear: number): void;
+  guestPagesRead(slot: number, first: number, count: number, outPtr: number): number;
+  guestPagesCheck(slot: number, first: number, count: number): number;
+  guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
+  getGuestPagesRefused(): number;
+
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

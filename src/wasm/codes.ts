@@ -60,6 +60,9 @@ export const PageOp = {
   Untrace: 11,
   WriteProtect: 12,
   Unprotect: 13,
+  Repair: 14,
+  Migrate: 15,
+  PlaceElsewhere: 16,
 } as const;
 export type PageOp = (typeof PageOp)[keyof typeof PageOp];
 

@@ -49,6 +49,22 @@ export class FrameKernels {
   get peakUsed(): number { return this.#e.getPeakUsedFrames() >>> 0; }
   get free(): number { return this.#e.getFreeFrames() >>> 0; }
 
+  /**
+   * Retires frame `hfn` before first use (a frame remembered bad across a
+   * reboot). Returns 1 when retired now, 0 when it was already; ERR_PAGE_STATE
+   * when the frame is in use, ERR_GPA_RANGE for frame 0 or past the last.
+   */
+  reserve(hfn: number): number { return check(this.#e.reserveFrame(hfn), "reserveFrame", { hfn }); }
+
+  /** Retires host-owned frame `hfn` for good (a host buffer found bad: it is never freed or reused). */
+  retire(hfn: number): void { this.#e.retireFrame(hfn); }
+
+  /** Sets the flags `set` and clears the flags `clear` of frame `hfn` (FRAME_FLAGS bits). */
+  updateFlags(hfn: number, set: number, clear: number): void { this.#e.frameUpdateFlags(hfn, set, clear); }
+
+  /** The owner field of frame `hfn` (VM id, OWNER_FREE or OWNER_HOST): info() without building the flag list. */
+  owner(hfn: number): number { return this.#heap.view.getUint16(this.#metaBase + hfn * FRAME_META_BYTES + FrameMeta.owner, true); }
+
   /** Metadata of host frame `hfn`. */
   info(hfn: number): FrameInfo {
     const at = this.#metaBase + hfn * FRAME_META_BYTES;

@@ -7,6 +7,7 @@ import { check } from "../errors.js";
 import type { HvExports } from "./abi.js";
 import { FRAME_META_BYTES, PAGE_SIZE } from "./codes.js";
 import { FrameKernels } from "./frames.js";
+import { GuestPageKernels } from "./guest-pages.js";
 import { Heap } from "./heap.js";
 import { instantiate } from "./loader.js";
 import { MmuKernels } from "./mmu.js";
@@ -42,6 +43,7 @@ export class Kernels {
   readonly pages: PageKernels;
   readonly stream: StreamKernels;
   readonly workloads: WorkloadKernels;
+  readonly guestPages: GuestPageKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -61,5 +63,6 @@ export class Kernels {
     this.pages = new PageKernels(e, this.heap);
     this.stream = new StreamKernels(e, this.heap);
     this.workloads = new WorkloadKernels(e, this.heap, this.layout.ctrlBase);
+    this.guestPages = new GuestPageKernels(e);
   }
 }
