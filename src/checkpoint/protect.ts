@@ -28,7 +28,7 @@ import { resolveFtOptions, type FtOptions, type ResolvedFtOptions } from "./opti
 import { OutputBuffer, PacketSource, type ReleasedPacket } from "./output.js";
 import { PendingCheckpoint } from "./pending.js";
 import { percentiles, type CheckpointRecord, type EpochRecord, type FailoverRecord, type FtResult } from "./result.js";
-import { stagePages, takeAll } from "./staging.js";
+import { StagingArea, takeAll } from "./staging.js";
 
 /** Step of simulated time while waiting for an acknowledgement with nothing to send. */
 const IDLE_STEP_NS = 1e6;
@@ -71,6 +71,7 @@ class Protection {
   readonly packets: PacketSource;
   readonly history: ModificationHistory;
   readonly early: EarlyProtection;
+  readonly staging: StagingArea;
   readonly startNs: number;
   readonly #rng: () => number;
   readonly #trace: ((e: FtTraceEvent) => void) | null;
@@ -120,6 +121,7 @@ class Protection {
     this.reader = vm.dirtyLog.open("checkpoint", { initial: "all" });
     this.list = new PfnList(vm.host.kernels, Math.ceil(vm.pages / 64) * 64);
     this.early = new EarlyProtection(vm);
+    this.staging = new StagingArea(vm);
     this.packets = new PacketSource(vm, this.timeline, this.startNs, this.output, o.packetsPerSec, o.packetBytes, o.seed);
     this.open = new PendingCheckpoint(this.#nextSeq++);
     this.queue.push(this.open);
@@ -173,7 +175,7 @@ class Protection {
         const rec = this.#record(head);
         addCounts(rec, chunk.counts);
         if (!head.closed) rec.earlyPages += chunk.counts.fullPages + chunk.counts.deltaPages + chunk.counts.zeroPages;
-        if (chunk.commit) this.queue.shift();
+        if (chunk.commit) this.staging.recycle(this.queue.shift()!);
         return { bytes: chunk.bytes, sent: 0, checkpoint: head.seq, commit: chunk.commit };
       }
       return null;
@@ -284,7 +286,7 @@ class Protection {
   earlyScan(): number {
     const stable = takeStable(this.reader, this.list, this.history, this.epoch);
     if (stable.length === 0) return 0;
-    stagePages(this.vm, stable, this.open);
+    this.staging.stage(stable, this.open);
     this.history.written(stable, this.epoch);
     this.early.protect(stable);
     return stable.length;
@@ -296,7 +298,7 @@ class Protection {
     rec.earlyRewritten = this.early.endEpoch();
     this.reader.sync();
     const dirty = takeAll(this.reader, this.list);
-    const staged = stagePages(this.vm, dirty, this.open);
+    const staged = this.staging.stage(dirty, this.open);
     this.history.written(dirty, this.epoch);
     rec.dirtyPages = dirty.length;
     rec.copiedPages = staged.copiedPages;
