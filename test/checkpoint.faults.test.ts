@@ -161,7 +161,7 @@ describe("a backup without the memory refuses the protection before it starts", 
 });
 
 describe("the failover check can fail", () => {
-  it("a backup guest altered after its commits is reported unverified at failover", async () => {
+  it("a backup guest altered after its commits fails the failover check: ERR_FAILOVER_MISMATCH naming the checkpoint and both digests", async () => {
     const r = rig(1, { kind: "uniform" }, 8);
     const out = await protect(r.vm, r.backup, {
       workload: r.workload, durationMs: 100, epochMs: 10, failAtMs: 55,
@@ -170,5 +170,16 @@ describe("the failover check can fail", () => {
     expect(out.status).toBe("failed-over");
     expect(out.failover!.checkpoint).toBeGreaterThan(0);
     expect(out.failover!.verified).toBe(false);
+    const error = out.failover!.error!;
+    expect(error.code).toBe("ERR_FAILOVER_MISMATCH");
+    expect(error.message).toContain(`resumed from checkpoint ${out.failover!.checkpoint} has digest ${out.failover!.digest}`);
+    expect(error.message).not.toContain(`had ${out.failover!.digest}`);
+  });
+
+  it("an unaltered backup passes the same check, with no error", async () => {
+    const r = rig(1, { kind: "uniform" }, 8);
+    const out = await protect(r.vm, r.backup, { workload: r.workload, durationMs: 100, epochMs: 10, failAtMs: 55 });
+    expect(out.failover!.verified).toBe(true);
+    expect(out.failover!.error).toBeNull();
   });
 });

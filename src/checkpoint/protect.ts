@@ -29,6 +29,7 @@ import { OutputBuffer, PacketSource, type ReleasedPacket } from "./output.js";
 import { PendingCheckpoint } from "./pending.js";
 import { percentiles, type CheckpointRecord, type EpochRecord, type FailoverRecord, type FtResult } from "./result.js";
 import { StagingArea, takeAll } from "./staging.js";
+import { checkTakeover, hexDigest } from "./verify.js";
 
 /** Step of simulated time while waiting for an acknowledgement with nothing to send. */
 const IDLE_STEP_NS = 1e6;
@@ -400,15 +401,14 @@ class Protection {
     while (this.detectedNs === null) this.timeline.advance(this.o.heartbeatIntervalNs);
     const detectedNs = this.detectedNs;
     const taken = this.backup.activate();
-    if (!taken) {
-      return { failAtMs: this.#ms(failAtNs), detectedMs: this.#ms(detectedNs), failoverTimeMs: this.#ms(detectedNs - failAtNs), checkpoint: -1, pauseEpoch: -1, verified: null, digest: "" };
-    }
-    const own = guestDigest(taken.vm).digest;
+    const base = { failAtMs: this.#ms(failAtNs), detectedMs: this.#ms(detectedNs), failoverTimeMs: this.#ms(detectedNs - failAtNs) };
+    if (!taken) return { ...base, checkpoint: -1, pauseEpoch: -1, verified: null, digest: "", error: null };
     const expected = this.digests.get(taken.checkpoint);
+    const check = this.o.verify && expected !== undefined ? checkTakeover(taken.vm, taken.checkpoint, expected) : null;
     return {
-      failAtMs: this.#ms(failAtNs), detectedMs: this.#ms(detectedNs), failoverTimeMs: this.#ms(detectedNs - failAtNs),
-      checkpoint: taken.checkpoint, pauseEpoch: this.pauseEpochOf.get(taken.checkpoint) ?? -1,
-      verified: this.o.verify ? own === expected : null, digest: `0x${own.toString(16)}`,
+      ...base, checkpoint: taken.checkpoint, pauseEpoch: this.pauseEpochOf.get(taken.checkpoint) ?? -1,
+      verified: check ? check.verified : null, digest: check ? check.digest : hexDigest(guestDigest(taken.vm).digest),
+      error: check?.error ? { code: check.error.code, message: check.error.message } : null,
     };
   }
 

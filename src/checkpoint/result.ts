@@ -68,6 +68,8 @@ export interface FailoverRecord {
   /** The backup guest's memory digest equals the primary's at that pause (null: not checked, verify off or nothing committed). */
   verified: boolean | null;
   digest: string;
+  /** ERR_FAILOVER_MISMATCH (src/checkpoint/verify.ts) when the check failed, else null. */
+  error: { code: string; message: string } | null;
 }
 
 export interface FtResult {

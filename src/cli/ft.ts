@@ -47,6 +47,7 @@ export function ftRows(r: FtOutcome): Array<[string, string]> {
     rows.push(["failed at", ms(f.failAtMs)], ["failover time", ms(f.failoverTimeMs)],
       ["resumed from", f.checkpoint < 0 ? "nothing committed" : `checkpoint ${f.checkpoint} (pause of epoch ${f.pauseEpoch})`],
       ["backup verified", f.verified === null ? "not checked" : f.verified ? `yes, digest ${f.digest}` : "NO"]);
+    if (f.error) rows.push(["failover error", `${f.error.code}: ${f.error.message}`]);
   } else rows.push(["backup verified", r.backupVerified === null ? "not checked" : r.backupVerified ? "yes" : "NO"]);
   if (r.backupError) rows.push(["backup stream error", `${r.backupError.code}: ${r.backupError.message}`]);
   return rows;
