@@ -1,5 +1,5 @@
 // The flags of `hypermem ft`, with their units, rules and defaults.
-import { choice, custom, duration, fraction, flag, integer, rate, size } from "./option-kinds.js";
+import { choice, custom, duration, fraction, flag, hostPort, inputFile, integer, rate, size } from "./option-kinds.js";
 import { optionError } from "./option-error.js";
 import { parseDuration } from "./units.js";
 import { workloadOption } from "./workload-option.js";
@@ -36,4 +36,18 @@ export const FT_OPTIONS = {
   "sweep-epoch": custom({ help: "run once per epoch length and print the overhead and latency curve", placeholder: "LIST", rule: "durations such as 10ms,25ms,100ms" }, epochList),
   seed: integer({ help: "seed of the prefill, the workload and the packets", default: "1", min: 0, max: 0xffff_ffff }),
   json: flag({ help: "print JSON (a record per epoch) instead of the table" }),
+  to: hostPort({ help: "protect over TCP with a backup in a `hypermem listen` process (wall-clock epochs) instead of in-process" }),
+  "token-file": inputFile({ help: "the listener's shared secret (16 to 4096 bytes once trimmed)" }),
+} as const;
+
+const IN_PROCESS = "in-process only (over TCP the guest runs in wall-clock epochs, no output packets, no early send)";
+
+/** Flags that need or exclude --to. */
+export const FT_RULES = {
+  notWith: [
+    ["to", "sweep-epoch", IN_PROCESS], ["to", "fail-at", "over TCP the primary fails by being killed (kill -9)"],
+    ["to", "bandwidth", IN_PROCESS], ["to", "latency", IN_PROCESS], ["to", "in-flight", IN_PROCESS],
+    ["to", "packets-per-sec", IN_PROCESS], ["to", "packet-size", IN_PROCESS], ["to", "no-early-send", IN_PROCESS],
+  ],
+  needs: [["to", "token-file", "the listener's shared secret"], ["token-file", "to", "the secret of a TCP backup"]],
 } as const;

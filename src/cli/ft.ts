@@ -5,12 +5,13 @@
 // backup takes over and its memory is checked against the primary's at the
 // pause of the checkpoint it resumed from. --sweep-epoch runs once per epoch
 // length and prints the overhead and latency curve. Exit status 0 when the
-// backup verified, 1 otherwise.
+// backup verified, 1 otherwise. --to protects over TCP instead (ft-tcp.ts).
 import { protect, type FtOutcome } from "../checkpoint/protect.js";
 import type { FtOptions } from "../checkpoint/options.js";
 import { buildScenario } from "../migration/scenario.js";
 import { ExitStatus } from "./failure.js";
-import { FT_OPTIONS } from "./ft-options.js";
+import { FT_OPTIONS, FT_RULES } from "./ft-options.js";
+import { runOverTcp } from "./ft-tcp.js";
 import { defineCommand, type CommandContext, type Values } from "./registry.js";
 import { formatColumns } from "./report.js";
 import { formatBytes, spellDuration } from "./units.js";
@@ -82,6 +83,7 @@ function toJson(r: FtOutcome): object {
 }
 
 async function run(v: FtValues, ctx: CommandContext): Promise<number> {
+  if (v.to) return runOverTcp(v, ctx);
   const sweep = v["sweep-epoch"];
   if (!sweep) {
     const r = await runOnce(v, v.epoch, ctx);
@@ -105,7 +107,7 @@ export const ftCommand = defineCommand({
     "held packets are released. With --fail-at the primary fails and the backup takes over from its last commit, checked " +
     "against the primary's memory at that pause. Progress (per simulated second) goes to stderr.",
   options: FT_OPTIONS,
-  rules: { notWith: [["sweep-epoch", "epoch", "the sweep sets the epoch of each run"]] },
+  rules: { notWith: [["sweep-epoch", "epoch", "the sweep sets the epoch of each run"], ...FT_RULES.notWith], needs: FT_RULES.needs },
   examples: [
     "hypermem ft --guest 64MiB --epoch 25ms --duration 2s",
     "hypermem ft --guest 64MiB --fail-at 500ms --json",
