@@ -148,3 +148,6 @@ export const ABI_OP_MIGRATE: u32 = pageState.OP_MIGRATE;
 // whole pages copied between a VM and linear memory (assembly/guest-pages.ts).
 export const ABI_OP_PLACE_ELSEWHERE: u32 = pageState.OP_PLACE_ELSEWHERE;
 export { guestPagesRead, guestPagesCheck, guestPagesWrite, getGuestPagesRefused } from "./guest-pages";
+// checkpoint (issue 11): the pause copy, guest pages gathered by a pfn list
+// into one buffer (assembly/gather.ts).
+export { gatherPages } from "./gather";

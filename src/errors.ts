@@ -94,6 +94,12 @@ export const ErrorCode = {
   SnapshotBase: "ERR_SNAPSHOT_BASE",
   /** A snapshot cannot start: another save runs on the VM, or its pages are traced by someone else. */
   SnapshotBusy: "ERR_SNAPSHOT_BUSY",
+
+  // Fault tolerance by frequent checkpointing (src/checkpoint).
+  /** The backup host has not the memory to hold the protected guest: protection is refused before it starts. */
+  BackupMemory: "ERR_BACKUP_MEMORY",
+  /** After a failover, the backup's guest differs from the primary's memory at the pause of the checkpoint it committed. */
+  FailoverMismatch: "ERR_FAILOVER_MISMATCH",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

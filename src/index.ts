@@ -139,3 +139,9 @@ export { snapshotInfo, verifySnapshot, type SnapshotInfo } from "./snapshot/info
 export { stopDirtyTracking, trackedSnapshotOf } from "./snapshot/dirty-tracking.js";
 export { faultNs, readNs, resolveStorage, STORAGE_PRESETS, writeNs, type StorageModel, type StoragePreset } from "./snapshot/storage.js";
 export { SNAPSHOT_HEADER, SNAPSHOT_MAGIC, SNAPSHOT_MAJOR, SNAPSHOT_MINOR } from "./snapshot/format.js";
+// Fault tolerance by frequent checkpointing (src/checkpoint, docs/checkpoint.md).
+export { FT_DEFAULTS, resolveFtOptions, type FtOptions, type FtProgress, type InFlightPolicy, type ResolvedFtOptions } from "./checkpoint/options.js";
+export { protect, type FtOutcome, type FtTraceEvent } from "./checkpoint/protect.js";
+export type { CheckpointRecord, EpochRecord, FailoverRecord, FtResult, Percentiles } from "./checkpoint/result.js";
+export { CHECKPOINT_ACK, decodeCheckpointAck, encodeCheckpointAck } from "./checkpoint/ack.js";
+export { Backup } from "./checkpoint/backup.js";

@@ -1,6 +1,7 @@
 // Every benchmark case, in the order the table prints them.
 import type { BenchCase, ScenarioBench } from "../case.js";
 import { bitmapCases } from "./bitmaps.js";
+import { checkpointCases } from "./checkpoint.js";
 import { clusterScenarios } from "./cluster.js";
 import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
@@ -9,7 +10,7 @@ import { rasCases } from "./ras.js";
 import { snapshotCases } from "./snapshot.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
 export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios];

@@ -4,7 +4,11 @@
 // destroys it to free the host for the next one, and keeps running until
 // SIGINT/SIGTERM. Handshakes run several at once under a deadline, and an
 // authenticated transfer must keep a minimum rate (src/migration/listener.ts).
+// A protection stream (hypermem ft --to) is served by src/checkpoint/
+// tcp-backup.ts on the same port: failovers are reported here.
 import { isIP } from "node:net";
+import { serveProtection, type ProtectionReport } from "../checkpoint/tcp-backup.js";
+import { PROTECTION_MAGIC } from "../checkpoint/tcp-format.js";
 import { LISTENER_DEFAULTS, listenForMigrations, type ListenerReport } from "../migration/listener.js";
 import { duration, flag, inputFile, integer, rate, size, text } from "./option-kinds.js";
 import { defineCommand } from "./registry.js";
@@ -25,14 +29,31 @@ function formatReport(r: ListenerReport): string {
   }
 }
 
+function formatProtection(r: ProtectionReport): string {
+  switch (r.event) {
+    case "protecting":
+      return `protecting a ${formatBytes(r.guestPages * 4096)} guest for ${r.peer} (heartbeat timeout ${r.heartbeatTimeoutMs} ms)`;
+    case "protection-ended":
+      return `protection by ${r.peer} ended after checkpoint ${r.committed} (${formatBytes(r.streamBytes)}); backup guest destroyed`;
+    case "protection-failed":
+      return `protection by ${r.peer} failed at checkpoint ${r.committed}: ${r.error.code}: ${r.error.message}`;
+    case "failover":
+      return r.checkpoint < 0 ? `failover from ${r.peer} (${r.reason}): nothing committed, no guest to activate`
+        : `failover from ${r.peer} (${r.reason}, ${r.detectedAfterMs.toFixed(0)} ms after it was last heard): backup guest activated at checkpoint ${r.checkpoint}, ` +
+          (r.verified ? `verified, digest ${r.digest}` : r.error ? `${r.error.code}: ${r.error.message}` : "not verified (no digest)");
+  }
+}
+
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 export const listenCommand = defineCommand({
   name: "listen",
-  summary: "run a destination host that receives migrations over TCP, one at a time, until interrupted",
+  summary: "run a destination host that receives migrations (or protects a guest: hypermem ft --to) over TCP, one at a time, until interrupted",
   description: "Runs a destination host that accepts authenticated migrations from `hypermem migrate --to` one at a " +
     "time, checks each received guest against the source's end-of-stream digest, reports it and frees the host for " +
-    "the next one. Runs until SIGINT or SIGTERM.",
+    "the next one. It also accepts a protection stream from `hypermem ft --to` (same handshake): it holds the backup, " +
+    "acknowledges each checkpoint, and when the primary is killed (or silent for its heartbeat timeout) activates the " +
+    "backup guest, checks it against the last committed checkpoint's digest and reports it. Runs until SIGINT or SIGTERM.",
   options: {
     port: integer({ help: "TCP port (0 picks a free one; the bound port is printed)", min: 0, max: 65535, placeholder: "P", required: true }),
     host: text({
@@ -70,6 +91,7 @@ export const listenCommand = defineCommand({
       minRateBytesPerSec: v["min-rate"], progressWindowMs: v["progress-window"] / 1e6,
       releaseHostAfterMs: v["keep-host-memory"] ? null : LISTENER_DEFAULTS.releaseHostAfterMs,
       onReport: (r) => print(r, formatReport(r)),
+      streams: { [PROTECTION_MAGIC]: (c) => serveProtection(c, { onReport: (r) => print(r, formatProtection(r)) }) },
     });
     const { host, port } = listener.address;
     const protection = encryption ? "encrypted" : "authenticated only, not encrypted";

@@ -39,6 +39,12 @@ export const RUN_BATCH_RECORDS = 65_536;
 /** Pages per kernel call of readPages and writePages (4 MiB of scratch). */
 const PAGE_IO_BATCH = 1024;
 
+/**
+ * Pages per kernel call of gatherPages (1 MiB of scratch): the batch is
+ * still in cache when it is copied out (1024-page batches ran 20 % slower).
+ */
+const GATHER_BATCH = 256;
+
 /** Times the page hook lets a handler "retry" one page before it is a fault loop. */
 const HOOK_RETRIES = 4;
 
@@ -325,6 +331,51 @@ export class Vm {
         dst.set(k.heap.borrow(ptr, got * PAGE_SIZE), done * PAGE_SIZE);
         done += got;
         if (got < n) this.accessPage(firstPfn + done, false);
+      }
+    });
+    return dst;
+  }
+
+  /**
+   * Copies the pages listed in `pfns` (any order, repeats allowed) into
+   * `out`, page i at byte i × 4096 (a new array when not given), as vm.read
+   * does (untouched pages read as zeros, a page that lives elsewhere comes
+   * back through the page hook), in one kernel call per 256 pages: the
+   * pause copy of a checkpoint. With `zeroFlags` (one byte per page), flag i
+   * is set to 1 when page pfns[i] has no frame of its own (untouched, or
+   * mapped to the zero frame) and so read as zeros, else to 0.
+   */
+  gatherPages(pfns: ArrayLike<number>, out?: Uint8Array, zeroFlags?: Uint8Array): Uint8Array {
+    this.#alive();
+    const count = pfns.length;
+    for (let i = 0; i < count; i++) {
+      const pfn = pfns[i];
+      if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.pages) {
+        throw new HypermemError(ErrorCode.GpaRange, `gatherPages: pfn ${String(pfn)} (entry ${i}) is outside the ${this.pages}-page guest of vm ${this.id}`, { pfn, index: i });
+      }
+    }
+    const bytes = count * PAGE_SIZE;
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length < bytes)) {
+      throw new HypermemError(ErrorCode.Length, `gatherPages of ${count} pages needs a Uint8Array of ${bytes} bytes, got ${out instanceof Uint8Array ? out.length : typeof out}`, { count });
+    }
+    if (zeroFlags !== undefined && (!(zeroFlags instanceof Uint8Array) || zeroFlags.length < count)) {
+      throw new HypermemError(ErrorCode.Length, `gatherPages of ${count} pages needs ${count} zero flags, got ${zeroFlags instanceof Uint8Array ? zeroFlags.length : typeof zeroFlags}`, { count });
+    }
+    const dst = out ?? new Uint8Array(bytes);
+    const k = this.host.kernels;
+    const batch = Math.min(count, GATHER_BATCH);
+    k.scratch.with(batch * (PAGE_SIZE + 4 + 1), `vm ${this.id} gatherPages`, (ptr) => {
+      const pfnPtr = ptr + batch * PAGE_SIZE;
+      const zeroPtr = zeroFlags === undefined ? 0 : pfnPtr + batch * 4;
+      for (let done = 0; done < count;) {
+        const n = Math.min(count - done, GATHER_BATCH);
+        const part = pfns instanceof Uint32Array ? pfns.subarray(done, done + n) : Array.prototype.slice.call(pfns, done, done + n) as number[];
+        k.heap.u32.set(part, pfnPtr / 4);
+        const got = check(k.gather.gather(this.slot, pfnPtr, n, ptr, zeroPtr), "gatherPages", { pfn: pfns[done] });
+        dst.set(k.heap.borrow(ptr, got * PAGE_SIZE), done * PAGE_SIZE);
+        if (zeroFlags !== undefined) zeroFlags.set(k.heap.borrow(zeroPtr, got), done);
+        done += got;
+        if (got < n) this.accessPage(pfns[done], false);
       }
     });
     return dst;

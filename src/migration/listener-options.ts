@@ -13,6 +13,7 @@
 import { ErrorCode, HypermemError } from "../errors.js";
 import { MAX_HOST_MIB, type Host } from "../host/host.js";
 import type { Vm } from "../host/vm.js";
+import type { SecureChannel } from "../net/secure-channel.js";
 import { checkToken } from "../net/token.js";
 import { DEFAULT_IDLE_TIMEOUT_MS } from "../net/tcp-channel.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
@@ -57,7 +58,19 @@ export interface ListenerOptions {
    * for the next migration). Return true to keep it running instead.
    */
   onGuest?: (vm: Vm, report: ListenerReport) => boolean;
+  /**
+   * Other stream kinds served on the same port, after the same handshake:
+   * a stream whose first 4 bytes are one of these magics (e.g. "HMPS", a
+   * checkpoint protection stream) is handed to its handler, which serves
+   * the connection to its end, instead of being received as a migration.
+   * The connection holds the migration slot meanwhile; the progress rule
+   * does not apply (the handler keeps its own).
+   */
+  streams?: Readonly<Record<string, StreamHandler>>;
 }
+
+/** Serves one authenticated connection of another stream kind: `first` is the start of its first record (at least 4 bytes). */
+export type StreamHandler = (connection: { channel: SecureChannel; first: Uint8Array; host: Host; peer: string }) => Promise<void>;
 
 export type ListenerReport =
   | { event: "received"; peer: string; guestBytes: number; streamBytes: number; chunks: number; wallMs: number; mibPerSec: number; kept: boolean }
@@ -66,7 +79,8 @@ export type ListenerReport =
   /** The source gave up and said so (ERR_MIGRATION_CANCELLED in an authenticated ERROR record): the partial guest is discarded. */
   | { event: "cancelled"; peer: string; streamBytes: number; wallMs: number; reason: string };
 
-export type ResolvedListenerOptions = Readonly<Required<Omit<ListenerOptions, "host" | "receiverLimits" | "onReport" | "onGuest">>> & {
+export type ResolvedListenerOptions = Readonly<Required<Omit<ListenerOptions, "host" | "receiverLimits" | "onReport" | "onGuest" | "streams">>> & {
+  readonly streams: Readonly<Record<string, StreamHandler>>;
   readonly host: Host | null;
   readonly receiverLimits: ReceiverLimits;
   readonly onReport: ((report: ListenerReport) => void) | null;
@@ -87,7 +101,7 @@ export const LISTENER_DEFAULTS = Object.freeze({
 
 const KNOWN = [
   "port", "bindAddress", "token", "encryption", "hostMiB", "host", "idleTimeoutMs", "maxHandshakes", "handshakeTimeoutMs",
-  "minRateBytesPerSec", "progressWindowMs", "releaseHostAfterMs", "receiverLimits", "onReport", "onGuest",
+  "minRateBytesPerSec", "progressWindowMs", "releaseHostAfterMs", "receiverLimits", "onReport", "onGuest", "streams",
 ];
 const DAY_MS = 86_400_000;
 
@@ -95,6 +109,16 @@ function optionalFunction<T>(name: string, value: T | undefined): T | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== "function") throw new HypermemError(ErrorCode.BadOption, `${name} must be a function, got ${typeof value}`, { option: name });
   return value;
+}
+
+function resolveStreams(streams: ListenerOptions["streams"]): Readonly<Record<string, StreamHandler>> {
+  if (streams === undefined) return Object.freeze({});
+  if (typeof streams !== "object" || streams === null) throw new HypermemError(ErrorCode.BadOption, `streams must be an object of handlers by magic, got ${String(streams)}`, { option: "streams" });
+  for (const [magic, handler] of Object.entries(streams)) {
+    if (!/^[\x20-\x7e]{4}$/.test(magic) || magic === "HMMS") throw new HypermemError(ErrorCode.BadOption, `streams: ${JSON.stringify(magic)} is not a 4-character magic other than the migration stream's "HMMS"`, { option: "streams", value: magic });
+    optionalFunction(`streams.${magic}`, handler);
+  }
+  return Object.freeze({ ...streams });
 }
 
 /** Checks `o` and fills in the defaults. */
@@ -122,5 +146,6 @@ export function resolveListenerOptions(o: ListenerOptions): ResolvedListenerOpti
     receiverLimits: o.receiverLimits ?? {},
     onReport: optionalFunction("onReport", o.onReport),
     onGuest: optionalFunction("onGuest", o.onGuest),
+    streams: resolveStreams(o.streams),
   });
 }

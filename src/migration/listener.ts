@@ -19,7 +19,10 @@
 // for the peer to read our last message. The numbers are in
 // listener-options.ts. When the host is the listener's own, it is replaced
 // by a fresh one once it has held no guest for releaseHostAfterMs, so the
-// memory a large guest took goes back to the OS (host-release.ts).
+// memory a large guest took goes back to the OS (host-release.ts). A stream
+// whose first 4 bytes are the magic of one of options.streams (another
+// stream kind, e.g. a checkpoint protection stream) goes to that handler
+// instead, after the same handshake, holding the slot until it returns.
 import { createServer, type Server, type Socket } from "node:net";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { createHost, type Host } from "../host/host.js";
@@ -39,6 +42,19 @@ export { LISTENER_DEFAULTS, resolveListenerOptions, type ListenerOptions, type L
 const LINGER_MS = 1000;
 /** Read buffer, and bytes queued before reading pauses, while the peer is not authenticated. */
 export const HANDSHAKE_READ_BUFFER_BYTES = 4096;
+
+/** The first 4 bytes or more of the stream (a copy), or null when it ended before. */
+async function firstBytes(sc: SecureChannel): Promise<Uint8Array | null> {
+  const pieces: Uint8Array[] = [];
+  let length = 0;
+  while (length < 4) {
+    const bytes = await sc.receive();
+    if (bytes === null) return length === 0 ? null : Buffer.concat(pieces);
+    pieces.push(bytes.slice());
+    length += bytes.length;
+  }
+  return pieces.length === 1 ? pieces[0] : new Uint8Array(Buffer.concat(pieces));
+}
 
 function plain(err: unknown): { code: string; message: string } {
   return err instanceof HypermemError ? { code: err.code, message: err.message } : { code: ErrorCode.MigrationFailed, message: String((err as Error)?.message ?? err) };
@@ -167,9 +183,18 @@ export class MigrationListener {
     ch.useReadBuffer(READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES);
     const sc = new SecureChannel(ch, keys, { role: "server" });
     const progress = this.#watchProgress(sc);
+    const first = await firstBytes(sc).catch((err: unknown) => err as Error);
+    const handler = first instanceof Uint8Array ? o.streams[String.fromCharCode(...first.subarray(0, 4))] : undefined;
+    if (handler && first instanceof Uint8Array) {
+      clearInterval(progress);
+      await handler({ channel: sc, first, host: this.#host, peer: ch.peer });
+      return;
+    }
     const receiver = new StreamReceiver(this.#host, o.receiverLimits);
     let vm: Vm;
     try {
+      if (first instanceof Error) throw first;
+      if (first) receiver.push(first);
       // Stop at END_STREAM, not at the end of the records: the source waits for the acknowledgement before closing.
       while (!receiver.done) {
         const bytes = await sc.receive();

@@ -83,6 +83,7 @@ export interface HvExports {
   guestPagesCheck(slot: number, first: number, count: number): number;
   guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
   getGuestPagesRefused(): number;
+  gatherPages(slot: number, pfnPtr: number, count: number, outPtr: number, zeroPtr: number): number;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

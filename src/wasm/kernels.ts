@@ -7,6 +7,7 @@ import { check } from "../errors.js";
 import type { HvExports } from "./abi.js";
 import { FRAME_META_BYTES, PAGE_SIZE } from "./codes.js";
 import { FrameKernels } from "./frames.js";
+import { GatherKernels } from "./gather.js";
 import { GuestPageKernels } from "./guest-pages.js";
 import { Heap } from "./heap.js";
 import { instantiate } from "./loader.js";
@@ -44,6 +45,7 @@ export class Kernels {
   readonly stream: StreamKernels;
   readonly workloads: WorkloadKernels;
   readonly guestPages: GuestPageKernels;
+  readonly gather: GatherKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -64,5 +66,6 @@ export class Kernels {
     this.stream = new StreamKernels(e, this.heap);
     this.workloads = new WorkloadKernels(e, this.heap, this.layout.ctrlBase);
     this.guestPages = new GuestPageKernels(e);
+    this.gather = new GatherKernels(e);
   }
 }

@@ -1,0 +1,74 @@
+// Bench cases of the checkpoint pause path: a dirty-log sync of a 1 GiB
+// guest (every page populated) with 1 %, 10 % or 50 % of its pages dirty,
+// the list of dirty pages taken, and their copy into staging
+// (src/checkpoint/staging.ts: one gather into a staging buffer reused from
+// the pause before, as a run reuses it once a checkpoint is on the wire), against a native copy of the same bytes
+// (`Uint8Array.set` of one contiguous region) in the same window. Counted
+// bytes: the dirty pages' bytes. Target: >= 0.5x the native copy.
+import type { BenchCase } from "../case.js";
+import { createHost } from "../../src/index.js";
+import { PendingCheckpoint } from "../../src/checkpoint/pending.js";
+import { StagingArea, takeAll } from "../../src/checkpoint/staging.js";
+import { PfnList } from "../../src/host/page-set.js";
+import { splitmix } from "./prng.js";
+
+const GUEST_PAGES = 262_144;
+const PAGE = 4096;
+
+function pauseCase(pct: number): BenchCase {
+  const name = `checkpoint-pause-${pct}pct`;
+  const dirtyCount = Math.round((GUEST_PAGES * pct) / 100);
+  return {
+    name,
+    bytesPerPass: dirtyCount * PAGE,
+    opsPerPass: dirtyCount,
+    setup() {
+      const host = createHost({ memoryMiB: 1100 });
+      const vm = host.createVm({ pages: GUEST_PAGES });
+      const fill = vm.startWorkload({ kind: "sequential", ratePerSec: GUEST_PAGES, writeFraction: 1, writeBytes: 4096, seed: 7 });
+      fill.runFor(1e9);
+      fill.close();
+      const reader = vm.dirtyLog.open("checkpoint");
+      reader.sync();
+      reader.pages.clear();
+      const rng = splitmix(0xc4e0n + BigInt(pct));
+      const dirty = new Set<number>();
+      while (dirty.size < dirtyCount) dirty.add(Number(rng() % BigInt(GUEST_PAGES)));
+      const dirtyList = [...dirty].sort((a, b) => a - b);
+      const redirty = (): void => { for (const g of dirtyList) vm.write(g * PAGE, new Uint8Array([g & 0xff])); };
+      const list = new PfnList(host.kernels, GUEST_PAGES);
+      const staging = new StagingArea(vm);
+      let staged = new PendingCheckpoint(0);
+      const source = new Uint8Array(dirtyCount * PAGE).fill(0x5a);
+      const target = new Uint8Array(dirtyCount * PAGE);
+      const pausePath = (): void => {
+        staging.recycle(staged);
+        staged = new PendingCheckpoint(0);
+        reader.sync();
+        staging.stage(takeAll(reader, list), staged);
+      };
+      return {
+        wasm: { beforeEach: redirty, run: pausePath },
+        ts: { run: () => { target.set(source); } },
+        verify() {
+          redirty();
+          pausePath();
+          if (staged.unsentPages !== dirtyCount) throw new Error(`${name}: staged ${staged.unsentPages} pages, not the ${dirtyCount} dirtied`);
+          for (const pfn of [dirtyList[0], dirtyList[dirtyList.length - 1]]) {
+            let page: Uint8Array | null = null;
+            for (let p = staged.takeNext(); p; p = staged.takeNext()) if (p.pfn === pfn) page = p.bytes;
+            if (!page || Buffer.compare(page, vm.read(pfn * PAGE, PAGE)) !== 0) throw new Error(`${name}: staged page ${pfn} differs from the guest's`);
+            redirty();
+            pausePath();
+          }
+          target.set(source);
+          if (Buffer.compare(target, source) !== 0) throw new Error(`${name}: the native copy differs`);
+        },
+        teardown() { list.free(); reader.close(); },
+      };
+    },
+  };
+}
+
+/** The pause path at 1 %, 10 % and 50 % of a 1 GiB guest dirty, beside a native copy of the same bytes. */
+export const checkpointCases: BenchCase[] = [pauseCase(1), pauseCase(10), pauseCase(50)];

@@ -1,0 +1,112 @@
+// Protection over TCP: the primary is a `hypermem ft --to` child process,
+// the backup a listener in this process serving the protection stream
+// (src/checkpoint/tcp-backup.ts) beside migrations. A kill -9 of the
+// primary makes the listener activate the backup guest at its last commit
+// and verify it against the digest the primary printed at that
+// checkpoint's pause; a clean end is no failover; a backup host too small
+// refuses the protection before any page goes.
+import { spawn } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { createHost, type Vm } from "../src/index.js";
+import { serveProtection, type ProtectionReport } from "../src/checkpoint/tcp-backup.js";
+import { PROTECTION_MAGIC } from "../src/checkpoint/tcp-format.js";
+import { listenForMigrations, type MigrationListener } from "../src/migration/listener.js";
+
+const closers: Array<() => unknown> = [];
+afterEach(async () => { for (const c of closers.splice(0).reverse()) await c(); });
+
+const TOKEN = "protection token, long enough";
+
+async function backupListener(hostMiB: number): Promise<{ listener: MigrationListener; reports: ProtectionReport[]; next: (event: string) => Promise<ProtectionReport>; taken: Vm[] }> {
+  const reports: ProtectionReport[] = [];
+  const waiters: Array<() => void> = [];
+  const taken: Vm[] = [];
+  const listener = await listenForMigrations({
+    port: 0, token: new TextEncoder().encode(TOKEN), host: createHost({ memoryMiB: hostMiB }),
+    streams: {
+      [PROTECTION_MAGIC]: (c) => serveProtection(c, {
+        onReport: (r) => { reports.push(r); for (const w of waiters.splice(0)) w(); },
+        onTakeover: (vm) => { taken.push(vm); return true; },
+      }),
+    },
+  });
+  closers.push(() => listener.close());
+  const next = async (event: string): Promise<ProtectionReport> => {
+    for (;;) {
+      const found = reports.find((r) => r.event === event);
+      if (found) return found;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  return { listener, reports, next, taken };
+}
+
+/** Runs `hypermem ft --to` in a child process; its stderr lines as they come. */
+async function primary(port: number, args: string[]): Promise<{ child: ReturnType<typeof spawn>; lines: string[]; until: (re: RegExp, count: number) => Promise<void>; exited: Promise<number | null> }> {
+  const dir = await mkdtemp("/tmp/hypermem-ft-");
+  await writeFile(`${dir}/token`, `${TOKEN}\n`, { mode: 0o600 });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "ft", "--to", `127.0.0.1:${port}`, "--token-file", `${dir}/token`, ...args],
+    { cwd: new URL("..", import.meta.url).pathname, stdio: ["ignore", "pipe", "pipe"] });
+  closers.push(() => { child.kill("SIGKILL"); });
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  let buffered = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    const parts = buffered.split("\n");
+    buffered = parts.pop()!;
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const until = async (re: RegExp, count: number): Promise<void> => {
+    while (lines.filter((l) => re.test(l)).length < count) {
+      if (child.exitCode !== null) throw new Error(`the primary exited (${child.exitCode}): ${lines.join("\n")}`);
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  return { child, lines, until, exited };
+}
+
+describe("hypermem ft --to a listener (processes)", () => {
+  it("kill -9 of the primary: the listener activates the backup at its last commit, verified against that checkpoint's digest", async () => {
+    const b = await backupListener(64);
+    const p = await primary(b.listener.address.port, ["--guest", "8MiB", "--epoch", "50ms", "--duration", "120s", "--heartbeat-timeout", "5s"]);
+    await p.until(/^ft: checkpoint \d+ acknowledged$/, 6);
+    p.child.kill("SIGKILL");
+    await p.exited;
+    const f = await b.next("failover");
+    if (f.event !== "failover") throw new Error("unreachable");
+    const acked = p.lines.map((l) => /^ft: checkpoint (\d+) acknowledged$/.exec(l)).filter((m) => m !== null).map((m) => Number(m![1]));
+    const paused = new Map(p.lines.map((l) => /^ft: checkpoint (\d+) paused, digest (0x[0-9a-f]+)$/.exec(l)).filter((m) => m !== null).map((m) => [Number(m![1]), m![2]]));
+    expect(f.reason).toBe("connection lost");
+    expect(f.checkpoint).toBeGreaterThanOrEqual(Math.max(...acked)); // never behind what the primary saw acknowledged
+    expect(f.checkpoint).toBeLessThanOrEqual(Math.max(...paused.keys()));
+    expect(f.verified).toBe(true);
+    expect(f.error).toBeNull();
+    expect(f.digest).toBe(paused.get(f.checkpoint));
+    expect(b.taken).toHaveLength(1);
+    expect(b.reports.map((r) => r.event)).toEqual(["protecting", "failover"]);
+  }, 60_000);
+
+  it("a primary that finishes ends the protection cleanly: every checkpoint acknowledged, no failover", async () => {
+    const b = await backupListener(64);
+    const p = await primary(b.listener.address.port, ["--guest", "4MiB", "--epoch", "50ms", "--duration", "300ms", "--heartbeat-timeout", "5s", "--json"]);
+    expect(await p.exited).toBe(0);
+    const end = await b.next("protection-ended");
+    const last = Math.max(...p.lines.map((l) => /^ft: checkpoint (\d+) acknowledged$/.exec(l)).filter((m) => m !== null).map((m) => Number(m![1])));
+    expect(end).toMatchObject({ event: "protection-ended", committed: last });
+    expect(b.reports.some((r) => r.event === "failover")).toBe(false);
+  }, 60_000);
+
+  it("a backup host without the memory for the guest refuses the protection (ERR_BACKUP_MEMORY) before any page goes; the primary fails", async () => {
+    const b = await backupListener(8);
+    const p = await primary(b.listener.address.port, ["--guest", "16MiB", "--epoch", "50ms", "--duration", "1s", "--heartbeat-timeout", "5s"]);
+    expect(await p.exited).not.toBe(0);
+    const failed = await b.next("protection-failed");
+    expect(failed).toMatchObject({ committed: -1, error: { code: "ERR_BACKUP_MEMORY" } });
+    expect(p.lines.join("\n")).toMatch(/ERR_BACKUP_MEMORY|free frames/);
+    expect(b.reports.some((r) => r.event === "failover")).toBe(false);
+  }, 60_000);
+});
