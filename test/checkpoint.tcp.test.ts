@@ -71,8 +71,10 @@ async function primary(port: number, args: string[]): Promise<{ child: ReturnTyp
 
 describe("hypermem ft --to a listener (processes)", () => {
   it("kill -9 of the primary: the listener activates the backup at its last commit, verified against that checkpoint's digest", async () => {
+    // A heartbeat timeout far above any stall of a loaded machine: the failover must come from the kill (a closed
+    // connection is seen at once), not from a primary process that the test suite's load held up for seconds.
     const b = await backupListener(64);
-    const p = await primary(b.listener.address.port, ["--guest", "8MiB", "--epoch", "50ms", "--duration", "120s", "--heartbeat-timeout", "5s"]);
+    const p = await primary(b.listener.address.port, ["--guest", "8MiB", "--epoch", "50ms", "--duration", "120s", "--heartbeat-timeout", "30s"]);
     await p.until(/^ft: checkpoint \d+ acknowledged$/, 6);
     p.child.kill("SIGKILL");
     await p.exited;
@@ -92,7 +94,7 @@ describe("hypermem ft --to a listener (processes)", () => {
 
   it("a primary that finishes ends the protection cleanly: every checkpoint acknowledged, no failover", async () => {
     const b = await backupListener(64);
-    const p = await primary(b.listener.address.port, ["--guest", "4MiB", "--epoch", "50ms", "--duration", "300ms", "--heartbeat-timeout", "5s", "--json"]);
+    const p = await primary(b.listener.address.port, ["--guest", "4MiB", "--epoch", "50ms", "--duration", "300ms", "--heartbeat-timeout", "30s", "--json"]);
     expect(await p.exited).toBe(0);
     const end = await b.next("protection-ended");
     const last = Math.max(...p.lines.map((l) => /^ft: checkpoint (\d+) acknowledged$/.exec(l)).filter((m) => m !== null).map((m) => Number(m![1])));
@@ -102,7 +104,7 @@ describe("hypermem ft --to a listener (processes)", () => {
 
   it("a backup host without the memory for the guest refuses the protection (ERR_BACKUP_MEMORY) before any page goes; the primary fails", async () => {
     const b = await backupListener(8);
-    const p = await primary(b.listener.address.port, ["--guest", "16MiB", "--epoch", "50ms", "--duration", "1s", "--heartbeat-timeout", "5s"]);
+    const p = await primary(b.listener.address.port, ["--guest", "16MiB", "--epoch", "50ms", "--duration", "1s", "--heartbeat-timeout", "30s"]);
     expect(await p.exited).not.toBe(0);
     const failed = await b.next("protection-failed");
     expect(failed).toMatchObject({ committed: -1, error: { code: "ERR_BACKUP_MEMORY" } });
