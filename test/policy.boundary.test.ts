@@ -22,6 +22,15 @@ describe("QEMU: expected downtime", () => {
     // 10^6 pages at 10 Gbit/s: 4.104e9 bytes / 1.25e9 B/s = 3.2832 s.
     expect(expectedDowntimeNs({ remainingPages: 1e6, bandwidthBytesPerSec: TEN_GBIT, latencyNs: 0, downtimeLimitNs: 1 })).toBeCloseTo(3.2832e9, 0);
   });
+
+  it("counts the bytes queued ahead of the stop-and-copy (sends in flight over TCP) at the same rate", () => {
+    // 1000 records (4,104,000 bytes) and 4 MiB in flight at 41.04 MB/s: 100 ms + 4,194,304 / 41.04e6 s.
+    const queued = { remainingPages: 1000, bandwidthBytesPerSec: 41_040_000, latencyNs: 0, downtimeLimitNs: 150e6, queuedBytes: 4 * 2 ** 20 };
+    expect(expectedDowntimeNs(queued)).toBeCloseTo(100e6 + (4 * 2 ** 20 / 41_040_000) * 1e9, 0);
+    // Without the queue the pages alone fit a 150 ms limit; with it they do not.
+    expect(qemuShouldSwitchover({ ...queued, queuedBytes: 0 })).toBe(true);
+    expect(qemuShouldSwitchover(queued)).toBe(false);
+  });
 });
 
 describe("QEMU: switch over when the expected downtime is within the limit", () => {

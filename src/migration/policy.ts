@@ -20,11 +20,16 @@ export interface SwitchoverInput {
   readonly bandwidthBytesPerSec: number;
   readonly latencyNs: number;
   readonly downtimeLimitNs: number;
+  /**
+   * Bytes handed to the channel and not yet taken by it (sends in flight):
+   * they go before the stop-and-copy's pages. 0 on a simulated link.
+   */
+  readonly queuedBytes?: number;
 }
 
-/** Expected stop-and-copy time in ns for the pages left (whole records plus the last byte's latency). */
+/** Expected stop-and-copy time in ns for the pages left and the bytes queued ahead of them (whole records plus the last byte's latency). */
 export function expectedDowntimeNs(i: SwitchoverInput): number {
-  return (i.remainingPages * PAGE_RECORD_BYTES / i.bandwidthBytesPerSec) * 1e9 + i.latencyNs;
+  return ((i.remainingPages * PAGE_RECORD_BYTES + (i.queuedBytes ?? 0)) / i.bandwidthBytesPerSec) * 1e9 + i.latencyNs;
 }
 
 /** QEMU's rule: switch over when the pending bytes fit in bandwidth × downtime limit. */

@@ -17,7 +17,7 @@ import type { Vm } from "../host/vm.js";
 import type { Channel } from "../net/channel.js";
 import type { Link } from "../sim/link.js";
 import { addStats, emptyPackStats, PagePacker, type PackStage, type PackStats } from "../stream/packer.js";
-import { expectedDowntimeNs, qemuShouldSwitchover, SyncPeriod, xenStopReason } from "./policy.js";
+import { expectedDowntimeNs, qemuShouldSwitchover, SyncPeriod, xenStopReason, type SwitchoverInput } from "./policy.js";
 import type { ResolvedMigrationOptions } from "./options.js";
 import { buildResult } from "./result.js";
 import type { MigrationResult, RoundRecord } from "./stats.js";
@@ -60,6 +60,8 @@ export class PrecopySource {
   idleSinceSync = false;
   /** Wall time the source's END_STREAM digest took, ns (0 on a simulated link: it takes no simulated time). */
   digestNs = 0;
+  /** Bytes handed to the channel whose sends have not resolved: the stop-and-copy's pages queue behind them. */
+  queuedBytes = 0;
   /** Pages of the scan window being sent that have not gone yet (taken from the pending set, not sent). */
   windowUnsentPages = 0;
   roundPages = 0;
@@ -129,7 +131,8 @@ export class PrecopySource {
    */
   async send(bytes: Uint8Array, minNs = 0): Promise<void> {
     const sent = this.channel.send(bytes);
-    sent.catch(() => {}); // observed when awaited below or by flush()
+    this.queuedBytes += bytes.length;
+    sent.then(() => { this.queuedBytes -= bytes.length; }, () => {}); // failures are observed when awaited below or by flush()
     this.inFlight.push(sent);
     this.transferred += bytes.length;
     if (this.inFlight.length >= this.sendDepth) await this.inFlight.shift();
@@ -238,10 +241,10 @@ export class PrecopySource {
     this.idleSinceSync = false;
   }
 
-  #switchoverInput(unsent = 0): { remainingPages: number; bandwidthBytesPerSec: number; latencyNs: number; downtimeLimitNs: number } {
+  #switchoverInput(unsent = 0): SwitchoverInput {
     return {
       remainingPages: this.pendingPages + unsent, bandwidthBytesPerSec: this.link.bandwidthBytesPerSec,
-      latencyNs: this.link.latencyNs, downtimeLimitNs: this.o.downtimeLimitNs,
+      latencyNs: this.link.latencyNs, downtimeLimitNs: this.o.downtimeLimitNs, queuedBytes: this.queuedBytes,
     };
   }
 
