@@ -26,6 +26,7 @@ describe("listener options", () => {
     expect(o).toEqual({
       port: 0, bindAddress: "127.0.0.1", token: TOKEN, encryption: true, hostMiB: 4096, host: null, idleTimeoutMs: 10_000, maxHandshakes: 16,
       handshakeTimeoutMs: 3000, minRateBytesPerSec: 102_400, progressWindowMs: 10_000, releaseHostAfterMs: 2000, receiverLimits: {}, onReport: null, onGuest: null,
+      streams: {},
     });
     expect(Object.isFrozen(o)).toBe(true);
   });
@@ -34,13 +35,14 @@ describe("listener options", () => {
     const host = createHost({ memoryMiB: 16 });
     const onReport = (): void => undefined;
     const onGuest = (): boolean => true;
+    const streams = { HMPS: async (): Promise<void> => undefined };
     const o = resolveListenerOptions({
       port: 65535, bindAddress: "::1", token: TOKEN, encryption: false, hostMiB: 1, host, idleTimeoutMs: 1, maxHandshakes: 1024, handshakeTimeoutMs: 86_400_000,
-      minRateBytesPerSec: 0, progressWindowMs: 1, releaseHostAfterMs: null, receiverLimits: { maxGuestPages: 8 }, onReport, onGuest,
+      minRateBytesPerSec: 0, progressWindowMs: 1, releaseHostAfterMs: null, receiverLimits: { maxGuestPages: 8 }, onReport, onGuest, streams,
     });
     expect(o).toEqual({
       port: 65535, bindAddress: "::1", token: TOKEN, encryption: false, hostMiB: 1, host, idleTimeoutMs: 1, maxHandshakes: 1024, handshakeTimeoutMs: 86_400_000,
-      minRateBytesPerSec: 0, progressWindowMs: 1, releaseHostAfterMs: null, receiverLimits: { maxGuestPages: 8 }, onReport, onGuest,
+      minRateBytesPerSec: 0, progressWindowMs: 1, releaseHostAfterMs: null, receiverLimits: { maxGuestPages: 8 }, onReport, onGuest, streams,
     });
     expect(resolveListenerOptions({ ...base, releaseHostAfterMs: 0, onReport: null as never }).releaseHostAfterMs).toBe(0);
   });
