@@ -12,6 +12,17 @@ export function thrownCode(fn: () => unknown): string {
   return "none";
 }
 
+/** The code, message and details `fn` throws as a HypermemError (anything else is rethrown), or "none". */
+export function thrownError(fn: () => unknown): { code: string; message: string; details: unknown } | "none" {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HypermemError) return { code: err.code, message: err.message, details: err.details };
+    throw err;
+  }
+  return "none";
+}
+
 /**
  * Limits every migration in a test carries (spread first, so a test's own
  * win): a policy bug that keeps a migration from converging then ends it,

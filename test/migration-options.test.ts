@@ -5,19 +5,9 @@
 // be a power-of-two number of pages up to 4 GiB; auto-converge takes
 // defaults, partial settings and refuses an initial step above its ceiling.
 import { describe, expect, it } from "vitest";
-import { HypermemError, Timeline } from "../src/index.js";
+import { thrownError as thrown } from "./helpers.js";
+import { Timeline } from "../src/index.js";
 import { MIGRATION_DEFAULTS, resolveMigrationOptions, type MigrationOptions } from "../src/migration/options.js";
-
-/** The code, message and details `fn` throws as a HypermemError, or "none". */
-function thrown(fn: () => unknown): { code: string; message: string; details: unknown } | "none" {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HypermemError) return { code: err.code, message: err.message, details: err.details };
-    throw err;
-  }
-  return "none";
-}
 
 const badNumber = (option: string, value: unknown, min: number, max: number): unknown => ({
   code: "ERR_BAD_OPTION", message: `${option} must be a number in [${min}, ${max}], got ${String(value)}`, details: { option, value },

@@ -7,20 +7,10 @@
 // frames back once.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createHost, HypermemError, PageBitmap, PageSet, PfnList, type Host } from "../src/index.js";
+import { thrownError as thrown } from "./helpers.js";
+import { createHost, PageBitmap, PageSet, PfnList, type Host } from "../src/index.js";
 
 const sorted = (s: Iterable<number>): number[] => [...s].sort((a, b) => a - b);
-
-/** The code, message and details `fn` throws as a HypermemError (anything else is rethrown). */
-function thrown(fn: () => unknown): { code: string; message: string; details: unknown } | "none" {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HypermemError) return { code: err.code, message: err.message, details: err.details };
-    throw err;
-  }
-  return "none";
-}
 
 /** A set holding `pfns`, built bit by bit. */
 function setOf(host: Host, pages: number, pfns: Iterable<number>): PageSet {

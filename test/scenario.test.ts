@@ -4,10 +4,11 @@
 // chosen by mulberry32(seed ^ 0x5eed)), the workload it starts with the
 // options given, and the typed errors for counts the prefill cannot hold.
 import { describe, expect, it } from "vitest";
+import { thrownError as thrown } from "./helpers.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HypermemError, recordTrace } from "../src/index.js";
+import { recordTrace } from "../src/index.js";
 import { buildScenario } from "../src/migration/scenario.js";
 import { mulberry32 } from "../src/sim/prng.js";
 
@@ -23,16 +24,6 @@ function chosenPfns(seed: number, prefilledPages: number, count: number): number
     if (!out.includes(pfn)) out.push(pfn);
   }
   return out;
-}
-
-function thrown(fn: () => unknown): { code: string; message: string; details: unknown } | "none" {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HypermemError) return { code: err.code, message: err.message, details: err.details };
-    throw err;
-  }
-  return "none";
 }
 
 describe("buildScenario", () => {
