@@ -91,17 +91,23 @@ describe("idle and hostile connections do not block the listener", () => {
   });
 
   it("a silent connection: a legitimate migration completes meanwhile, and the silent one is cut at the handshake deadline", async () => {
-    const { port, next } = await startListener({ handshakeTimeoutMs: 600 });
+    // The deadline is far beyond a 2 MiB migration even on a loaded machine;
+    // "did not wait" is shown by order (the silent handshake is still open
+    // when the migration completes), not by a wall-time bound.
+    const deadlineMs = 4000;
+    const { listener, port, next, reports } = await startListener({ handshakeTimeoutMs: deadlineMs });
     const t0 = performance.now();
     await silent(port, 1);
+    await until(() => listener.handshakes === 1);
     const r = await migrate(scenario(), port);
     expect(r.status).toBe("completed");
-    expect(performance.now() - t0).toBeLessThan(600); // it did not wait for the silent one
     expect(await next("received")).toMatchObject({ guestBytes: 2 * 2 ** 20 });
+    expect(reports.filter((x) => x.event === "refused")).toEqual([]);
+    expect(listener.handshakes).toBe(1);
     const refused = await next("refused");
-    expect(refused).toMatchObject({ error: { code: ErrorCode.Timeout, message: expect.stringMatching(/handshake with .* not completed within 600 ms/) } });
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(590);
-  });
+    expect(refused).toMatchObject({ error: { code: ErrorCode.Timeout, message: expect.stringMatching(/handshake with .* not completed within 4000 ms/) } });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(deadlineMs - 10);
+  }, 30_000);
 
   it("fifty silent connections: the oldest handshakes make room, a legitimate migration completes, and the listener holds at most 16 handshakes of 4 KiB", async () => {
     const { listener, port, next, reports } = await startListener({ handshakeTimeoutMs: 2000 });
@@ -218,9 +224,11 @@ describe("one migration of a VM at a time, and the library's own checks", () => 
     const { port, reports, next } = await startListener();
     const s = scenario(4);
     const first = migrate(s, port);
-    const t0 = performance.now();
+    let firstDone = false;
+    void first.then(() => { firstDone = true; }, () => { firstDone = true; });
     await expect(migrate(s, port)).rejects.toMatchObject({ code: ErrorCode.VmMigrating, message: expect.stringMatching(/vm \d+ is being migrated already/) });
-    expect(performance.now() - t0).toBeLessThan(50);
+    // At once: refused while the first is still under way, not after it.
+    expect(firstDone).toBe(false);
     expect(isMigrating(s.vm)).toBe(true);
     expect((await first).status).toBe("completed");
     expect(isMigrating(s.vm)).toBe(false);
