@@ -11,7 +11,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createHost, type Vm } from "../src/index.js";
 import { serveProtection, type ProtectionReport } from "../src/checkpoint/tcp-backup.js";
 import { PROTECTION_MAGIC } from "../src/checkpoint/tcp-format.js";
+import { protectOverTcp } from "../src/checkpoint/tcp-primary.js";
+import type { ReleasedPacket } from "../src/checkpoint/output.js";
 import { listenForMigrations, type MigrationListener } from "../src/migration/listener.js";
+import { buildScenario } from "../src/migration/scenario.js";
+import { connectMigrationChannel } from "../src/migration/tcp.js";
 
 const closers: Array<() => unknown> = [];
 afterEach(async () => { for (const c of closers.splice(0).reverse()) await c(); });
@@ -59,7 +63,8 @@ async function primary(port: number, args: string[]): Promise<{ child: ReturnTyp
     lines.push(...parts);
     for (const w of waiters.splice(0)) w();
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": the child's last stderr lines may still be in the pipe when it exits.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const until = async (re: RegExp, count: number): Promise<void> => {
     while (lines.filter((l) => re.test(l)).length < count) {
       if (child.exitCode !== null) throw new Error(`the primary exited (${child.exitCode}): ${lines.join("\n")}`);
@@ -110,5 +115,37 @@ describe("hypermem ft --to a listener (processes)", () => {
     expect(failed).toMatchObject({ committed: -1, error: { code: "ERR_BACKUP_MEMORY" } });
     expect(p.lines.join("\n")).toMatch(/ERR_BACKUP_MEMORY|free frames/);
     expect(b.reports.some((r) => r.event === "failover")).toBe(false);
+  }, 60_000);
+});
+
+describe("output commit over TCP (the primary in this process)", () => {
+  it("every packet is released once, after the acknowledgement of the checkpoint of the epoch that emitted it", async () => {
+    const b = await backupListener(64);
+    const s = buildScenario({ guestMiB: 4, workload: { kind: "hotcold", hotFraction: 0.1, hotProbability: 0.9 }, ratePerSec: 20_000, writeFraction: 0.3, seed: 3 });
+    const sc = await connectMigrationChannel({ host: "127.0.0.1", port: b.listener.address.port, token: new TextEncoder().encode(TOKEN) });
+    const acked: number[] = [];
+    const releases: Array<{ packet: ReleasedPacket; checkpoint: number; ackedThen: number[] }> = [];
+    // 2,000 packets/s and 50 ms epochs: exactly 100 packets per epoch's run.
+    const r = await protectOverTcp(s.vm, s.workload, sc, {
+      epochMs: 50, durationMs: 1500, heartbeatIntervalMs: 10, heartbeatTimeoutMs: 30_000, diffs: true,
+      packetsPerSec: 2000, packetBytes: 64, seed: 3,
+      onAck: (cp) => { acked.push(cp); },
+      onRelease: (packet, checkpoint) => { releases.push({ packet, checkpoint, ackedThen: [...acked] }); },
+    });
+    expect(r.checkpoints).toBeGreaterThanOrEqual(2);
+    expect(r.packets.emitted).toBe(100 * (r.checkpoints - 1));
+    expect(r.packets.released).toBe(r.packets.emitted);
+    expect(r.packets.heldAtEnd).toBe(0);
+    expect(new Set(releases.map((x) => x.packet.id)).size).toBe(r.packets.emitted);
+    for (const { packet, checkpoint, ackedThen } of releases) {
+      expect(packet.epoch).toBeGreaterThanOrEqual(1); // checkpoint 0 is the initial copy: no run before it
+      expect(packet.epoch).toBeLessThanOrEqual(checkpoint);
+      expect(ackedThen).toContain(checkpoint);
+    }
+    // Each epoch's packets are released by the first acknowledgement that covers it.
+    for (const { packet, checkpoint } of releases) expect(Math.min(...acked.filter((a) => a >= packet.epoch))).toBe(checkpoint);
+    expect(r.packetLatencyMs.p50).toBeGreaterThan(0);
+    expect(r.packetLatencyMs.p99).toBeGreaterThanOrEqual(r.packetLatencyMs.p50);
+    expect((await b.next("protection-ended")).event).toBe("protection-ended");
   }, 60_000);
 });

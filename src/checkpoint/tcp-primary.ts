@@ -8,8 +8,15 @@
 // while the next epoch runs. The backup's acknowledgements confirm delta
 // bases (confirmed-bases.ts) exactly as in-process. A heartbeat goes every
 // heartbeatIntervalMs. At the end an END message, then CLOSE: the backup
-// does not fail over. Output packets and the early send are in-process
-// only.
+// does not fail over.
+//
+// Output commit as in-process (output.ts): the guest's packets, emitted on
+// the timeline during an epoch's run, are held and released when the
+// backup acknowledges the checkpoint of that epoch's pause. An epoch's
+// accesses run at once when it starts (wall time W, timeline time T), so a
+// packet emitted at timeline time t is counted as emitted at wall time
+// W + (t - T); its added latency runs from there to the acknowledgement.
+// The early send is in-process only.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { GuestWorkload } from "../host/guest-workload.js";
 import { PfnList } from "../host/page-set.js";
@@ -23,6 +30,8 @@ import { CheckpointEncoder } from "./encoder.js";
 import { PendingCheckpoint } from "./pending.js";
 import { StagingArea, takeAll } from "./staging.js";
 import { encodeDigest, encodeMessage, MessageKind, PROTECTION_HELLO } from "./tcp-format.js";
+import { OutputBuffer, PacketSource, type ReleasedPacket } from "./output.js";
+import { percentiles, type Percentiles } from "./result.js";
 import { hexDigest } from "./verify.js";
 
 export interface TcpProtectionOptions {
@@ -31,6 +40,14 @@ export interface TcpProtectionOptions {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   diffs: boolean;
+  /** Output packets the guest emits per second of its run (0: none). */
+  packetsPerSec?: number;
+  /** Bytes of guest memory each packet carries. */
+  packetBytes?: number;
+  /** Seed of the packets' addresses. */
+  seed?: number;
+  /** Called for each packet released, with the acknowledged checkpoint that released it. */
+  onRelease?: (packet: ReleasedPacket, checkpoint: number) => void;
   /** Called at every pause with the checkpoint closed and the guest's digest there. */
   onPause?: (checkpoint: number, digest: string) => void;
   /** Called when the backup acknowledged a checkpoint. */
@@ -42,6 +59,10 @@ export interface TcpProtectionResult {
   acknowledged: number;
   bytesSent: number;
   pauseMs: { p50: number; max: number };
+  /** Output packets: emitted while the guest ran, released on acknowledgements, still held at the end. */
+  packets: { emitted: number; released: number; heldAtEnd: number };
+  /** Latency the output commit added to each released packet, ms (wall clock). */
+  packetLatencyMs: Percentiles;
   wallMs: number;
 }
 
@@ -57,6 +78,12 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
   const reader = vm.dirtyLog.open("checkpoint", { initial: "all" });
   const list = new PfnList(vm.host.kernels, Math.ceil(vm.pages / 64) * 64);
   const staging = new StagingArea(vm);
+  const output = new OutputBuffer();
+  const packets = new PacketSource(vm, timeline, timeline.nowNs, output, o.packetsPerSec ?? 0, o.packetBytes ?? 256, o.seed ?? 1);
+  const detachPackets = timeline.attach(packets);
+  /** Per epoch (the checkpoint its pause makes): wall ns minus timeline ns when its run started. */
+  const wallOffsetNs = new Map<number, number>();
+  const wallNs = (): number => (performance.now() - started) * 1e6;
   let bytesSent = 0;
   let acknowledged = -1;
   let failed: Error | null = null;
@@ -71,6 +98,9 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
         acknowledged = decodeCheckpointAck(pending.subarray(0, CHECKPOINT_ACK.byteLength));
         bases.acknowledge(acknowledged);
         o.onAck?.(acknowledged);
+        const releasedBefore = output.released.length;
+        output.releaseUpTo(acknowledged, wallNs());
+        for (const r of output.released.slice(releasedBefore)) o.onRelease?.(r, acknowledged);
         pending = pending.subarray(CHECKPOINT_ACK.byteLength);
       }
     }
@@ -98,6 +128,8 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
       }
       staging.recycle(cp);
       if (performance.now() - started >= o.durationMs) break;
+      packets.epoch = seq;
+      wallOffsetNs.set(seq, wallNs() - timeline.nowNs);
       timeline.advance(o.epochMs * 1e6);
       await sleep(epochStart + o.epochMs - performance.now());
     }
@@ -112,15 +144,19 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
     throw err instanceof HypermemError ? err : new HypermemError(ErrorCode.MigrationFailed, String((err as Error).message ?? err));
   } finally {
     clearInterval(heartbeat);
+    detachPackets();
     workload?.detach();
     list.free();
     reader.close();
   }
   await acks;
   pauses.sort((a, b) => a - b);
+  const latenciesMs = output.released.map((r) => (r.releasedNs - (r.emittedNs + wallOffsetNs.get(r.epoch)!)) / 1e6);
   return {
     checkpoints: seq, acknowledged, bytesSent,
     pauseMs: { p50: pauses[Math.floor(pauses.length / 2)] ?? 0, max: pauses[pauses.length - 1] ?? 0 },
+    packets: { emitted: output.emitted, released: output.released.length, heldAtEnd: output.heldPackets },
+    packetLatencyMs: percentiles(latenciesMs),
     wallMs: performance.now() - started,
   };
 }
