@@ -149,3 +149,41 @@ describe("output commit over TCP (the primary in this process)", () => {
     expect((await b.next("protection-ended")).event).toBe("protection-ended");
   }, 60_000);
 });
+
+describe("early send over TCP (the primary in this process)", () => {
+  const run = async (earlySend: boolean, onAck?: (cp: number, sc: { destroy(): void }) => void) => {
+    const b = await backupListener(64);
+    const s = buildScenario({ guestMiB: 4, workload: { kind: "hotcold", hotFraction: 0.1, hotProbability: 0.9 }, ratePerSec: 20_000, writeFraction: 0.3, seed: 5 });
+    const sc = await connectMigrationChannel({ host: "127.0.0.1", port: b.listener.address.port, token: new TextEncoder().encode(TOKEN) });
+    const result = protectOverTcp(s.vm, s.workload, sc, {
+      epochMs: 50, durationMs: 1500, heartbeatIntervalMs: 10, heartbeatTimeoutMs: 30_000, diffs: true, earlySend, packetsPerSec: 0,
+      onAck: (cp) => onAck?.(cp, sc),
+    });
+    return { b, result };
+  };
+
+  it("stable pages go while the guest runs; without it none do; every checkpoint is acknowledged either way", async () => {
+    const on = await run(true);
+    const r = await on.result;
+    expect(r.earlyPages).toBeGreaterThan(0);
+    expect(r.earlyRewritten).toBeLessThanOrEqual(r.earlyPages);
+    expect(r.acknowledged).toBe(r.checkpoints - 1);
+    expect((await on.b.next("protection-ended")).event).toBe("protection-ended");
+    const off = await run(false);
+    const q = await off.result;
+    expect(q.earlyPages).toBe(0);
+    expect(q.acknowledged).toBe(q.checkpoints - 1);
+  }, 60_000);
+
+  it("a primary lost mid-run with pages sent early: the backup takes over at its last commit, equal to the primary's digest there", async () => {
+    const { b, result } = await run(true, (cp, sc) => { if (cp === 8) sc.destroy(); });
+    await expect(result).rejects.toMatchObject({ code: expect.any(String) });
+    const f = await b.next("failover");
+    if (f.event !== "failover") throw new Error("unreachable");
+    expect(f.reason).toBe("connection lost");
+    expect(f.checkpoint).toBeGreaterThanOrEqual(8);
+    expect(f.verified).toBe(true);
+    expect(f.error).toBeNull();
+    expect(b.taken).toHaveLength(1);
+  }, 60_000);
+});

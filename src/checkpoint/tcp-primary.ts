@@ -16,10 +16,18 @@
 // accesses run at once when it starts (wall time W, timeline time T), so a
 // packet emitted at timeline time t is counted as emitted at wall time
 // W + (t - T); its added latency runs from there to the acknowledgement.
-// The early send is in-process only.
+//
+// Early send as in-process (early-send.ts): an epoch's run is cut into
+// earlyScansPerEpoch + 1 slices; after each but the last, the pages
+// written so far that the modification history predicts stable are staged
+// into the open checkpoint, put on the wire at once (records without a
+// COMMIT) and write-protected. A later slice's write to one of them faults,
+// lifts the protection and sets its D bit, so the pause copies it again.
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { GuestWorkload } from "../host/guest-workload.js";
 import { PfnList } from "../host/page-set.js";
+import { EarlyProtection, ModificationHistory, takeStable } from "./early-send.js";
+import { FT_DEFAULTS } from "./options.js";
 import type { Vm } from "../host/vm.js";
 import type { SecureChannel } from "../net/secure-channel.js";
 import { Timeline } from "../sim/timeline.js";
@@ -40,6 +48,8 @@ export interface TcpProtectionOptions {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   diffs: boolean;
+  /** Send stable pages while the guest runs (default true). */
+  earlySend?: boolean;
   /** Output packets the guest emits per second of its run (0: none). */
   packetsPerSec?: number;
   /** Bytes of guest memory each packet carries. */
@@ -59,6 +69,9 @@ export interface TcpProtectionResult {
   acknowledged: number;
   bytesSent: number;
   pauseMs: { p50: number; max: number };
+  /** Pages sent while the guest ran, and those of them written again before the pause (sent again). */
+  earlyPages: number;
+  earlyRewritten: number;
   /** Output packets: emitted while the guest ran, released on acknowledgements, still held at the end. */
   packets: { emitted: number; released: number; heldAtEnd: number };
   /** Latency the output commit added to each released packet, ms (wall clock). */
@@ -78,6 +91,11 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
   const reader = vm.dirtyLog.open("checkpoint", { initial: "all" });
   const list = new PfnList(vm.host.kernels, Math.ceil(vm.pages / 64) * 64);
   const staging = new StagingArea(vm);
+  const earlySend = o.earlySend ?? true;
+  const history = new ModificationHistory(vm.pages, FT_DEFAULTS.stableEpochs);
+  const early = new EarlyProtection(vm);
+  let earlyPages = 0;
+  let earlyRewritten = 0;
   const output = new OutputBuffer();
   const packets = new PacketSource(vm, timeline, timeline.nowNs, output, o.packetsPerSec ?? 0, o.packetBytes ?? 256, o.seed ?? 1);
   const detachPackets = timeline.attach(packets);
@@ -108,29 +126,49 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
   const heartbeat = setInterval(() => { void send(encodeMessage(MessageKind.Heartbeat)).catch(() => undefined); }, o.heartbeatIntervalMs);
   const pauses: number[] = [];
   let seq = 0;
+  /** The checkpoint the next pause closes (it already holds the pages sent early in this epoch). */
+  let open = new PendingCheckpoint(seq++);
+  const sendReady = async (cp: PendingCheckpoint): Promise<void> => {
+    for (let chunk = encoder.next(cp); chunk; chunk = chunk.commit ? null : encoder.next(cp)) {
+      await send(encodeMessage(MessageKind.Stream, chunk.bytes));
+    }
+  };
   try {
     await send(PROTECTION_HELLO.encode({ guestPages: vm.pages, heartbeatTimeoutMs: Math.round(o.heartbeatTimeoutMs) }));
     await send(encodeMessage(MessageKind.Stream, encoder.header(vm.pages, vm.id)));
     for (let epochStart = performance.now(); ; epochStart += o.epochMs) {
       if (failed) throw failed;
       const pausedAt = performance.now();
+      earlyRewritten += early.endEpoch();
       reader.sync();
-      const cp = new PendingCheckpoint(seq++);
-      staging.stage(takeAll(reader, list), cp);
+      const cp = open;
+      const dirty = takeAll(reader, list);
+      staging.stage(dirty, cp);
+      history.written(dirty, cp.seq);
       cp.epochs.push(cp.seq);
       cp.closed = true;
       const digest = guestDigest(vm).digest;
       pauses.push(performance.now() - pausedAt);
       o.onPause?.(cp.seq, hexDigest(digest));
       await send(encodeDigest(cp.seq, digest));
-      for (let chunk = encoder.next(cp); chunk; chunk = chunk.commit ? null : encoder.next(cp)) {
-        await send(encodeMessage(MessageKind.Stream, chunk.bytes));
-      }
+      await sendReady(cp);
       staging.recycle(cp);
       if (performance.now() - started >= o.durationMs) break;
-      packets.epoch = seq;
-      wallOffsetNs.set(seq, wallNs() - timeline.nowNs);
-      timeline.advance(o.epochMs * 1e6);
+      open = new PendingCheckpoint(seq++);
+      packets.epoch = open.seq;
+      wallOffsetNs.set(open.seq, wallNs() - timeline.nowNs);
+      const slices = earlySend ? FT_DEFAULTS.earlyScansPerEpoch + 1 : 1;
+      for (let i = 1; i <= slices; i++) {
+        timeline.advance((o.epochMs * 1e6) / slices);
+        if (i === slices) break;
+        const stable = takeStable(reader, list, history, open.seq);
+        if (stable.length === 0) continue;
+        staging.stage(stable, open);
+        history.written(stable, open.seq);
+        early.protect(stable);
+        earlyPages += stable.length;
+        await sendReady(open);
+      }
       await sleep(epochStart + o.epochMs - performance.now());
     }
     const lastSeq = seq - 1;
@@ -145,6 +183,7 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
   } finally {
     clearInterval(heartbeat);
     detachPackets();
+    early.close();
     workload?.detach();
     list.free();
     reader.close();
@@ -155,6 +194,7 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
   return {
     checkpoints: seq, acknowledged, bytesSent,
     pauseMs: { p50: pauses[Math.floor(pauses.length / 2)] ?? 0, max: pauses[pauses.length - 1] ?? 0 },
+    earlyPages, earlyRewritten,
     packets: { emitted: output.emitted, released: output.released.length, heldAtEnd: output.heldPackets },
     packetLatencyMs: percentiles(latenciesMs),
     wallMs: performance.now() - started,

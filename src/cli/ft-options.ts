@@ -40,14 +40,13 @@ export const FT_OPTIONS = {
   "token-file": inputFile({ help: "the listener's shared secret (16 to 4096 bytes once trimmed)" }),
 } as const;
 
-const IN_PROCESS = "in-process only (over TCP the guest runs in wall-clock epochs, with no early send)";
+const IN_PROCESS = "in-process only (over TCP the guest runs in wall-clock epochs on a real socket)";
 
 /** Flags that need or exclude --to. */
 export const FT_RULES = {
   notWith: [
     ["to", "sweep-epoch", IN_PROCESS], ["to", "fail-at", "over TCP the primary fails by being killed (kill -9)"],
     ["to", "bandwidth", IN_PROCESS], ["to", "latency", IN_PROCESS], ["to", "in-flight", IN_PROCESS],
-    ["to", "no-early-send", IN_PROCESS],
   ],
   needs: [["to", "token-file", "the listener's shared secret"], ["token-file", "to", "the secret of a TCP backup"]],
 } as const;
