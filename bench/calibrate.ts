@@ -20,10 +20,9 @@
 // with a note saying in how many calibration runs a 2x slower kernel would
 // have failed (bench/gates.md).
 import { cpus } from "node:os";
-import { parseArgs } from "node:util";
-import { ErrorCode, HypermemError } from "../src/errors.js";
 import { calibrationRun, loadSession, saveSession, type CalibrationRun } from "./calibrate-session.js";
 import { allCases } from "./cases/index.js";
+import { benchArgs, usageError } from "./cli-args.js";
 import { CAUGHT_SLOWDOWN, deriveGate, type GateDerivation } from "./gate.js";
 import { loadGates, saveGates, type GateRecord } from "./gates-file.js";
 import { median, spread, type Spread } from "./stats.js";
@@ -32,7 +31,8 @@ import { median, spread, type Spread } from "./stats.js";
 const noisyNote = (caught: number, runs: number): string =>
   `gate = p5 / 1.25 is not above median / 2: the kernel made 2x slower would have failed ${caught} of the ${runs} calibration runs (bench/gates.md)`;
 
-const { values } = parseArgs({
+const USAGE = "npx tsx bench/calibrate.ts [--runs 6] [--rounds 7] [--time 150] [--case NAME ...] [--save FILE] [--from FILE ...] [--write] [--accept-noisy NAME ...]";
+const values = benchArgs("calibrate", USAGE, {
   options: {
     runs: { type: "string", default: "6" },
     rounds: { type: "string", default: "7" },
@@ -47,7 +47,7 @@ const { values } = parseArgs({
 const positive = (flag: "runs" | "rounds" | "time", least: number): number => {
   const n = Number(values[flag]);
   if (!Number.isFinite(n) || n < least || (flag !== "time" && !Number.isInteger(n))) {
-    throw new HypermemError(ErrorCode.BadOption, `--${flag} must be ${flag === "time" ? "a number of ms" : "an integer"} >= ${least}, got ${values[flag]}`, { flag: `--${flag}`, value: values[flag] });
+    usageError("calibrate", USAGE, `--${flag} ${values[flag]}: must be ${flag === "time" ? "a number of ms" : "an integer"} >= ${least}`);
   }
   return n;
 };
@@ -57,7 +57,7 @@ const timeMs = positive("time", 1);
 const kernelNames = allCases.map((c) => c.name);
 for (const [flag, list] of [["--case", values.case], ["--accept-noisy", values["accept-noisy"]]] as const) {
   for (const name of list ?? []) {
-    if (!kernelNames.includes(name)) throw new HypermemError(ErrorCode.BadOption, `${flag} ${name}: not a kernel case (known: ${kernelNames.join(", ")})`, { flag, value: name });
+    if (!kernelNames.includes(name)) usageError("calibrate", USAGE, `${flag} ${name}: not a kernel case (known: ${kernelNames.join(", ")})`);
   }
 }
 const names = values.case ?? kernelNames;

@@ -10,17 +10,19 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs, usageError } from "./cli-args.js";
 
 interface Row { case: string; impl: string; bytesPerSec: number; opsPerSec: number }
 
 const NATIVE = fileURLToPath(new URL("../../shared/native/run", import.meta.url));
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "2" }, case: { type: "string", multiple: true } } });
+const USAGE = "npm run bench:native [-- --rounds N] [--case NAME ...]";
+const values = benchArgs("bench:native", USAGE, { options: { rounds: { type: "string", default: "2" }, case: { type: "string", multiple: true } } });
 if (!existsSync(NATIVE)) {
   console.error(`bench:native: ${NATIVE} not found (the native harness lives beside the repository in the project workspace)`);
   process.exit(2);
 }
 const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) usageError("bench:native", USAGE, `--rounds ${values.rounds}: must be a positive integer`);
 const caseArgs = (values.case ?? []).flatMap((c) => ["--case", c]);
 const ours: Row[] = [];
 const native: Row[] = [];

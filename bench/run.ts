@@ -14,10 +14,9 @@
 // migration over loopback TCP between two processes, a plain Node socket
 // sending the same bytes, and bench/cases' scenarios (the cluster's scale
 // target); they have no reference and no gate.
-import { parseArgs } from "node:util";
-import { ErrorCode, HypermemError } from "../src/errors.js";
 import type { BenchCase, ScenarioBench } from "./case.js";
 import { allCases, scenarioCases } from "./cases/index.js";
+import { benchArgs, usageError } from "./cli-args.js";
 import { judgeRatios, type GateVerdict } from "./gate.js";
 import { loadGates } from "./gates-file.js";
 import { migrationBench } from "./migration.bench.js";
@@ -39,7 +38,8 @@ export interface BenchResult {
 const DEFAULT_ROUNDS = 7;
 const DEFAULT_TIME_MS = 150;
 
-const { values } = parseArgs({
+const USAGE = "npm run bench [-- --json] [--case NAME ...] [--rounds N] [--time MS] | npm run bench:check";
+const values = benchArgs("bench", USAGE, {
   options: {
     json: { type: "boolean", default: false },
     check: { type: "boolean", default: false },
@@ -49,19 +49,13 @@ const { values } = parseArgs({
   },
 });
 const timeMs = Number(values.time);
-if (!Number.isFinite(timeMs) || timeMs <= 0) {
-  throw new HypermemError(ErrorCode.BadOption, `--time must be a positive number of ms, got ${values.time}`, { flag: "--time", value: values.time });
-}
+if (!Number.isFinite(timeMs) || timeMs <= 0) usageError("bench", USAGE, `--time ${values.time}: must be a positive number of ms`);
 const rounds = Number(values.rounds);
-if (!Number.isInteger(rounds) || rounds < 1) {
-  throw new HypermemError(ErrorCode.BadOption, `--rounds must be a positive integer, got ${values.rounds}`, { flag: "--rounds", value: values.rounds });
-}
+if (!Number.isInteger(rounds) || rounds < 1) usageError("bench", USAGE, `--rounds ${values.rounds}: must be a positive integer`);
 const scenarios: readonly ScenarioBench[] = [migrationBench, ...tcpBenches, ...scenarioCases];
 const known = new Set([...allCases, ...scenarios].map((c) => c.name));
 for (const name of values.case ?? []) {
-  if (!known.has(name)) {
-    throw new HypermemError(ErrorCode.BadOption, `--case ${name}: unknown case (known: ${[...known].join(", ")})`, { flag: "--case", value: name });
-  }
+  if (!known.has(name)) usageError("bench", USAGE, `--case ${name}: unknown case (known: ${[...known].join(", ")})`);
 }
 const wanted = (name: string): boolean => !values.case || values.case.includes(name);
 const selected = allCases.filter((c) => wanted(c.name));

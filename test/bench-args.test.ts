@@ -1,0 +1,25 @@
+// The bench scripts refuse a bad flag or value in one line that names it,
+// with the usage and exit status 2, never a stack trace (bench/cli-args.ts).
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const STACK_LINE = /^\s+at /m;
+
+function bench(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("bench command lines", () => {
+  it.each([
+    ["bench/run.ts", ["--help"], "bench: Unknown option '--help'"],
+    ["bench/calibrate.ts", ["--time", "0"], "calibrate: --time 0: must be a number of ms >= 1\nusage: npx tsx bench/calibrate.ts"],
+  ])("%s %j is refused naming the flag, status 2, no stack", (script, args, start) => {
+    const o = bench(script, args);
+    expect(o.stderr.startsWith(start), o.stderr).toBe(true);
+    expect(o.stderr).not.toMatch(STACK_LINE);
+    expect(o.status).toBe(2);
+    expect(o.stdout).toBe("");
+  }, 60_000);
+});
