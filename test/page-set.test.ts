@@ -96,6 +96,7 @@ describe("PageSet against a Set of pfns", () => {
         const expected = sorted(new Set(pfns.filter(inWindow)));
         expect([n, list.length]).toEqual([expected.length, expected.length]);
         expect(list.toArray()).toEqual(expected);
+        expect(list.toUint32Array()).toEqual(Uint32Array.from(expected));
         expect(members(s)).toEqual(sorted(new Set(pfns.filter((pfn) => !inWindow(pfn)))));
         s.free();
         list.free();

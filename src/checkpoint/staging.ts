@@ -32,7 +32,7 @@ export interface StagedCount {
 /** Moves every pending page of `reader` into `list` (sized for the whole guest) and returns them. */
 export function takeAll(reader: PageLogReader, list: PfnList): Uint32Array {
   const n = reader.takeWindow(0, Math.ceil(list.capacity / 64), list);
-  return n === 0 ? new Uint32Array(0) : Uint32Array.from(list.toArray());
+  return n === 0 ? new Uint32Array(0) : list.toUint32Array();
 }
 
 export class StagingArea {
