@@ -33,7 +33,7 @@ const SETTLE_LIMIT_NS = 600e9;
 export type LockstepTraceEvent =
   | { type: "emit"; packet: Packet }
   | { type: "nondeterminism"; event: NondeterministicEvent }
-  | { type: "resync"; phase: "start" | "committed" | "done" | "failed"; attempt: number; cause: CheckpointCause; atNs: number }
+  | { type: "resync"; phase: "start" | "committed" | "done" | "failed"; attempt: number; cause: CheckpointCause; atNs: number; secondary: Vm }
   | { type: "fail"; atNs: number }
   | { type: "takeover"; atNs: number };
 
@@ -158,7 +158,7 @@ class Lockstep {
       deltaPages: 0, wireBytes: 0, flushedPages: 0, divergedPages: 0, releasedPackets: 0, verified: null, error: null,
     };
     this.records.push(rec);
-    this.#trace?.({ type: "resync", phase: "start", attempt, cause: pending.cause, atNs: this.nowNs });
+    this.#trace?.({ type: "resync", phase: "start", attempt, cause: pending.cause, atNs: this.nowNs, secondary: this.secondary });
     const plan = this.channel.prepare(attempt, this.#newStream, this.o.damageResyncs.has(attempt));
     rec.full = plan.full;
     rec.dirtyPages = plan.pfns.length;
@@ -179,13 +179,13 @@ class Lockstep {
     const outcome = this.channel.deliver(plan, this.o.onFlushed ? (vm) => this.o.onFlushed!(plan.attempt, vm) : null);
     if (!outcome.ok) {
       rec.error = { code: outcome.error.code, message: outcome.error.message };
-      this.#trace?.({ type: "resync", phase: "failed", attempt: plan.attempt, cause: pending.cause, atNs: this.nowNs });
+      this.#trace?.({ type: "resync", phase: "failed", attempt: plan.attempt, cause: pending.cause, atNs: this.nowNs, secondary: this.secondary });
       this.#newStream = true;
       pending.cancel = this.timeline.schedule(this.nowNs, () => this.#startAttempt());
       return;
     }
     this.#newStream = false;
-    this.#trace?.({ type: "resync", phase: "committed", attempt: plan.attempt, cause: pending.cause, atNs: this.nowNs });
+    this.#trace?.({ type: "resync", phase: "committed", attempt: plan.attempt, cause: pending.cause, atNs: this.nowNs, secondary: this.secondary });
     rec.flushedPages = outcome.flushedPages;
     rec.divergedPages = outcome.divergedPages;
     rec.verified = outcome.verified;
@@ -206,7 +206,7 @@ class Lockstep {
     rec.pauseMs = (this.nowNs - pending.triggerNs) / 1e6;
     if (pending.cause !== "initial") this.pausedNs += this.nowNs - pending.triggerNs;
     this.pending = null;
-    this.#trace?.({ type: "resync", phase: "done", attempt: rec.attempt, cause: pending.cause, atNs: this.nowNs });
+    this.#trace?.({ type: "resync", phase: "done", attempt: rec.attempt, cause: pending.cause, atNs: this.nowNs, secondary: this.secondary });
     this.primary.resume();
     this.secondary.resume();
     this.#schedulePeriodic();
