@@ -128,3 +128,19 @@ describe("resync", () => {
     expect(r.resyncRecords.find((x) => x.attempt === 0)!.verified).toBe(true);
   });
 });
+
+describe("failover during a resync", () => {
+  it("drops the uncommitted checkpoint and the held packets; the secondary releases its own versions, once and in order", async () => {
+    const probe = await traced({ durationMs: 300, nondeterminismPerSec: 60 });
+    const start = probe.events.find((e) => e.type === "resync" && e.phase === "start" && e.cause === "mismatch") as { atNs: number };
+    const protectedFromNs = probe.events.find((e) => e.type === "resync" && e.phase === "done")!;
+    const failAtMs = (start.atNs - (protectedFromNs as { atNs: number }).atNs) / 1e6 + 0.001;
+    const { r } = await traced({ durationMs: 300, nondeterminismPerSec: 60, failAtMs });
+    expect(r.failover?.resyncInterrupted).toBe(true);
+    expect(r.failover?.heldDropped).toBeGreaterThan(0);
+    expect(r.failover?.failoverTimeMs).toBeGreaterThanOrEqual(90);
+    expect(r.failover?.failoverTimeMs).toBeLessThanOrEqual(100);
+    expect(r.packets.outOfOrder).toBe(0);
+    for (const seqs of seqsPerConnection(r).values()) expect(seqs).toEqual(seqs.map((_, i) => i));
+  });
+});
