@@ -26,10 +26,8 @@ import type { PageLogReader } from "../host/page-log.js";
 import { PfnList } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
 import { guestDigest } from "../stream/fingerprints.js";
+import { FlushBuffers, flushPages } from "./flush.js";
 
-const PAGE_BYTES = 4096;
-/** Pages compared and flushed per batch. */
-const FLUSH_BATCH_PAGES = 256;
 /** Frames the secondary host keeps free beyond the two guest copies (page tables, receiver buffers). */
 const SECONDARY_SLACK_FRAMES = 2048;
 
@@ -75,6 +73,7 @@ export class ResyncChannel {
   readonly #secondaryReader: PageLogReader;
   readonly #secondaryList: PfnList;
   readonly #staging: StagingArea;
+  readonly #flushBuffers = new FlushBuffers();
   #backup: Backup | null = null;
   #encoder: CheckpointEncoder | null = null;
   #bases: ConfirmedBases | null = null;
@@ -182,21 +181,7 @@ export class ResyncChannel {
 
   /** Copies every listed page that differs from the cache into the secondary; returns the pages compared and those that differed. */
   #flush(pfns: Uint32Array): { flushedPages: number; divergedPages: number } {
-    const cache = this.cache!;
-    const fromCache = new Uint8Array(FLUSH_BATCH_PAGES * PAGE_BYTES);
-    const fromSecondary = new Uint8Array(FLUSH_BATCH_PAGES * PAGE_BYTES);
-    let divergedPages = 0;
-    for (let first = 0; first < pfns.length; first += FLUSH_BATCH_PAGES) {
-      const batch = pfns.subarray(first, first + FLUSH_BATCH_PAGES);
-      cache.gatherPages(batch, fromCache);
-      this.secondary.gatherPages(batch, fromSecondary);
-      for (let i = 0; i < batch.length; i++) {
-        const want = fromCache.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES);
-        if (Buffer.compare(want, fromSecondary.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES)) === 0) continue;
-        this.secondary.writePages(batch[i], want);
-        divergedPages++;
-      }
-    }
+    const divergedPages = flushPages(this.cache!, this.secondary, pfns, this.#flushBuffers);
     this.#secondaryReader.sync();
     takeAll(this.#secondaryReader, this.#secondaryList);
     return { flushedPages: pfns.length, divergedPages };
