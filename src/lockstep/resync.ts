@@ -20,6 +20,7 @@ import { ConfirmedBases } from "../checkpoint/confirmed-bases.js";
 import { addCounts, CheckpointEncoder, emptyCounts, type RecordCounts } from "../checkpoint/encoder.js";
 import { PendingCheckpoint } from "../checkpoint/pending.js";
 import { StagingArea, takeAll } from "../checkpoint/staging.js";
+import { hexDigest } from "../checkpoint/verify.js";
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import type { PageLogReader } from "../host/page-log.js";
@@ -47,8 +48,6 @@ export interface ResyncPlan {
 export type ResyncOutcome =
   | { readonly ok: true; readonly flushedPages: number; readonly divergedPages: number; readonly verified: boolean; readonly error: HypermemError | null }
   | { readonly ok: false; readonly error: HypermemError };
-
-export const hexDigest = (d: bigint): string => `0x${d.toString(16).padStart(16, "0")}`;
 
 /** Refuses a secondary host that cannot hold two copies of the guest (the running secondary and the cache). */
 export function checkSecondaryHost(host: Host, guestPages: number): void {
