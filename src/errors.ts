@@ -100,6 +100,10 @@ export const ErrorCode = {
   BackupMemory: "ERR_BACKUP_MEMORY",
   /** After a failover, the backup's guest differs from the primary's memory at the pause of the checkpoint it committed. */
   FailoverMismatch: "ERR_FAILOVER_MISMATCH",
+
+  // Quasi-lockstep fault tolerance (src/lockstep).
+  /** After a resync, the secondary's memory digest differs from the primary's at the pause. */
+  LockstepDiverged: "ERR_LOCKSTEP_DIVERGED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -145,3 +145,14 @@ export { protect, type FtOutcome, type FtTraceEvent } from "./checkpoint/protect
 export type { CheckpointRecord, EpochRecord, FailoverRecord, FtResult, Percentiles } from "./checkpoint/result.js";
 export { CHECKPOINT_ACK, decodeCheckpointAck, encodeCheckpointAck } from "./checkpoint/ack.js";
 export { Backup } from "./checkpoint/backup.js";
+// Quasi-lockstep fault tolerance (src/lockstep, docs/lockstep.md, issue 12):
+// outputs compared per connection, resync by checkpoint on mismatch, failover.
+export { runLockstep, type LockstepOutcome, type LockstepTraceEvent } from "./lockstep/lockstep.js";
+export { LOCKSTEP_DEFAULTS, resolveLockstepOptions, type LockstepOptions, type LockstepProgress, type ResolvedLockstepOptions } from "./lockstep/options.js";
+export type { LockstepFailover, LockstepResult, ResyncRecord } from "./lockstep/result.js";
+export type { CheckpointCause, ReleasedPacket as LockstepReleasedPacket, ReleaseOrigin } from "./lockstep/comparator.js";
+export { NONDETERMINISM_KINDS, type NondeterminismKind, type NondeterministicEvent } from "./lockstep/nondeterminism.js";
+export {
+  checkpointingFigures, COMPARE_EPOCH_MS, lockstepFigures, runCheckpointingScenario, runLockstepScenario, sweepNondeterminism,
+  type LockstepScenario, type TechniqueFigures,
+} from "./lockstep/compare.js";

@@ -5,6 +5,7 @@ import { demoHostCommand } from "./demo-host.js";
 import { ftCommand } from "./ft.js";
 import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
+import { lockstepCommand } from "./lockstep.js";
 import { migrateCommand } from "./migrate.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import type { Command } from "./registry.js";
@@ -13,5 +14,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, helpCommand,
 ]);
