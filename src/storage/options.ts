@@ -100,6 +100,16 @@ export interface SendProgress {
   readonly attempt: number;
 }
 
+/** An attempt about to send its first block. */
+export interface SendStart {
+  readonly attempt: number;
+  readonly offeredBytes: number;
+  /** Why the destination offered that ("resumed", "no fragment", ...), and "; refused: source changed" when the source's blocks differ. */
+  readonly offer: string;
+  readonly startedAtBytes: number;
+  readonly timeToResumeMs: number;
+}
+
 export interface SendDiskOptions {
   host: string;
   port: number;
@@ -122,6 +132,8 @@ export interface SendDiskOptions {
    */
   resumeOffset?: number;
   onProgress?: (p: SendProgress) => void;
+  /** Called when an attempt starts sending blocks: where the destination offered to start, why, and where it starts. */
+  onStart?: (s: SendStart) => void;
   /** Aborting stops the transfer (the destination keeps a fragment). */
   signal?: AbortSignal;
 }
@@ -137,10 +149,11 @@ export interface ResolvedSendDiskOptions {
   readonly retryDelaysMs: readonly number[];
   readonly resumeOffset: number | null;
   readonly onProgress: ((p: SendProgress) => void) | null;
+  readonly onStart: ((s: SendStart) => void) | null;
   readonly signal: AbortSignal | null;
 }
 
-const SEND_KEYS = ["host", "port", "token", "encryption", "name", "blockBytes", "idleTimeoutMs", "retryDelaysMs", "resumeOffset", "onProgress", "signal"];
+const SEND_KEYS = ["host", "port", "token", "encryption", "name", "blockBytes", "idleTimeoutMs", "retryDelaysMs", "resumeOffset", "onProgress", "onStart", "signal"];
 
 export function resolveSendDiskOptions(o: SendDiskOptions): ResolvedSendDiskOptions {
   if (typeof o !== "object" || o === null) throw new HypermemError(ErrorCode.BadOption, `send options must be an object such as { host, port, token }, got ${String(o)}`, { option: "options" });
@@ -149,7 +162,9 @@ export function resolveSendDiskOptions(o: SendDiskOptions): ResolvedSendDiskOpti
   const blockBytes = requireInt("blockBytes", o.blockBytes ?? DISK_DEFAULTS.blockBytes, MIN_BLOCK_BYTES, MAX_BLOCK_BYTES);
   if ((blockBytes & (blockBytes - 1)) !== 0) throw new HypermemError(ErrorCode.BadOption, `blockBytes must be a power of two, got ${blockBytes}`, { option: "blockBytes", value: blockBytes });
   const delays = o.retryDelaysMs ?? DISK_DEFAULTS.retryDelaysMs;
-  if (!Array.isArray(delays) || delays.length > 100) throw new HypermemError(ErrorCode.BadOption, `retryDelaysMs must be a list of at most 100 delays, got ${String(delays)}`, { option: "retryDelaysMs", value: delays });
+  if (!Array.isArray(delays) || delays.length > 1000) {
+    throw new HypermemError(ErrorCode.BadOption, `retryDelaysMs must be a list of at most 1000 delays, got ${Array.isArray(delays) ? `${delays.length} of them` : String(delays)}`, { option: "retryDelaysMs" });
+  }
   if (o.encryption !== undefined && typeof o.encryption !== "boolean") throw new HypermemError(ErrorCode.BadOption, `encryption must be true or false, got ${String(o.encryption)}`, { option: "encryption", value: o.encryption });
   return Object.freeze({
     host: o.host,
@@ -162,6 +177,7 @@ export function resolveSendDiskOptions(o: SendDiskOptions): ResolvedSendDiskOpti
     retryDelaysMs: Object.freeze(delays.map((d, i) => requireInt(`retryDelaysMs[${i}]`, d, 0, DAY_MS))),
     resumeOffset: o.resumeOffset === undefined ? null : requireInt("resumeOffset", o.resumeOffset, 0, Number.MAX_SAFE_INTEGER),
     onProgress: optionalFunction("onProgress", o.onProgress),
+    onStart: optionalFunction("onStart", o.onStart),
     signal: o.signal ?? null,
   });
 }

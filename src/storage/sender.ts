@@ -231,6 +231,7 @@ async function attempt(s: AttemptState, number: number, record: (a: SendAttempt)
       await sc.send(encodeStart(start, reason));
       startedAtBytes = start;
       timeToResumeMs = performance.now() - begun;
+      o.onStart?.({ attempt: number, offeredBytes, offer, startedAtBytes: start, timeToResumeMs });
       s.resentBytes += Math.max(0, Math.min(s.furthestSent, image.sizeBytes) - start);
       replies.acked = start;
       const window = 2 * off.intervalBytes;
@@ -238,15 +239,17 @@ async function attempt(s: AttemptState, number: number, record: (a: SendAttempt)
       const inFlight: Array<Promise<void>> = [];
       let checkedAt = start;
       for (sent = start; sent < image.sizeBytes;) {
-        while (sent - replies.acked >= window) await replies.changed();
-        replies.check();
         const length = Math.min(o.blockBytes, image.sizeBytes - sent);
+        while (sent + length - replies.acked > window) await replies.changed();
+        replies.check();
         const block = image.read(buf, sent, length);
         const hash = new Uint8Array(createHash("sha256").update(block).digest());
         whole.update(block);
         const msg = encodeBlock(sent, block, hash, isZeroPage);
         if (inFlight.length >= 2) await inFlight.shift();
-        inFlight.push(sc.send(msg.bytes));
+        const sending = sc.send(msg.bytes);
+        sending.catch(() => undefined); // a failed send fails the attempt where it is awaited
+        inFlight.push(sending);
         s.blockBytesSent += length;
         s.dataBytesSent += msg.dataBytes;
         sent += length;
