@@ -176,8 +176,9 @@ class PartialTransfer {
 /** Matches the hello against the store: a verified fragment moved back, or a fresh partial file and why. */
 function open(store: DiskStore, hello: Hello, o: ResolvedDiskServeOptions): { partial: PartialTransfer; reason: Reason } {
   const taken = store.takeRecord(hello.name);
+  const expired = taken.record === null && (taken.reason === "record expired" || store.opened.expired.includes(hello.name));
   let reason: Reason = taken.record === null
-    ? (taken.reason === "no fragment" ? Reason.NoFragment : taken.reason === "record expired" ? Reason.RecordExpired : Reason.FragmentDamaged)
+    ? (expired ? Reason.RecordExpired : taken.reason === "fragment damaged" ? Reason.FragmentDamaged : Reason.NoFragment)
     : Reason.Resumed;
   const r = taken.record;
   if (r !== null && (r.sizeBytes !== hello.sizeBytes || r.blockBytes !== hello.blockBytes || !sameBytes(r.generation, hello.generation))) {

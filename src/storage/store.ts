@@ -92,6 +92,8 @@ export class DiskStore {
   readonly fragmentDir: string;
   readonly limits: StoreLimits;
   readonly #now: () => number;
+  /** What the sweep made when the store was opened. */
+  opened: SweepReport = { recovered: [], expired: [], evicted: [], discarded: [] };
 
   private constructor(dir: string, limits: StoreLimits, now: () => number) {
     this.dir = dir;
@@ -118,7 +120,7 @@ export class DiskStore {
         throw fileIoError(folder, "create", err);
       }
     }
-    store.sweep();
+    store.opened = store.sweep();
     return store;
   }
 
