@@ -23,7 +23,7 @@
 // Message: 0 u8 type │ 1 u8 0 │ 2 u16 0 │ 4 u32 payloadBytes │ 8 payload
 //   OFFER    (1) u64 offset │ u64 intervalBytes │ u32 reason │ u32 0 │ 32 prefix digest
 //   START    (2) u64 offset │ u32 reason │ u32 0
-//   BLOCK    (3) u64 offset │ u32 lengthBytes │ u32 0 │ 32 SHA-256 of the block │
+//   BLOCK    (3) u64 offset │ u32 lengthBytes │ u32 0 │ u64 XXH3-64 of the block │
 //                page map: ceil(pages/8) bytes, bit i (LSB first) set = page i
 //                follows │ the pages that follow, in order (a zero page is
 //                not sent; the last page of the image may be short)
@@ -33,7 +33,7 @@
 //   CONFLICT (7) u64 the destination's offset │ u64 the offset the source asked
 import { ErrorCode, HypermemError } from "../errors.js";
 import { defineHeader } from "../format/header.js";
-import { GENERATION_BYTES, HASH_BYTES, MAX_NAME_BYTES, PAGE_BYTES } from "./identity.js";
+import { BLOCK_HASH_BYTES, GENERATION_BYTES, HASH_BYTES, MAX_NAME_BYTES, PAGE_BYTES } from "./identity.js";
 
 export const DISK_MAGIC = "HMDK";
 export const MIN_BLOCK_BYTES = 64 * 1024;
@@ -89,7 +89,7 @@ export const REASON_TEXT: Record<Reason, "resumed" | "no fragment" | "record exp
 };
 
 const HEADER_BYTES = 8;
-const BLOCK_FIXED_BYTES = 16 + HASH_BYTES;
+const BLOCK_FIXED_BYTES = 16 + BLOCK_HASH_BYTES;
 
 function message(type: Msg, payloadBytes: number): { out: Uint8Array; view: DataView } {
   const out = new Uint8Array(HEADER_BYTES + payloadBytes);
@@ -140,8 +140,12 @@ export function blockLayout(lengthBytes: number): { pages: number; mapBytes: num
   return { pages, mapBytes: Math.ceil(pages / 8) };
 }
 
-/** A BLOCK message for the block at `offset` (its zero pages left out), with its hash. */
-export function encodeBlock(offset: number, block: Uint8Array, hash: Uint8Array, isZero: (page: Uint8Array) => boolean): { bytes: Uint8Array; dataBytes: number } {
+/**
+ * A BLOCK message for the block at `offset` (its zero pages left out), with
+ * its hash; written into `into` when given (at least the block's length plus
+ * blockOverheadBytes), else into a new buffer.
+ */
+export function encodeBlock(offset: number, block: Uint8Array, hash: Uint8Array, isZero: (page: Uint8Array) => boolean, into?: Uint8Array): { bytes: Uint8Array; dataBytes: number } {
   const { pages, mapBytes } = blockLayout(block.length);
   const map = new Uint8Array(mapBytes);
   let dataBytes = 0;
@@ -151,11 +155,16 @@ export function encodeBlock(offset: number, block: Uint8Array, hash: Uint8Array,
     map[i >> 3] |= 1 << (i & 7);
     dataBytes += page.length;
   }
-  const { out, view } = message(Msg.Block, BLOCK_FIXED_BYTES + mapBytes + dataBytes);
+  const payloadBytes = BLOCK_FIXED_BYTES + mapBytes + dataBytes;
+  const out = into ? into.subarray(0, HEADER_BYTES + payloadBytes) : new Uint8Array(HEADER_BYTES + payloadBytes);
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
+  view.setUint32(0, Msg.Block, true);
+  view.setUint32(4, payloadBytes, true);
   view.setBigUint64(8, BigInt(offset), true);
+  view.setUint32(20, 0, true);
   view.setUint32(16, block.length, true);
   out.set(hash, 24);
-  out.set(map, 24 + HASH_BYTES);
+  out.set(map, 24 + BLOCK_HASH_BYTES);
   let at = HEADER_BYTES + BLOCK_FIXED_BYTES + mapBytes;
   for (let i = 0; i < pages; i++) {
     if ((map[i >> 3] & (1 << (i & 7))) === 0) continue;
@@ -197,7 +206,7 @@ export function decodeBlock(payload: Uint8Array, maxBlockBytes: number): BlockMe
     at += bytes;
   }
   if (at !== payload.length) throw protocolError(`a BLOCK at offset ${offset} carries ${payload.length - mapAt - mapBytes} bytes of pages, its map says ${at - mapAt - mapBytes}`, { field: "payloadBytes", offset });
-  return { offset, lengthBytes, hash: payload.subarray(16, 16 + HASH_BYTES), pages: out, data: payload };
+  return { offset, lengthBytes, hash: payload.subarray(16, 16 + BLOCK_HASH_BYTES), pages: out, data: payload };
 }
 
 const u64 = (p: Uint8Array, at: number): number => Number(new DataView(p.buffer, p.byteOffset, p.length).getBigUint64(at, true));
@@ -240,38 +249,89 @@ export function protocolError(message: string, details: Record<string, unknown> 
   return new HypermemError(ErrorCode.DiskProtocol, `disk transfer: ${message}`, details);
 }
 
-/** Cuts a byte stream (any split) into messages; ERR_DISK_PROTOCOL naming a bad type or length. */
+/**
+ * Cuts a byte stream (any split) into messages; ERR_DISK_PROTOCOL naming a
+ * bad type or length. A message that lies whole in the bytes of one push is
+ * handed out as a view of them (valid as long as those bytes are: the
+ * channel's until its next receive); one split across pushes is gathered
+ * into a buffer of its own, each byte copied once.
+ */
 export class MessageReader {
   readonly #maxPayloadBytes: number;
-  #pending: Uint8Array = new Uint8Array(0);
+  /** The header of the next message, while fewer than 8 of its bytes are in. */
+  readonly #head = new Uint8Array(HEADER_BYTES);
+  #headBytes = 0;
+  /** The message being gathered (header included), and how much of it is in. */
+  #message: Uint8Array | null = null;
+  #messageBytes = 0;
 
   constructor(maxPayloadBytes: number) {
     this.#maxPayloadBytes = maxPayloadBytes;
   }
 
-  /** The messages `bytes` completes (payloads are copies when they straddled a push, else views of `bytes`'s copy). */
+  /** Checks a header; returns the message's type and payload length. */
+  #header(bytes: Uint8Array, at: number): { type: Msg; length: number } {
+    const view = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES);
+    const type = view.getUint8(0);
+    const length = view.getUint32(4, true);
+    if (!(type in MSG_NAMES) || view.getUint8(1) !== 0 || view.getUint16(2, true) !== 0) {
+      throw protocolError(`a message of type ${type} (reserved ${view.getUint8(1)}, ${view.getUint16(2, true)}) is not a disk-transfer message`, { field: "type", value: type });
+    }
+    if (length > this.#maxPayloadBytes) throw protocolError(`a ${MSG_NAMES[type]} of ${length} bytes, more than ${this.#maxPayloadBytes}`, { field: "payloadBytes", value: length });
+    return { type: type as Msg, length };
+  }
+
+  /** The messages `bytes` completes. */
   push(bytes: Uint8Array): Array<{ type: Msg; payload: Uint8Array }> {
-    const buf = this.#pending.length === 0 ? bytes.slice() : new Uint8Array(Buffer.concat([this.#pending, bytes]));
     const out: Array<{ type: Msg; payload: Uint8Array }> = [];
     let at = 0;
-    while (buf.length - at >= HEADER_BYTES) {
-      const view = new DataView(buf.buffer, buf.byteOffset + at, HEADER_BYTES);
-      const type = view.getUint8(0);
-      const length = view.getUint32(4, true);
-      if (!(type in MSG_NAMES) || view.getUint8(1) !== 0 || view.getUint16(2, true) !== 0) {
-        throw protocolError(`a message of type ${type} (reserved ${view.getUint8(1)}, ${view.getUint16(2, true)}) is not a disk-transfer message`, { field: "type", value: type });
+    while (at < bytes.length) {
+      if (this.#message) {
+        const take = Math.min(bytes.length - at, this.#message.length - this.#messageBytes);
+        this.#message.set(bytes.subarray(at, at + take), this.#messageBytes);
+        this.#messageBytes += take;
+        at += take;
+        if (this.#messageBytes === this.#message.length) {
+          out.push({ type: this.#message[0] as Msg, payload: this.#message.subarray(HEADER_BYTES) });
+          this.#message = null;
+        }
+        continue;
       }
-      if (length > this.#maxPayloadBytes) throw protocolError(`a ${MSG_NAMES[type]} of ${length} bytes, more than ${this.#maxPayloadBytes}`, { field: "payloadBytes", value: length });
-      if (buf.length - at - HEADER_BYTES < length) break;
-      out.push({ type: type as Msg, payload: buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length) });
-      at += HEADER_BYTES + length;
+      if (this.#headBytes > 0 || bytes.length - at < HEADER_BYTES) {
+        const take = Math.min(bytes.length - at, HEADER_BYTES - this.#headBytes);
+        this.#head.set(bytes.subarray(at, at + take), this.#headBytes);
+        this.#headBytes += take;
+        at += take;
+        if (this.#headBytes < HEADER_BYTES) continue;
+        this.#headBytes = 0;
+        const { type, length } = this.#header(this.#head, 0);
+        if (length === 0) {
+          out.push({ type, payload: new Uint8Array(0) });
+          continue;
+        }
+        this.#message = new Uint8Array(HEADER_BYTES + length);
+        this.#message.set(this.#head, 0);
+        this.#messageBytes = HEADER_BYTES;
+        continue;
+      }
+      const { type, length } = this.#header(bytes, at);
+      if (bytes.length - at - HEADER_BYTES >= length) {
+        out.push({ type, payload: bytes.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length) });
+        at += HEADER_BYTES + length;
+        continue;
+      }
+      this.#message = new Uint8Array(HEADER_BYTES + length);
+      this.#messageBytes = 0;
     }
-    this.#pending = buf.subarray(at);
     return out;
   }
 
-  get pendingBytes(): number { return this.#pending.length; }
+  /** Bytes of a message not yet complete. */
+  get pendingBytes(): number { return this.#headBytes + this.#messageBytes; }
 }
+
+/** Bytes a BLOCK message adds to its block's, at most. */
+export const blockOverheadBytes = (blockBytes: number): number => HEADER_BYTES + BLOCK_FIXED_BYTES + Math.ceil(blockBytes / PAGE_BYTES / 8);
 
 /** Largest payload a message may carry for blocks of `blockBytes`. */
 export const maxPayloadFor = (blockBytes: number): number => BLOCK_FIXED_BYTES + Math.ceil(blockBytes / PAGE_BYTES / 8) + blockBytes;

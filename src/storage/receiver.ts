@@ -8,7 +8,7 @@
 //       ──► a fresh partial file (sparse, the image's size)
 //     else ──► the fragment moved back; offered at its committed offset
 //   ──► OFFER ──► START (0: fresh; the offer: resume; else CONFLICT) ──►
-//   BLOCKs in order, each checked against its hash, zero pages left as
+//   BLOCKs in order, each checked against its XXH3-64, zero pages left as
 //   holes; every progressIntervalBytes: fdatasync, the record rewritten
 //   crash-safely, then ACK ──► FINISH: the file's SHA-256 compared, the file
 //   renamed into place, DONE.
@@ -23,11 +23,11 @@ import { join } from "node:path";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { fileIoError, FILE_MODE } from "../format/atomic-file.js";
 import type { SecureChannel } from "../net/secure-channel.js";
-import { checkImageName, hex, PAGE_BYTES, prefixDigest, sameBytes } from "./identity.js";
+import { blockHash, checkImageName, hex, PAGE_BYTES, prefixDigest, sameBytes } from "./identity.js";
 import { resolveDiskServeOptions, type DiskServeOptions, type ResolvedDiskServeOptions } from "./options.js";
 import {
   decodeBlock, decodeDigestMessage, decodeHello, decodeStart, DISK_HELLO, encodeAck, encodeConflict, encodeDigestMessage, encodeOffer,
-  maxPayloadFor, MessageReader, messageName, Msg, protocolError, Reason, REASON_TEXT, type Hello,
+  maxPayloadFor, MessageReader, messageName, Msg, protocolError, Reason, REASON_TEXT, type BlockMessage, type Hello,
 } from "./protocol.js";
 import { writeRecord, type DiskRecord } from "./record.js";
 import { DiskStore, syncFolder } from "./store.js";
@@ -40,7 +40,17 @@ export interface DiskConnection {
   readonly peer: string;
 }
 
-const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
+/** The block's content in `staging` (its pages where they go, zeros for the pages left out). */
+function assemble(b: BlockMessage, staging: Uint8Array): Uint8Array {
+  const content = staging.subarray(0, b.lengthBytes);
+  for (let i = 0; i < b.pages.length; i++) {
+    const p = b.pages[i];
+    const at = i * PAGE_BYTES;
+    if (p === null) content.fill(0, at, Math.min(at + PAGE_BYTES, b.lengthBytes));
+    else content.set(b.data.subarray(p.at, p.at + p.bytes), at);
+  }
+  return content;
+}
 
 /** The listener's stream handler for "HMDK", with its options resolved once. */
 export function diskStreamHandler(options: DiskServeOptions): (connection: DiskConnection) => Promise<void> {
@@ -109,7 +119,7 @@ class PartialTransfer {
         got += n;
       }
       const block = buf.subarray(0, length);
-      if (!sameBytes(createHash("sha256").update(block).digest(), hashes[i])) return false;
+      if (!sameBytes(blockHash(block), hashes[i])) return false;
       this.whole.update(block);
     }
     return true;
@@ -253,6 +263,7 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
     }
     partial.truncateTo(start.offset);
     const hashes = partial.record.hashes.slice();
+    const staging = new Uint8Array(hello.blockBytes);
     let expected = start.offset;
     let committed = start.offset;
     for (;;) {
@@ -281,18 +292,12 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
       const length = Math.min(hello.blockBytes, hello.sizeBytes - expected);
       if (b.offset + b.lengthBytes > hello.sizeBytes) throw protocolError(`a block at offset ${b.offset} of ${b.lengthBytes} bytes runs past the end of the ${hello.sizeBytes}-byte disk`, { field: "lengthBytes", value: b.lengthBytes, offset: b.offset });
       if (b.lengthBytes !== length) throw protocolError(`a block at offset ${b.offset} of ${b.lengthBytes} bytes, expected ${length}`, { field: "lengthBytes", value: b.lengthBytes, offset: b.offset });
-      const h = createHash("sha256");
-      for (let i = 0; i < b.pages.length; i++) {
-        const p = b.pages[i];
-        const bytes = Math.min(PAGE_BYTES, length - i * PAGE_BYTES);
-        const page = p === null ? ZERO_PAGE.subarray(0, bytes) : b.data.subarray(p.at, p.at + p.bytes);
-        h.update(page);
-        partial.whole.update(page);
-      }
-      const got = new Uint8Array(h.digest());
+      const content = assemble(b, staging);
+      const got = blockHash(content);
       if (!sameBytes(got, b.hash)) {
         throw new HypermemError(ErrorCode.DiskHash, `${name}: the block at offset ${b.offset} hashes to ${hex(got)}, the source says ${hex(b.hash)}`, { name, offset: b.offset, sha256: hex(got), expected: hex(b.hash) });
       }
+      partial.whole.update(content);
       partial.write(b.offset, b.pages, b.data);
       hashes.push(got);
       expected += length;

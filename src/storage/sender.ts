@@ -19,10 +19,10 @@ import { ErrorCode, HypermemError } from "../errors.js";
 import { fileIoError } from "../format/atomic-file.js";
 import { connectSecureChannel } from "../net/connect.js";
 import type { SecureChannel } from "../net/secure-channel.js";
-import { checkImageName, generationOf, hex, isZeroPage, prefixDigest, sameBytes, statBig } from "./identity.js";
+import { blockHash, checkImageName, generationOf, hex, isZeroPage, prefixDigest, sameBytes, statBig } from "./identity.js";
 import { resolveSendDiskOptions, type ResolvedSendDiskOptions, type SendDiskOptions } from "./options.js";
 import {
-  decodeAck, decodeConflict, decodeDigestMessage, decodeOffer, encodeBlock, encodeDigestMessage, encodeHello, encodeStart,
+  blockOverheadBytes, decodeAck, decodeConflict, decodeDigestMessage, decodeOffer, encodeBlock, encodeDigestMessage, encodeHello, encodeStart,
   MessageReader, messageName, Msg, protocolError, Reason, REASON_TEXT,
 } from "./protocol.js";
 
@@ -128,7 +128,7 @@ class Replies {
             const c = decodeConflict(m.payload);
             throw new HypermemError(ErrorCode.DiskOffsetConflict, `the destination committed ${c.serverOffset} bytes, not the ${c.clientOffset} this source asked to resume at: resume from ${c.serverOffset}`, { serverOffset: c.serverOffset, clientOffset: c.clientOffset });
           } else {
-            this.#pending.push(m);
+            this.#pending.push({ type: m.type, payload: m.payload.slice() }); // kept past the next receive
           }
         }
         this.#wakeUp();
@@ -188,7 +188,7 @@ function hashPrefix(image: Image, blockBytes: number, offset: number, whole: Has
   const hashes: Uint8Array[] = [];
   for (let at = 0; at < offset; at += blockBytes) {
     const block = image.read(buf, at, Math.min(blockBytes, image.sizeBytes - at));
-    hashes.push(new Uint8Array(createHash("sha256").update(block).digest()));
+    hashes.push(blockHash(block));
     whole.update(block);
   }
   return prefixDigest(hashes);
@@ -236,17 +236,20 @@ async function attempt(s: AttemptState, number: number, record: (a: SendAttempt)
       replies.acked = start;
       const window = 2 * off.intervalBytes;
       const buf = Buffer.allocUnsafe(o.blockBytes);
+      // One buffer per send in flight plus the one being filled: a record may point at it until its send resolves.
+      const out = [0, 1, 2].map(() => new Uint8Array(o.blockBytes + blockOverheadBytes(o.blockBytes)));
       const inFlight: Array<Promise<void>> = [];
+      let turn = 0;
       let checkedAt = start;
       for (sent = start; sent < image.sizeBytes;) {
         const length = Math.min(o.blockBytes, image.sizeBytes - sent);
         while (sent + length - replies.acked > window) await replies.changed();
         replies.check();
         const block = image.read(buf, sent, length);
-        const hash = new Uint8Array(createHash("sha256").update(block).digest());
+        const hash = blockHash(block);
         whole.update(block);
-        const msg = encodeBlock(sent, block, hash, isZeroPage);
         if (inFlight.length >= 2) await inFlight.shift();
+        const msg = encodeBlock(sent, block, hash, isZeroPage, out[turn++ % out.length]);
         const sending = sc.send(msg.bytes);
         sending.catch(() => undefined); // a failed send fails the attempt where it is awaited
         inFlight.push(sending);
