@@ -294,6 +294,7 @@ export class MessageReader {
         if (this.#messageBytes === this.#message.length) {
           out.push({ type: this.#message[0] as Msg, payload: this.#message.subarray(HEADER_BYTES) });
           this.#message = null;
+          this.#messageBytes = 0;
         }
         continue;
       }
