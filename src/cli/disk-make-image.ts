@@ -1,7 +1,9 @@
 // `hypermem disk make-image --size SIZE --fill F --seed N PATH`: a test disk
-// image with data and zero runs (src/storage/make-image.ts), sparse.
+// image with data and zero runs (src/storage/make-image.ts), sparse; a
+// progress bar on stderr when it is a terminal.
 import { makeImage } from "../storage/make-image.js";
 import { flag, fraction, integer, outputFile, size } from "./option-kinds.js";
+import { ByteProgress } from "./disk-progress.js";
 import { defineCommand } from "./registry.js";
 import { formatBytes } from "./units.js";
 
@@ -22,7 +24,9 @@ export const diskMakeImageCommand = defineCommand({
   },
   examples: ["hypermem disk make-image --size 8MiB --fill 0.3 --seed 7 disk.raw"],
   run(v, ctx) {
-    const r = makeImage(v.path, v.size, v.fill, v.seed);
+    const progress = new ByteProgress("make-image", ctx.stderr);
+    const r = makeImage(v.path, v.size, v.fill, v.seed, (done) => progress.bar(done, v.size, ""));
+    progress.done();
     ctx.stdout.write(v.json ? `${JSON.stringify(r)}\n` : `wrote ${r.path}: ${formatBytes(r.sizeBytes)}, ${formatBytes(r.dataBytes)} of data, sha256 ${r.sha256}\n`);
     return 0;
   },

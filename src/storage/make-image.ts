@@ -20,8 +20,12 @@ export interface MakeImageResult {
   readonly sha256: string;
 }
 
-/** Writes the image; ERR_BAD_OPTION for a bad size, fill or seed, ERR_FILE_IO when it cannot be written. */
-export function makeImage(path: string, sizeBytes: number, fill: number, seed: number): MakeImageResult {
+/**
+ * Writes the image; ERR_BAD_OPTION for a bad size, fill or seed, ERR_FILE_IO
+ * when it cannot be written. `onProgress` is called after each run with the
+ * bytes done.
+ */
+export function makeImage(path: string, sizeBytes: number, fill: number, seed: number, onProgress?: (doneBytes: number) => void): MakeImageResult {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new HypermemError(ErrorCode.BadOption, `sizeBytes must be a whole number of bytes >= 0, got ${sizeBytes}`, { option: "sizeBytes", value: sizeBytes });
   if (!(fill >= 0 && fill <= 1)) throw new HypermemError(ErrorCode.BadOption, `fill must be a fraction in 0..1, got ${fill}`, { option: "fill", value: fill });
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new HypermemError(ErrorCode.BadOption, `seed must be an integer in 0..4294967295, got ${seed}`, { option: "seed", value: seed });
@@ -53,6 +57,7 @@ export function makeImage(path: string, sizeBytes: number, fill: number, seed: n
         whole.update(zeros.subarray(0, runBytes));
       }
       at += runBytes;
+      onProgress?.(at);
     }
     fsyncSync(fd);
   } catch (err) {
