@@ -14,7 +14,7 @@ import { connectSecureChannel } from "../src/net/connect.js";
 import type { SecureChannel } from "../src/net/secure-channel.js";
 import { blockHash, isZeroPage } from "../src/storage/identity.js";
 import { makeImage } from "../src/storage/make-image.js";
-import { decodeOffer, encodeBlock, encodeHello, encodeStart, MessageReader, Msg, Reason } from "../src/storage/protocol.js";
+import { decodeOffer, encodeBlock, encodeDigestMessage, encodeHello, encodeStart, MessageReader, Msg, Reason } from "../src/storage/protocol.js";
 import { sendDisk } from "../src/storage/sender.js";
 import { diskBed, firstDifference, reportsAt, TOKEN, type DiskBed } from "./storage-helpers.js";
 
@@ -103,6 +103,18 @@ describe("a disk destination refuses bad input and keeps serving", () => {
     expect(e.code).toBe("ERR_DISK_HASH");
     expect(e.message).toContain(`block at offset ${BLOCK} hashes to`);
     expect((await reportsAt(bed, 1))[0]).toMatchObject({ event: "disk-failed", committedBytes: BLOCK, fragmentKept: true, error: { code: "ERR_DISK_HASH" } });
+    expect(existsSync(join(bed.dst, "bad.raw"))).toBe(false);
+    await stillServes(bed);
+  });
+
+  it("a FINISH whose SHA-256 is not the file's: ERR_DISK_HASH naming both, the file not promoted", async () => {
+    bed = await diskBed();
+    const sc = await rawPeer(bed, BLOCK);
+    await sc.send(block(0, data(BLOCK, 6)));
+    await sc.send(encodeDigestMessage(Msg.Finish, new Uint8Array(32).fill(1)));
+    const e = await peerError(sc);
+    expect(e.code).toBe("ERR_DISK_HASH");
+    expect(e.message).toContain(`the source's ${"01".repeat(32)}; not promoted`);
     expect(existsSync(join(bed.dst, "bad.raw"))).toBe(false);
     await stillServes(bed);
   });
