@@ -54,6 +54,12 @@ describe("disk transfer", () => {
     const [report] = await reportsAt(bed, 1);
     expect(report).toMatchObject({ event: "disk-received", name: "disk.raw", sha256: img.sha256, startedAtBytes: 0, match: "no fragment" });
     expect(readdirSync(join(bed.dst, FRAGMENT_FOLDER))).toEqual([]);
+    // A source that did not see the DONE asks again: answered from the finished file's record, nothing re-sent.
+    const again = await send(bed, img.path);
+    expect(again.attempts[0]).toMatchObject({ offer: "resumed", startedAtBytes: img.sizeBytes });
+    expect(again.blockBytesSent).toBe(0);
+    expect(again.sha256).toBe(img.sha256);
+    expect((await reportsAt(bed, 2))[1]).toMatchObject({ event: "disk-received", match: "already finished" });
   });
 
   it("a cut transfer leaves a fragment whose record is durable; the unchanged image resumes at its committed offset", async () => {

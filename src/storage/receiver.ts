@@ -18,7 +18,7 @@
 // the record of its last commit (nothing past it counts), or is deleted when
 // nothing was committed; the peer is told why; the listener serves on.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { fileIoError, FILE_MODE } from "../format/atomic-file.js";
@@ -162,7 +162,7 @@ class PartialTransfer {
     }
   }
 
-  /** fsync, rename the file into place, fsync the folder, delete the partial folder. */
+  /** fsync, rename the file into place, fsync the folder, move the record to the done folder. */
   promote(): string {
     const to = this.store.finishedPath(this.hello.name);
     try {
@@ -177,8 +177,7 @@ class PartialTransfer {
       throw fileIoError(this.dataPath, `move to ${to}`, err);
     }
     syncFolder(this.store.dir);
-    rmSync(this.store.partialPath(this.hello.name), { recursive: true, force: true });
-    syncFolder(this.store.partialDir);
+    this.store.finish(this.hello.name);
     return to;
   }
 }
@@ -213,6 +212,68 @@ function open(store: DiskStore, hello: Hello, o: ResolvedDiskServeOptions): { pa
   return { partial: new PartialTransfer(store, hello, record, true), reason };
 }
 
+/**
+ * The finished image of the hello's name, when its record (kept in the done
+ * folder) has the hello's identity and the file still hashes as recorded:
+ * its record and SHA-256. Never deletes the file.
+ */
+function finishedMatch(store: DiskStore, hello: Hello): { record: DiskRecord; sha256: Uint8Array } | null {
+  const r = store.doneRecord(hello.name);
+  if (r === null || r.sizeBytes !== hello.sizeBytes || r.blockBytes !== hello.blockBytes || !sameBytes(r.generation, hello.generation)) return null;
+  let fd = -1;
+  try {
+    fd = openSync(store.finishedPath(hello.name), "r");
+    if (fstatSync(fd).size !== r.sizeBytes) return null;
+    const whole = createHash("sha256");
+    const buf = Buffer.allocUnsafe(r.blockBytes);
+    for (let i = 0; i * r.blockBytes < r.sizeBytes; i++) {
+      const length = Math.min(r.blockBytes, r.sizeBytes - i * r.blockBytes);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, buf, got, length - got, i * r.blockBytes + got);
+        if (n === 0) return null;
+        got += n;
+      }
+      if (!sameBytes(blockHash(buf.subarray(0, length)), r.hashes[i])) return null;
+      whole.update(buf.subarray(0, length));
+    }
+    return { record: r, sha256: new Uint8Array(whole.digest()) };
+  } catch {
+    return null;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/**
+ * A source asking again for an image this destination finished (it did not
+ * see the DONE): offered at its end; START there, then FINISH with the same
+ * SHA-256, answered DONE. A source whose blocks differ starts at 0: the
+ * finished record is dropped and the attempt refused, so the next one is a
+ * fresh transfer.
+ */
+async function answerFinished(
+  sc: SecureChannel, hello: Hello, done: { record: DiskRecord; sha256: Uint8Array }, interval: number,
+  next: () => Promise<{ type: Msg; payload: Uint8Array }>, store: DiskStore,
+): Promise<void> {
+  await sc.send(encodeOffer(hello.sizeBytes, interval, Reason.Resumed, prefixDigest(done.record.hashes)));
+  const m = await next();
+  if (m.type !== Msg.Start) throw protocolError(`expected START, got ${messageName(m.type)}`, { field: "type", value: m.type });
+  const start = decodeStart(m.payload);
+  if (start.offset !== hello.sizeBytes) {
+    store.remove(store.donePath(hello.name));
+    throw new HypermemError(ErrorCode.DiskHash, `${hello.name}: the source's blocks differ from the finished file's; send again for a fresh transfer`, { name: hello.name, offset: start.offset });
+  }
+  const f = await next();
+  if (f.type !== Msg.Finish) throw protocolError(`expected FINISH, got ${messageName(f.type)}`, { field: "type", value: f.type });
+  const theirs = decodeDigestMessage(Msg.Finish, f.payload);
+  if (!sameBytes(theirs, done.sha256)) {
+    throw new HypermemError(ErrorCode.DiskHash, `${hello.name}: the finished file's SHA-256 is ${hex(done.sha256)}, the source's ${hex(theirs)}`, { name: hello.name });
+  }
+  await sc.send(encodeDigestMessage(Msg.Done, done.sha256));
+  sc.close();
+}
+
 const plain = (e: unknown): { code: string; message: string } =>
   e instanceof HypermemError ? { code: e.code, message: e.message } : { code: ErrorCode.DiskProtocol, message: String((e as Error)?.message ?? e) };
 
@@ -232,12 +293,7 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
       throw protocolError(`${peer} claims a disk of ${hello.sizeBytes} bytes, more than the ${o.maxDiskBytes} this destination accepts`, { field: "sizeBytes", value: hello.sizeBytes, maxDiskBytes: o.maxDiskBytes });
     }
     store = DiskStore.open(o.dir, o, o.now);
-    const opened = open(store, hello, o);
-    partial = opened.partial;
-    let reason = opened.reason;
     const interval = Math.ceil(o.progressIntervalBytes / hello.blockBytes) * hello.blockBytes;
-    const offered = partial.record.committedBytes;
-    await sc.send(encodeOffer(offered, interval, reason, prefixDigest(partial.record.hashes)));
     const reader = new MessageReader(maxPayloadFor(hello.blockBytes));
     const pending: Array<{ type: Msg; payload: Uint8Array }> = reader.push(helloBytes.subarray(DISK_HELLO.byteLength));
     const next = async (): Promise<{ type: Msg; payload: Uint8Array }> => {
@@ -249,6 +305,21 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
       }
       return pending.shift()!;
     };
+    const done = finishedMatch(store, hello);
+    if (done) {
+      await answerFinished(sc, hello, done, interval, next, store);
+      const wallMs = performance.now() - started;
+      o.onReport?.({
+        event: "disk-received", peer, name, path: store.finishedPath(name), sizeBytes: hello.sizeBytes, sha256: hex(done.sha256), startedAtBytes: hello.sizeBytes,
+        match: "already finished", receivedBytes, wallMs, mibPerSec: 0,
+      });
+      return;
+    }
+    const opened = open(store, hello, o);
+    partial = opened.partial;
+    let reason = opened.reason;
+    const offered = partial.record.committedBytes;
+    await sc.send(encodeOffer(offered, interval, reason, prefixDigest(partial.record.hashes)));
     const first = await next();
     if (first.type !== Msg.Start) throw protocolError(`expected START from ${peer}, got ${messageName(first.type)}`, { field: "type", value: first.type });
     const start = decodeStart(first.payload);

@@ -7,22 +7,29 @@
 //   DIR/.hypermem-partial/NAME/{data,record}  the transfer in progress
 //   DIR/.hypermem-fragments/NAME/{data,record} fragments of failed transfers
 //   DIR/.hypermem-fragments/.trash-*          being deleted
+//   DIR/.hypermem-done/NAME/record            the record of a finished image
 //
+// A finished image keeps its record (until its time to live), so that a
+// source that did not see the destination's DONE (it or the destination was
+// killed in between) is answered at once instead of sending it all again.
 // A sweep (when the store is opened, and before each transfer) moves a
 // partial folder left by a killed destination into the fragment store,
-// deletes the trash, a folder without a readable record, records past their
+// finishes a promotion a killed destination left half done (the data already
+// renamed into DIR: the record goes to the done folder), deletes the trash,
+// a folder without a readable record, records past their
 // time to live, and the oldest fragments while the store is over its size
 // limit (allocated bytes, so a sparse fragment counts what it holds).
 // Deletion renames into the trash first, so a crash mid-delete never leaves
 // a half-deleted fragment under a real name.
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileIoError } from "../format/atomic-file.js";
 import { readRecord, type DiskRecord } from "./record.js";
 
 export const PARTIAL_FOLDER = ".hypermem-partial";
 export const FRAGMENT_FOLDER = ".hypermem-fragments";
+export const DONE_FOLDER = ".hypermem-done";
 const TRASH_PREFIX = ".trash-";
 
 export interface StoreLimits {
@@ -90,6 +97,7 @@ export class DiskStore {
   readonly dir: string;
   readonly partialDir: string;
   readonly fragmentDir: string;
+  readonly doneDir: string;
   readonly limits: StoreLimits;
   readonly #now: () => number;
   /** What the sweep made when the store was opened. */
@@ -99,6 +107,7 @@ export class DiskStore {
     this.dir = dir;
     this.partialDir = join(dir, PARTIAL_FOLDER);
     this.fragmentDir = join(dir, FRAGMENT_FOLDER);
+    this.doneDir = join(dir, DONE_FOLDER);
     this.limits = limits;
     this.#now = now;
   }
@@ -113,7 +122,7 @@ export class DiskStore {
     }
     if (!isFolder) throw fileIoError(dir, "use the disk folder", Object.assign(new Error("not a folder"), { code: "ENOTDIR" }));
     const store = new DiskStore(dir, limits, now);
-    for (const folder of [store.partialDir, store.fragmentDir]) {
+    for (const folder of [store.partialDir, store.fragmentDir, store.doneDir]) {
       try {
         mkdirSync(folder, { recursive: true, mode: 0o700 });
       } catch (err) {
@@ -127,6 +136,23 @@ export class DiskStore {
   partialPath(name: string): string { return join(this.partialDir, name); }
   fragmentPath(name: string): string { return join(this.fragmentDir, name); }
   finishedPath(name: string): string { return join(this.dir, name); }
+  donePath(name: string): string { return join(this.doneDir, name); }
+
+  /** The record of a finished image of `name`, when it is there, readable and not expired. */
+  doneRecord(name: string): DiskRecord | null {
+    try {
+      const r = readRecord(join(this.donePath(name), "record"));
+      return this.#now() - r.updatedMs > this.limits.fragmentTtlMs ? null : r;
+    } catch {
+      return null;
+    }
+  }
+
+  /** After the data of `name` was renamed into place: its partial folder (the record) goes to the done folder. */
+  finish(name: string): void {
+    if (listNames(this.doneDir).indexOf(name) >= 0) this.remove(this.donePath(name));
+    this.#move(this.partialPath(name), this.donePath(name), this.partialDir, this.doneDir);
+  }
 
   /** The fragment of `name` and its record, or why there is none usable (the unusable one is deleted). */
   takeRecord(name: string): { record: DiskRecord } | { record: null; reason: "no fragment" | "record expired" | "fragment damaged" } {
@@ -176,6 +202,10 @@ export class DiskStore {
   sweep(): SweepReport {
     const report: SweepReport = { recovered: [], expired: [], evicted: [], discarded: [] };
     for (const name of listNames(this.partialDir)) {
+      if (!existsSync(join(this.partialPath(name), "data")) && existsSync(this.finishedPath(name))) {
+        this.finish(name); // killed between the rename into place and the move of the record
+        continue;
+      }
       let committed = 0;
       try {
         committed = readRecord(join(this.partialPath(name), "record")).committedBytes;
@@ -198,6 +228,9 @@ export class DiskStore {
       const taken = this.takeRecord(name);
       if (taken.record === null && taken.reason === "record expired") report.expired.push(name);
       if (taken.record === null && taken.reason === "fragment damaged") report.discarded.push(name);
+    }
+    for (const name of listNames(this.doneDir)) {
+      if (this.doneRecord(name) === null) this.remove(this.donePath(name));
     }
     report.evicted.push(...this.enforceLimit());
     return report;
