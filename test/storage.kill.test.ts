@@ -1,7 +1,6 @@
 // The disk transfer's kill test: real processes (test/fixtures/disk-peer.ts,
-// bundled once with esbuild, tsx's own, so a child starts in a fraction of a
-// second; through tsx when esbuild cannot be loaded), a
-// real socket, real files. fast-check chooses, per transfer, a list of kills:
+// bundled once with esbuild, a devDependency, so a child starts in a
+// fraction of a second), a real socket, real files. fast-check chooses, per transfer, a list of kills:
 // which side and at which offset of the image; the parent sends SIGKILL to
 // that child once the sender reports having sent that far, then starts it
 // again. 100 kills in all. Every transfer must end with a file identical to
@@ -83,17 +82,10 @@ describe("disk transfer survives kill -9 of either side (real processes)", () =>
   const root = mkdtempSync(join(tmpdir(), "hypermem-disk-kill-"));
   const running = new Set<ChildProcess>();
 
-  /** How a child starts: the esbuild bundle (fast), or the fixture through tsx when esbuild cannot be loaded. */
-  let childArgs: string[] = [BUNDLE];
-
   beforeAll(async () => {
-    try {
-      const { build } = await import("esbuild");
-      mkdirSync(join(ROOT, "build", "disk-test"), { recursive: true });
-      await build({ entryPoints: [join(ROOT, "test/fixtures/disk-peer.ts")], bundle: true, platform: "node", format: "esm", outfile: BUNDLE, logLevel: "error" });
-    } catch {
-      childArgs = ["--import", "tsx", join(ROOT, "test/fixtures/disk-peer.ts")];
-    }
+    const { build } = await import("esbuild");
+    mkdirSync(join(ROOT, "build", "disk-test"), { recursive: true });
+    await build({ entryPoints: [join(ROOT, "test/fixtures/disk-peer.ts")], bundle: true, platform: "node", format: "esm", outfile: BUNDLE, logLevel: "error" });
   }, 60_000);
 
   afterAll(() => {
@@ -102,7 +94,7 @@ describe("disk transfer survives kill -9 of either side (real processes)", () =>
   });
 
   function start(role: "receiver" | "sender", args: string[]): Peer {
-    const child = spawn(process.execPath, [...childArgs, role, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BUNDLE, role, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     running.add(child);
     child.once("exit", () => running.delete(child));
     return new Peer(role, child);
