@@ -100,6 +100,12 @@ export const ErrorCode = {
   BackupMemory: "ERR_BACKUP_MEMORY",
   /** After a failover, the backup's guest differs from the primary's memory at the pause of the checkpoint it committed. */
   FailoverMismatch: "ERR_FAILOVER_MISMATCH",
+
+  // Hypervisor swap (src/swap).
+  /** The swap file has no free slot: the page that needed one stays in memory. */
+  SwapFull: "ERR_SWAP_FULL",
+  /** The swap file cannot be created or written: a missing folder, a read-only path, a path that exists. */
+  SwapPath: "ERR_SWAP_PATH",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
