@@ -18,7 +18,7 @@ import { ErrorCode, HypermemError } from "../errors.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
 
 export type DevicePreset = "nvme" | "sata-ssd" | "hdd";
-export const DEVICE_PRESETS_NAMES: readonly DevicePreset[] = Object.freeze(["nvme", "sata-ssd", "hdd"]);
+export const DEVICE_PRESET_NAMES: readonly DevicePreset[] = Object.freeze(["nvme", "sata-ssd", "hdd"]);
 
 /** Requests of one type allowed at the device at once (the rest wait in the host's queue). */
 export interface QueueDepths {
@@ -75,7 +75,7 @@ export function defaultDepths(parallelism: number): QueueDepths {
 }
 
 export const DEVICE_PRESETS: Readonly<Record<DevicePreset, DeviceModel>> = Object.freeze(Object.fromEntries(
-  DEVICE_PRESETS_NAMES.map((n) => [n, Object.freeze({ ...BASE[n], queueDepth: defaultDepths(BASE[n].parallelism) })]),
+  DEVICE_PRESET_NAMES.map((n) => [n, Object.freeze({ ...BASE[n], queueDepth: defaultDepths(BASE[n].parallelism) })]),
 ) as Record<DevicePreset, DeviceModel>);
 
 const MODEL_KEYS = ["preset", "name", "readNs", "writeNs", "adjacentReadNs", "adjacentWriteNs", "parallelism", "queueDepth"];
@@ -87,7 +87,7 @@ export const MAX_PARALLELISM = 65_536;
 function presetOf(name: unknown): DeviceModel {
   const preset = typeof name === "string" ? (DEVICE_PRESETS as Record<string, DeviceModel>)[name] : undefined;
   if (!preset) {
-    throw new HypermemError(ErrorCode.BadOption, `device must be one of ${DEVICE_PRESETS_NAMES.join(", ")} or a model object, got ${JSON.stringify(name) ?? String(name)}`, { option: "device", value: name });
+    throw new HypermemError(ErrorCode.BadOption, `device must be one of ${DEVICE_PRESET_NAMES.join(", ")} or a model object, got ${JSON.stringify(name) ?? String(name)}`, { option: "device", value: name });
   }
   return preset;
 }
