@@ -9,9 +9,10 @@ import { migrateCommand } from "./migrate.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import type { Command } from "./registry.js";
 import { snapshotCommands } from "./snapshot.js";
+import { swapCommand } from "./swap.js";
 import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, swapCommand, helpCommand,
 ]);

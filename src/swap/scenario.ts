@@ -82,7 +82,7 @@ export async function runSwapScenario(o: SwapScenarioOptions): Promise<SwapRunRe
     const guest = swap.attach(vm, { frameLimitPages: limit });
     const seed = BigInt(o.workload.seed ?? 1);
     const cpus = Array.from({ length: vcpus }, (_, i) => {
-      workloads.push(vm.startWorkload({ ...o.workload, seed: seed + BigInt(i) }));
+      workloads.push(vm.startWorkload(o.workload.kind === "trace" ? o.workload : { ...o.workload, seed: seed + BigInt(i) }));
       return new SwapVcpu(guest, workloads[i], timeline, swap.device);
     });
     let bursts = 0;
