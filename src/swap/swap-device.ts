@@ -255,7 +255,8 @@ export class HostSwap {
     const slot = state.slot;
     const atNs = f.by === "guest" ? this.#nowNs(g) : this.#clock.nowNs;
     this.#makeRoom(g, atNs);
-    const wait = this.#read(g, slot, atNs);
+    // swapoff (detach, close) reads its pages back outside the device model.
+    const wait = this.#draining ? null : this.#read(g, slot, atNs);
     if (wait !== null && f.by === "guest") g.waits?.push(wait);
     const ok = this.file.load(slot, this.#page);
     this.file.release(slot);
@@ -345,8 +346,13 @@ export class HostSwap {
     } finally {
       this.#draining = false;
     }
-    for (const slot of g.swapCache) this.#prefetches.delete(slot);
-    this.#prefetch.wasted += g.swapCache.size;
+    // Its prefetches (their slots are free now): queued ones cancelled, the others wasted.
+    for (const [slot, r] of [...this.#prefetches]) {
+      if (this.#owners.has(slot)) continue;
+      this.#prefetches.delete(slot);
+      if (this.device.cancel(r)) this.#prefetch.cancelled++;
+      else this.#prefetch.wasted++;
+    }
     g.swapCache.clear();
     for (const d of g.dispose) d();
     g.clock.close();
