@@ -61,7 +61,7 @@ describe("swap prefetch", () => {
   });
 
   it("queued prefetches can be cancelled; a later fault on their page is a demand read", () => {
-    const { vm, swap, timeline } = rig();
+    const { vm, swap, timeline } = rig({ recordRequests: true });
     timeline.advance(1e9);
     touch(vm, 8);
     expect(swap.cancelPrefetches()).toBe(7);

@@ -8,9 +8,10 @@ import { hostCases } from "./host.js";
 import { pageCases } from "./pages.js";
 import { rasCases } from "./ras.js";
 import { snapshotCases } from "./snapshot.js";
+import { swapCases } from "./swap.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...swapCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
 export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios];

@@ -14,7 +14,7 @@ export const swapCommand = defineCommand({
   name: "swap",
   summary: "hypervisor swap with prioritised queues: demand reads ahead of prefetch and write-back",
   description: "Runs a guest larger than --frames-limit: its pages are swapped out (clock over accessed bits) to a real swap file " +
-    "(4 KiB slots, a CRC-32 each, mode 0600, removed at the end) and back in on its faults. Every I/O is a demand read, a prefetch " +
+    "(4 KiB slots, an XXH3-64 hash each, mode 0600, removed at the end) and back in on its faults. Every I/O is a demand read, a prefetch " +
     "(readahead of 2^--page-cluster slots) or a write-back, served by a simulated --device with one queue per type in strict " +
     "priority (--queues priority; write-back first when free frames run low) or one FIFO queue (Linux). Every --burst-period the " +
     "limit drops by --burst for half a period: a burst of write-backs. Prints latency per request type (p50, p99, p99.9, " +

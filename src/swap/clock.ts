@@ -25,17 +25,19 @@ export class ClockHand {
     const vm = this.#vm;
     const victims: number[] = [];
     if (count <= 0) return victims;
+    const chosen = new Set<number>();
     this.#accessed.sync();
     const referenced = this.#accessed.pages;
     for (let scanned = 0; victims.length < count && scanned < 2 * vm.pages; scanned++) {
       const pfn = this.#hand;
       this.#hand = pfn + 1 === vm.pages ? 0 : pfn + 1;
-      if (vm.states.of(pfn).kind !== "present") continue;
+      if (chosen.has(pfn) || vm.states.of(pfn).kind !== "present") continue;
       if (referenced.has(pfn)) {
         referenced.delete(pfn);
         continue;
       }
       victims.push(pfn);
+      chosen.add(pfn);
     }
     return victims;
   }

@@ -41,8 +41,9 @@ export class SimulatedDevice {
    * least `parallelism` write-backs queued or at the device), ns.
    */
   readonly demandUnderBurstNs: number[] = [];
-  /** Every submission and promotion, in order (for a replay with --io real). */
+  /** Every submission and promotion, in order, when the device records them (for a replay with --io real). */
   readonly log: RequestRecord[] = [];
+  readonly #record: boolean;
   readonly depthSamples: DepthSample[] = [];
   readonly #hooks: DeviceHooks;
   readonly #busy: Array<SwapRequest | null>;
@@ -56,8 +57,9 @@ export class SimulatedDevice {
   #nowNs = 0;
   #nextId = 1;
 
-  constructor(model: DeviceModel, mode: QueueMode, sampleNs: number, hooks: DeviceHooks) {
+  constructor(model: DeviceModel, mode: QueueMode, sampleNs: number, hooks: DeviceHooks, recordRequests = true) {
     this.model = model;
+    this.#record = recordRequests;
     this.queues = new Queues(mode, model.queueDepth, model.parallelism);
     this.#hooks = hooks;
     this.#busy = new Array<SwapRequest | null>(model.parallelism).fill(null);
@@ -66,20 +68,41 @@ export class SimulatedDevice {
   }
 
   get nowNs(): number { return this.#nowNs; }
+  /** Requests submitted so far. */
+  get requests(): number { return this.#nextId - 1; }
   /** Requests of `type` queued or at the device now. */
   pending(type: RequestType): number { return this.#pending[type]; }
 
   /** Submits a request of `type` for `slot` at `atNs` (or the device's clock, if later). */
   submit(type: RequestType, slot: number, atNs: number): SwapRequest {
+    return this.submitMany(type, [slot], atNs)[0];
+  }
+
+  /** Submits one request of `type` per slot of `slots`, in order, at `atNs` (or the device's clock, if later). */
+  submitMany(type: RequestType, slots: readonly number[], atNs: number): SwapRequest[] {
     this.advanceTo(atNs);
-    const r: SwapRequest = { id: this.#nextId++, type, slot, arrivalNs: this.#nowNs, startNs: NaN, doneNs: NaN, state: "queued", promoted: false, logIndex: this.log.length };
-    this.log.push({ type, slot, atNs: r.arrivalNs, dropped: false });
-    this.#pending[type]++;
-    this.#noteBurst(r);
-    this.queues.push(r);
+    const out: SwapRequest[] = [];
+    for (const slot of slots) {
+      const r: SwapRequest = { id: this.#nextId++, type, slot, arrivalNs: this.#nowNs, startNs: NaN, doneNs: NaN, state: "queued", promoted: false, logIndex: -1 };
+      this.#log(r);
+      this.#pending[type]++;
+      this.#noteBurst(r);
+      this.queues.push(r);
+      out.push(r);
+    }
     this.#observe();
     this.#dispatch();
-    return r;
+    return out;
+  }
+
+  #log(r: SwapRequest): void {
+    if (!this.#record) return;
+    r.logIndex = this.log.length;
+    this.log.push({ type: r.type, slot: r.slot, atNs: r.arrivalNs, dropped: false });
+  }
+
+  #drop(r: SwapRequest): void {
+    if (r.logIndex >= 0) this.log[r.logIndex].dropped = true;
   }
 
   /** A fault hit the queued prefetch `r`: it becomes a demand read, queued as one from `atNs`. */
@@ -91,9 +114,8 @@ export class SimulatedDevice {
     r.type = "demand";
     r.promoted = true;
     r.arrivalNs = this.#nowNs;
-    this.log[r.logIndex].dropped = true;
-    r.logIndex = this.log.length;
-    this.log.push({ type: "demand", slot: r.slot, atNs: r.arrivalNs, dropped: false });
+    this.#drop(r);
+    this.#log(r);
     this.#noteBurst(r);
     if (this.queues.mode === "priority") this.queues.push(r);
     this.#observe();
@@ -104,7 +126,7 @@ export class SimulatedDevice {
   cancel(r: SwapRequest): boolean {
     if (r.state !== "queued") return false;
     r.state = "cancelled";
-    this.log[r.logIndex].dropped = true;
+    this.#drop(r);
     this.#pending[r.type]--;
     this.#observe();
     return true;
@@ -135,7 +157,7 @@ export class SimulatedDevice {
   #dispatch(): void {
     for (let c = 0; c < this.#busy.length; c++) {
       if (this.#busy[c] !== null) continue;
-      const r = this.queues.next(this.#inService, this.#hooks.framesLow());
+      const r = this.queues.next(this.#inService, this.#hooks.framesLow);
       if (r === null) return;
       const adjacent = r.slot === this.#lastSlot[c] + 1;
       const read = r.type !== "writeBack";

@@ -28,6 +28,8 @@ export interface SwapOptions {
   minFreeFrames?: number;
   /** Interval of the queue-depth series, ns. @default 1_000_000 (1 ms) */
   depthSampleNs?: number;
+  /** Keep every request in device.log (what --io real replays). @default false */
+  recordRequests?: boolean;
 }
 
 export interface ResolvedSwapOptions {
@@ -40,6 +42,7 @@ export interface ResolvedSwapOptions {
   readonly reclaimBatchPages: number;
   readonly minFreeFrames: number;
   readonly depthSampleNs: number;
+  readonly recordRequests: boolean;
 }
 
 export const SWAP_DEFAULTS = Object.freeze({
@@ -50,8 +53,13 @@ export const MAX_SWAP_PAGES = 2 ** 28;
 /** Largest page-cluster: 2^10 = 1024 slots of readahead. */
 export const MAX_PAGE_CLUSTER = 10;
 
-const KEYS = ["path", "capacityPages", "frameLimitPages", "device", "queues", "pageCluster", "reclaimBatchPages", "minFreeFrames", "depthSampleNs"];
+const KEYS = ["path", "capacityPages", "frameLimitPages", "device", "queues", "pageCluster", "reclaimBatchPages", "minFreeFrames", "depthSampleNs", "recordRequests"];
 let pathCounter = 0;
+
+function requireBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new HypermemError(ErrorCode.BadOption, `${name} must be true or false, got ${String(value)}`, { option: name, value });
+  return value;
+}
 
 export function resolveSwapOptions(options: SwapOptions = {}): ResolvedSwapOptions {
   if (typeof options !== "object" || options === null) {
@@ -75,5 +83,6 @@ export function resolveSwapOptions(options: SwapOptions = {}): ResolvedSwapOptio
     reclaimBatchPages: requireInt("reclaimBatchPages", options.reclaimBatchPages ?? SWAP_DEFAULTS.reclaimBatchPages, 1, 4096),
     minFreeFrames: requireInt("minFreeFrames", options.minFreeFrames ?? SWAP_DEFAULTS.minFreeFrames, 0, 2 ** 32),
     depthSampleNs: requireNumber("depthSampleNs", options.depthSampleNs ?? SWAP_DEFAULTS.depthSampleNs, 1e3, 3600e9),
+    recordRequests: requireBoolean("recordRequests", options.recordRequests ?? false),
   });
 }

@@ -65,23 +65,24 @@ export class Queues {
     this.#byType[r.type].push(r);
   }
 
-  /** The request a free channel serves next, removed from its queue; null when none may go. */
-  next(inService: Readonly<Record<RequestType, number>>, framesLow: boolean): SwapRequest | null {
+  /**
+   * The request a free channel serves next, removed from its queue; null
+   * when none may go. `framesLow` is asked only when it decides something
+   * (a write-back and another request could both go).
+   */
+  next(inService: Readonly<Record<RequestType, number>>, framesLow: () => boolean): SwapRequest | null {
     if (this.mode === "fifo") {
       const total = inService.demand + inService.prefetch + inService.writeBack;
       const r = total < this.#parallelism ? this.#all.peek(null) : null;
       if (r) this.#all.shift();
       return r;
     }
-    const order: readonly RequestType[] = framesLow ? ["writeBack", "demand", "prefetch"] : ["demand", "prefetch", "writeBack"];
-    for (const type of order) {
-      if (inService[type] >= this.#depth[type]) continue;
-      const r = this.#byType[type].peek(type);
-      if (r) {
-        this.#byType[type].shift();
-        return r;
-      }
-    }
-    return null;
+    const head = (type: RequestType): SwapRequest | null => (inService[type] < this.#depth[type] ? this.#byType[type].peek(type) : null);
+    const demand = head("demand");
+    const prefetch = head("prefetch");
+    const writeBack = head("writeBack");
+    const r = writeBack !== null && (demand === null && prefetch === null || framesLow()) ? writeBack : demand ?? prefetch;
+    if (r) this.#byType[r.type].shift();
+    return r;
   }
 }

@@ -58,7 +58,8 @@ export async function replayOnFile(path: string, log: readonly RequestRecord[], 
           arrivedMs.set(r, msNow());
           queues.push(r);
         }
-        for (let r = queues.next(inService, false); r !== null; r = queues.next(inService, false)) start(r);
+        const never = (): boolean => false;
+        for (let r = queues.next(inService, never); r !== null; r = queues.next(inService, never)) start(r);
         if (next === log.length && running === 0) resolve();
         else if (next < log.length && timer === null) {
           timer = setTimeout(() => { timer = null; pump(); }, Math.max(0, (log[next].atNs - elapsedNs) / 1e6));

@@ -59,7 +59,7 @@ export interface SwapRunResult extends SwapFigures {
   readonly stallFraction: number;
   /** Demand reads that arrived while at least `parallelism` write-backs were queued or at the device. */
   readonly demandUnderBurst: LatencyFigures;
-  /** Requests the device received (submissions and promotions). */
+  /** Requests the device received (submissions; a promotion is not a new one). */
   readonly requests: number;
   /** With io "real": the replay's wall-clock latencies; else null. */
   readonly real: ReplayResult | null;
@@ -76,7 +76,7 @@ export async function runSwapScenario(o: SwapScenarioOptions): Promise<SwapRunRe
   const host = createHost({ memoryMiB: Math.min(4096, Math.ceil(guestPages / 256) + 64) });
   const vm = host.createVm({ pages: guestPages });
   const timeline = new Timeline({ quantumNs: DEFAULT_SLICE_NS });
-  const swap = new HostSwap(host, timeline, { capacityPages: guestPages, ...o.swap });
+  const swap = new HostSwap(host, timeline, { capacityPages: guestPages, recordRequests: o.io === "real", ...o.swap });
   const workloads: GuestWorkload[] = [];
   try {
     const guest = swap.attach(vm, { frameLimitPages: limit });
@@ -96,7 +96,7 @@ export async function runSwapScenario(o: SwapScenarioOptions): Promise<SwapRunRe
     for (const cpu of cpus) cpu.close();
     swap.device.advanceTo(timeline.nowNs);
     swap.device.finish();
-    const requests = swap.device.log.length;
+    const requests = swap.device.requests;
     o.onSimulated?.(requests);
     const real = (o.io ?? "simulated") === "real"
       ? await replayOnFile(swap.file.path, swap.device.log, { queues: swap.options.queues, device: swap.options.device, capacitySlots: swap.file.capacitySlots })

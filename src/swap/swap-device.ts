@@ -1,5 +1,5 @@
 // HostSwap: hypervisor swapping for the guests of one host. Pages go out to
-// a real swap file (a slot each, its CRC-32 kept in memory; the page state
+// a real swap file (a slot each, its XXH3-64 hash kept in memory; the page state
 // becomes "swapped" with the slot and the frame is freed) and come back on
 // the guest's fault (or a hypervisor read) through the VM's fault chain.
 // Every I/O is typed - demand read, prefetch read, write-back - and goes
@@ -50,6 +50,9 @@ export interface PrefetchCounters {
 
 interface SlotOwner { readonly guest: SwappedVm; readonly pfn: number }
 
+/** Pages per gather and file write (swap-out) or file read (swapoff): 4 MiB. */
+const BATCH_PAGES = 1024;
+
 export class HostSwap {
   readonly host: Host;
   readonly options: ResolvedSwapOptions;
@@ -63,9 +66,8 @@ export class HostSwap {
   /** Write-backs of a guest's own reclaim, to give its frames back when they finish. */
   readonly #ownWriteBacks = new Map<SwapRequest, SwappedVm>();
   readonly #page = new Uint8Array(PAGE_SIZE);
+  readonly #batch = new Uint8Array(BATCH_PAGES * PAGE_SIZE);
   #prefetch = { issued: 0, hits: 0, promoted: 0, wasted: 0, cancelled: 0 };
-  /** A guest is being swapped off: pages come back without reclaim. */
-  #draining = false;
   #closed = false;
 
   constructor(host: Host, clock: Clock, options: SwapOptions = {}) {
@@ -76,7 +78,7 @@ export class HostSwap {
     this.device = new SimulatedDevice(this.options.device, this.options.queues, this.options.depthSampleNs, {
       completed: (r) => this.#completed(r),
       framesLow: () => this.#framesLow(),
-    });
+    }, this.options.recordRequests);
   }
 
   /** Swaps the pages of `vm` from now on (its limit, if any, in `options`). */
@@ -169,7 +171,6 @@ export class HostSwap {
 
   /** Before `g` takes a frame: keeps its limit and the host's, swapping out what must go. */
   #makeRoom(g: SwappedVm, atNs: number): void {
-    if (this.#draining) return;
     this.device.advanceTo(atNs);
     const reserve = this.options.minFreeFrames + this.options.reclaimBatchPages;
     if (g.limitPages !== null) this.#reclaimTo(g, g.limitPages, g.usedFrames(), reserve, atNs, g);
@@ -209,26 +210,29 @@ export class HostSwap {
     return n;
   }
 
-  /** Writes `pfns` of `g` to the swap file and swaps them out; returns how many. */
+  /**
+   * Writes `pfns` of `g` to the swap file (a gather and one write per run of
+   * slots, 1024 pages at a time) and swaps them out; returns how many. When
+   * the file fills, what fits is swapped out, then ERR_SWAP_FULL.
+   */
   #evict(g: SwappedVm, pfns: readonly number[], atNs: number, own: boolean): number {
     let done = 0;
-    for (const pfn of pfns) {
-      const bytes = g.vm.readPages(pfn, 1, this.#page);
-      const slot = this.file.store(bytes);
-      try {
-        g.vm.states.swapOut(pfn, slot);
-      } catch (err) {
-        this.file.release(slot);
-        throw err;
+    while (done < pfns.length) {
+      const free = this.file.freeSlots;
+      const batch = pfns.slice(done, done + Math.min(BATCH_PAGES, Math.max(1, free)));
+      const bytes = g.vm.gatherPages(batch, this.#batch);
+      const slots = this.file.storeMany(bytes, batch.length);
+      for (let i = 0; i < batch.length; i++) {
+        g.vm.states.swapOut(batch[i], slots[i]);
+        this.#owners.set(slots[i], { guest: g, pfn: batch[i] });
       }
-      this.#owners.set(slot, { guest: g, pfn });
-      const r = this.device.submit("writeBack", slot, atNs);
+      const requests = this.device.submitMany("writeBack", slots, atNs);
       if (own) {
-        this.#ownWriteBacks.set(r, g);
-        g.ownWriteBacks++;
+        for (const r of requests) this.#ownWriteBacks.set(r, g);
+        g.ownWriteBacks += requests.length;
       }
-      g.counters.swap_out++;
-      done++;
+      g.counters.swap_out += batch.length;
+      done += batch.length;
     }
     return done;
   }
@@ -255,8 +259,7 @@ export class HostSwap {
     const slot = state.slot;
     const atNs = f.by === "guest" ? this.#nowNs(g) : this.#clock.nowNs;
     this.#makeRoom(g, atNs);
-    // swapoff (detach, close) reads its pages back outside the device model.
-    const wait = this.#draining ? null : this.#read(g, slot, atNs);
+    const wait = this.#read(g, slot, atNs);
     if (wait !== null && f.by === "guest") g.waits?.push(wait);
     const ok = this.file.load(slot, this.#page);
     this.file.release(slot);
@@ -309,11 +312,15 @@ export class HostSwap {
 
   /** A slot failed its checksum: the page is poisoned (no frame), the guest gets a machine check. */
   #poison(g: SwappedVm, f: Fault): FaultAction {
-    g.vm.states.bringBack(f.pfn, null);
-    g.vm.states.receivePoisoned(f.pfn);
-    g.poisoned.add(f.pfn);
-    g.counters.corruptSlots++;
+    this.#poisonPage(g, f.pfn);
     return this.#poisonedAccess(g, f);
+  }
+
+  #poisonPage(g: SwappedVm, pfn: number): void {
+    g.vm.states.bringBack(pfn, null);
+    g.vm.states.receivePoisoned(pfn);
+    g.poisoned.add(pfn);
+    g.counters.corruptSlots++;
   }
 
   /** Any access to a page this device poisoned: a machine check for the guest, a failed read for the hypervisor. */
@@ -327,32 +334,50 @@ export class HostSwap {
   }
 
   /**
-   * Brings every swapped page of `vm` back (swapoff for one guest; a page
-   * whose slot fails its checksum is poisoned instead) and stops swapping it.
+   * Brings every swapped page of `vm` back now (swapoff for one guest), in
+   * slot order, one read per run of slots, outside the device model and
+   * the frame limit; a page whose slot fails its checksum is poisoned
+   * instead. Returns the pages brought back.
    */
-  detach(vm: Vm): void {
+  bringBackAll(vm: Vm): number {
+    this.#alive();
     const g = this.guest(vm);
-    this.#draining = true;
-    try {
-      for (const [slot, owner] of [...this.#owners]) {
-        if (owner.guest !== g) continue;
-        try {
-          vm.accessPage(owner.pfn, false);
-        } catch (err) {
-          if (!(err instanceof HypermemError && err.code === ErrorCode.MemoryPoisoned && g.poisoned.has(owner.pfn))) throw err;
+    const mine = [...this.#owners].filter(([, o]) => o.guest === g).sort((x, y) => x[0] - y[0]);
+    let back = 0;
+    for (let at = 0; at < mine.length; at += BATCH_PAGES) {
+      const part = mine.slice(at, at + BATCH_PAGES);
+      const ok = this.file.loadMany(part.map(([slot]) => slot), this.#batch);
+      for (let i = 0; i < part.length; i++) {
+        const [slot, { pfn }] = part[i];
+        this.file.release(slot);
+        this.#owners.delete(slot);
+        if (ok[i]) {
+          vm.states.bringBack(pfn, this.#batch.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+          back++;
+        } else {
+          this.#poisonPage(g, pfn);
         }
-        if (this.#owners.has(slot)) throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: page ${owner.pfn} could not be brought back from slot ${slot}`, { pfn: owner.pfn });
       }
-    } finally {
-      this.#draining = false;
     }
-    // Its prefetches (their slots are free now): queued ones cancelled, the others wasted.
+    g.counters.swap_in += back;
+    this.#forgetFreedPrefetches();
+    return back;
+  }
+
+  /** Drops the prefetches of slots no longer in use: queued ones cancelled, the others wasted. */
+  #forgetFreedPrefetches(): void {
     for (const [slot, r] of [...this.#prefetches]) {
       if (this.#owners.has(slot)) continue;
       this.#prefetches.delete(slot);
       if (this.device.cancel(r)) this.#prefetch.cancelled++;
       else this.#prefetch.wasted++;
     }
+  }
+
+  /** Brings every swapped page of `vm` back (bringBackAll) and stops swapping it. */
+  detach(vm: Vm): void {
+    const g = this.guest(vm);
+    this.bringBackAll(vm);
     g.swapCache.clear();
     for (const d of g.dispose) d();
     g.clock.close();
