@@ -17,9 +17,6 @@ export class ClockHand {
     this.#accessed = vm.accessedLog.open("swap-clock");
   }
 
-  /** Where the hand points now. */
-  get hand(): number { return this.#hand; }
-
   /** Up to `count` resident pages to swap out, in the hand's order (fewer when the guest has fewer resident pages). */
   pick(count: number): number[] {
     const vm = this.#vm;

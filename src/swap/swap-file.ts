@@ -93,7 +93,6 @@ export class SwapFile {
     return new SwapFile(path, fd, capacitySlots);
   }
 
-  get closed(): boolean { return this.#fd < 0; }
   get usedSlots(): number { return this.#usedSlots; }
   get freeSlots(): number { return this.capacitySlots - this.#usedSlots; }
   isUsed(slot: number): boolean { return slot >= 0 && slot < this.capacitySlots && this.#used[slot] === 1; }

@@ -39,9 +39,6 @@ export class SwapVcpu implements TimelineProcess {
     this.#detach = clock.attach(this);
   }
 
-  /** True while the vCPU waits on a swap-in. */
-  get waiting(): boolean { return this.#waits.length > 0; }
-
   advance(durationNs: number): void {
     const g = this.guest;
     if (g.vm.paused || g.vm.destroyed) return;
