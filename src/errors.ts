@@ -114,6 +114,12 @@ export const ErrorCode = {
   DiskOffsetConflict: "ERR_DISK_OFFSET_CONFLICT",
   /** The source image changed while it was being sent (its size, times or inode moved). */
   DiskSourceChanged: "ERR_DISK_SOURCE_CHANGED",
+
+  // Hypervisor swap (src/swap).
+  /** The swap file has no free slot: the page that needed one stays in memory. */
+  SwapFull: "ERR_SWAP_FULL",
+  /** The swap file cannot be created or written: a missing folder, a read-only path, a path that exists. */
+  SwapPath: "ERR_SWAP_PATH",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -169,3 +169,18 @@ export { decodeRecord, encodeRecord, FRAGMENT_RECORD, readRecord, type DiskRecor
 export { DiskStore, listFragments, type FragmentInfo, type StoreLimits, type SweepReport } from "./storage/store.js";
 export { makeImage, type MakeImageResult } from "./storage/make-image.js";
 export { connectSecureChannel, type SecureTarget } from "./net/connect.js";
+
+// Hypervisor swap with prioritised queues (src/swap, issue 16, docs/swap.md).
+export { HostSwap, type AttachOptions, type PrefetchCounters } from "./swap/swap-device.js";
+export { SwappedVm, type SwapDeviceClock, type VmSwapCounters } from "./swap/swapped-vm.js";
+export { MAX_PAGE_CLUSTER, MAX_SWAP_PAGES, resolveSwapOptions, SWAP_DEFAULTS, type ResolvedSwapOptions, type SwapOptions } from "./swap/options.js";
+export { DEVICE_PRESET_NAMES, DEVICE_PRESETS, resolveDevice, type DeviceModel, type DevicePreset, type DeviceSpec, type QueueDepths } from "./swap/device.js";
+export { QUEUE_MODES, Queues, type QueueMode } from "./swap/queues.js";
+export { SimulatedDevice, type DepthSample, type DeviceHooks } from "./swap/device-sim.js";
+export { REQUEST_TYPES, type RequestRecord, type RequestType, type SwapRequest } from "./swap/request.js";
+export { SwapFile } from "./swap/swap-file.js";
+export { ClockHand } from "./swap/clock.js";
+export { latencyFigures, percentile, type HistogramBucket, type LatencyFigures, type SwapFigures } from "./swap/figures.js";
+export { DEFAULT_SLICE_NS, SwapVcpu } from "./swap/vcpu.js";
+export { compareQueues, runSwapScenario, type SwapIo, type SwapRunResult, type SwapScenarioOptions } from "./swap/scenario.js";
+export { replayOnFile, type ReplayOptions, type ReplayResult } from "./swap/real-io.js";

@@ -10,9 +10,10 @@ import { lockstepCases } from "./lockstep.js";
 import { pageCases } from "./pages.js";
 import { rasCases } from "./ras.js";
 import { snapshotCases } from "./snapshot.js";
+import { swapCases } from "./swap.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
 export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...diskScenarios];

@@ -11,9 +11,10 @@ import { migrateCommand } from "./migrate.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import type { Command } from "./registry.js";
 import { snapshotCommands } from "./snapshot.js";
+import { swapCommand } from "./swap.js";
 import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, ...diskCommands, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, ...diskCommands, swapCommand, helpCommand,
 ]);
