@@ -100,6 +100,18 @@ export const ErrorCode = {
   BackupMemory: "ERR_BACKUP_MEMORY",
   /** After a failover, the backup's guest differs from the primary's memory at the pause of the checkpoint it committed. */
   FailoverMismatch: "ERR_FAILOVER_MISMATCH",
+
+  // Remote memory and its recovery (src/remote, issue 20).
+  /** A region larger than what the memory host has left, or a memory host that cannot start. */
+  RemoteCapacity: "ERR_REMOTE_CAPACITY",
+  /** The memory host cannot be reached (its link is down): no one-sided read or write is possible. */
+  RemoteUnreachable: "ERR_REMOTE_UNREACHABLE",
+  /** A page read from the region does not match its version or checksum. */
+  RemoteChecksum: "ERR_REMOTE_CHECKSUM",
+  /** A baseline file failed a check (truncated, magic, crc, a page checksum) or is of another generation than the region's. */
+  RemoteBaseline: "ERR_REMOTE_BASELINE",
+  /** A dirty-page list in the region failed a check (crc, generation, epoch order, an entry out of range). */
+  RemoteDirtyList: "ERR_REMOTE_DIRTY_LIST",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
