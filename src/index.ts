@@ -145,3 +145,17 @@ export { protect, type FtOutcome, type FtTraceEvent } from "./checkpoint/protect
 export type { CheckpointRecord, EpochRecord, FailoverRecord, FtResult, Percentiles } from "./checkpoint/result.js";
 export { CHECKPOINT_ACK, decodeCheckpointAck, encodeCheckpointAck } from "./checkpoint/ack.js";
 export { Backup } from "./checkpoint/backup.js";
+// Remote memory and its recovery (src/remote, issue 20, seed T4): a region on
+// a memory host (a worker thread, a SharedArrayBuffer) read one-sided, epoch
+// write-back with dirty lists, baselines, the failover's recovery.
+export { REMOTE_LINK_PRESETS, SHARED_STORAGE, opsNs, resolveRemoteLink, resolveStorageLink, storageNs, type RemoteLinkModel, type RemoteLinkPreset, type StorageLinkModel } from "./remote/link.js";
+export { MAX_REGION_PAGES, regionGeometry, type RegionGeometry } from "./remote/region-layout.js";
+export { RemoteRegion, type DirtyList, type RegionHeader, type RegionTraffic } from "./remote/region.js";
+export { MemoryHost } from "./remote/memory-host.js";
+export { BASELINE_HEADER, loadBaseline, writeBaseline, type LoadedBaseline } from "./remote/baseline.js";
+export { writeEpoch } from "./remote/epoch-writer.js";
+export { RemoteMemory, type FailurePoint, type RemoteMemoryConfig, type RemoteMemoryStats } from "./remote/compute.js";
+export { recoverRegion, type Recovered, type RecoveryInput, type RecoveryMode, type RecoveryReport } from "./remote/recovery.js";
+export { REMOTE_DEFAULTS, REMOTE_MAX_GUEST_MIB, resolveRemoteOptions, type RemoteScenarioOptions, type ResolvedRemoteOptions } from "./remote/options.js";
+export { runRemoteScenario, type RemoteScenarioResult } from "./remote/scenario.js";
+export { dirtiedRegion, fullCopy, recoveryFigures, type RecoveryFigureRow, type RecoveryFiguresOptions } from "./remote/figures.js";

@@ -7,11 +7,12 @@ import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
+import { remoteCommand } from "./remote.js";
 import type { Command } from "./registry.js";
 import { snapshotCommands } from "./snapshot.js";
 import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, remoteCommand, helpCommand,
 ]);

@@ -270,7 +270,6 @@ export class RemoteMemory {
     this.region.startGeneration(generation, this.#epoch);
     this.#generation = generation;
     this.#lastBaselineNs = nowNs;
-    this.#lastPublishNs = nowNs;
     this.stats.baselines++;
     this.stats.baselineBytes += bytes;
     this.stats.baselineNs += storageNs(this.config.storage, bytes);

@@ -72,11 +72,12 @@ export class MemoryHost {
 
   /** Requests the worker thread has served (allocations, frees, pings). */
   get requestsServed(): number { return Atomics.load(this.#ctl, 2); }
-  /** False after disconnect(): the link to the memory host is down. */
-  get reachable(): boolean { return this.#reachable && !this.#stopped; }
+  /** False after disconnect(): the link to the memory host (its NIC) is down. Its thread may be stopped and the link up. */
+  get reachable(): boolean { return this.#reachable; }
 
-  #request(message: Record<string, unknown>): Answer {
-    if (!this.reachable) throw new HypermemError(ErrorCode.RemoteUnreachable, "the memory host is unreachable (its link is down)", {});
+  #request(message: Record<string, unknown>, overLink = true): Answer {
+    if (overLink && !this.#reachable) throw new HypermemError(ErrorCode.RemoteUnreachable, "the memory host is unreachable (its link is down)", {});
+    if (this.#stopped) throw new HypermemError(ErrorCode.RemoteUnreachable, `the memory host's thread was stopped: it serves no ${String(message.op)} request`, { op: message.op });
     this.#port.postMessage(message);
     const seq = Atomics.add(this.#ctl, 0, 1) + 1;
     Atomics.notify(this.#ctl, 0);
@@ -115,7 +116,7 @@ export class MemoryHost {
   /** Stops the worker thread. Regions already handed out stay readable by those who hold them. Idempotent. */
   async close(): Promise<void> {
     if (this.#stopped) return;
-    if (this.#reachable) this.#request({ op: "stop" });
+    this.#request({ op: "stop" }, false); // the simulation's own control path, not the modelled link
     this.#stopped = true;
     this.#port.close();
     await this.#worker.terminate();

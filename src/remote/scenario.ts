@@ -76,7 +76,7 @@ export async function runRemoteScenario(options: RemoteScenarioOptions): Promise
     const random = mulberry32(o.seed);
     vm.fillPages(0, pages, (into) => {
       const words = new Uint32Array(into.buffer, into.byteOffset, into.length / 4);
-      for (let i = 0; i < words.length; i++) words[i] = (random() * 2 ** 32) >>> 0;
+      for (let i = 0; i < words.length; i++) words[i] = random();
     });
     const recoveryPoint = vm.readPages(0, pages);
     const remote = new RemoteMemory(vm, region, { localPages, baselinePath: o.baselinePath, baselineEveryNs: o.baselineEveryNs, link: o.link, storage: o.storage });
