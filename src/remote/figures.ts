@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import { requireInt } from "../options.js";
 import { mulberry32 } from "../sim/prng.js";
 import { writeBaseline } from "./baseline.js";
 import { writeEpoch } from "./epoch-writer.js";
@@ -50,8 +51,11 @@ export interface RecoveryFigureRow {
 
 /** A region of seeded pages with baseline generation 1 at `path`, then `dirtyPages` pages rewritten over `epochs` epochs. */
 export function dirtiedRegion(pages: number, dirtyPages: number, epochs: number, seed: number, path: string): RemoteRegion {
+  requireInt("dirtyPages", dirtyPages, 0, pages);
+  requireInt("epochs", epochs, 1, 2 ** 20);
   const random = mulberry32(seed);
-  const geometry = regionGeometry(pages, pages, Math.max(listBytes(pages) * 2, epochs * listBytes(Math.ceil(dirtyPages / epochs)) + 64));
+  const perEpoch = Math.ceil(dirtyPages / epochs);
+  const geometry = regionGeometry(pages, Math.max(1, perEpoch), epochs * listBytes(perEpoch) + 64);
   const region = RemoteRegion.format(new SharedArrayBuffer(geometry.totalBytes), geometry);
   const page = new Uint8Array(PAGE_BYTES);
   const words = new Uint32Array(page.buffer);
@@ -68,7 +72,6 @@ export function dirtiedRegion(pages: number, dirtyPages: number, epochs: number,
     const j = random() % (i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
-  const perEpoch = Math.ceil(dirtyPages / epochs);
   for (let e = 0, done = 0; done < dirtyPages; e++) {
     const pfns = order.subarray(done, Math.min(dirtyPages, done + perEpoch));
     const bytes = new Uint8Array(pfns.length * PAGE_BYTES);

@@ -12,8 +12,9 @@
 // The request and the answer (which carries the region) travel on a
 // MessagePort, read synchronously with receiveMessageOnPort.
 //
-// The worker's code is a string run with `eval: true`, so the same file runs
-// from the TypeScript sources, the tests and the compiled package.
+// The worker's code is a string run with `eval: true` and no inherited
+// execArgv, so the same file runs from the TypeScript sources, the tests,
+// `node -e` programs and the compiled package.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { ErrorCode, HypermemError } from "../errors.js";
 
@@ -66,7 +67,10 @@ export class MemoryHost {
     this.#ctl = new Int32Array(new SharedArrayBuffer(16));
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctl: this.#ctl, port: port2, capacityBytes }, transferList: [port2] });
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true, workerData: { ctl: this.#ctl, port: port2, capacityBytes }, transferList: [port2],
+      execArgv: [], // plain CommonJS: not the parent's --input-type or loaders
+    });
     this.#worker.unref();
   }
 

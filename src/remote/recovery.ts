@@ -24,6 +24,8 @@ export interface RecoveryInput {
   readonly pages: number;
   readonly link: RemoteLinkModel;
   readonly storage: StorageLinkModel;
+  /** The new region's pages, when the failover host allocated them already (pages × 4096 bytes). @default a new SharedArrayBuffer */
+  readonly into?: Uint8Array;
 }
 
 export type RecoveryMode = "baseline+lists" | "baseline-only";
@@ -61,7 +63,10 @@ export interface Recovered {
 /** Rebuilds a region's pages from the baseline and the region's published dirty lists. */
 export function recoverRegion(input: RecoveryInput): Recovered {
   const started = performance.now();
-  const memory = new Uint8Array(new SharedArrayBuffer(input.pages * PAGE_BYTES));
+  const memory = input.into ?? new Uint8Array(new SharedArrayBuffer(input.pages * PAGE_BYTES));
+  if (memory.length !== input.pages * PAGE_BYTES) {
+    throw new HypermemError(ErrorCode.Length, `recovering ${input.pages} pages needs ${input.pages * PAGE_BYTES} bytes, the new region has ${memory.length}`, { pages: input.pages });
+  }
   const region = input.region;
   const traffic0 = region ? { ...region.traffic } : null;
   let fallbackReason: string | null = null;
@@ -117,9 +122,6 @@ export function recoverRegion(input: RecoveryInput): Recovered {
       }
       listsRead = lists.length;
       if (lists.length > 0) recoveredEpoch = lists[lists.length - 1].epoch;
-    } else {
-      memory.fill(0);
-      loadBaseline(input.baselinePath, memory, input.pages);
     }
   }
   const reads = traffic0 && region ? region.traffic.readOps - traffic0.readOps : 0;
