@@ -112,6 +112,12 @@ export const ErrorCode = {
   RemoteBaseline: "ERR_REMOTE_BASELINE",
   /** A dirty-page list in the region failed a check (crc, generation, epoch order, an entry out of range). */
   RemoteDirtyList: "ERR_REMOTE_DIRTY_LIST",
+
+  // NVM regions with virtblocks (src/nvm, issue 20).
+  /** The mass-storage file has no free slot for a purged block (details.capacityBlocks). */
+  NvmStorageFull: "ERR_NVM_STORAGE_FULL",
+  /** The NVM device has no free block and nothing can be purged to make one. */
+  NvmFull: "ERR_NVM_FULL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

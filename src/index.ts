@@ -159,3 +159,10 @@ export { recoverRegion, type Recovered, type RecoveryInput, type RecoveryMode, t
 export { REMOTE_DEFAULTS, REMOTE_MAX_GUEST_MIB, resolveRemoteOptions, type RemoteScenarioOptions, type ResolvedRemoteOptions } from "./remote/options.js";
 export { runRemoteScenario, type RemoteScenarioResult } from "./remote/scenario.js";
 export { dirtiedRegion, fullCopy, recoveryFigures, type RecoveryFigureRow, type RecoveryFiguresOptions } from "./remote/figures.js";
+// NVM regions with virtblocks (src/nvm, issue 20, seed T6): DRAM in front of
+// an NVM region, cold blocks purged to a storage file through virtblock
+// entries (or, the baseline, by rewriting every mapping).
+export { BLOCK_BYTES, NvmDevice, OPTANE_PMEM, resolveNvmModel, type NvmModel } from "./nvm/device.js";
+export { NVME_SSD, StorageFile, type StorageModel as NvmStorageModel } from "./nvm/storage-file.js";
+export { ENTRY_STATE, NvmTiers, STORAGE_TAG, type EntryStateName, type NvmStats, type NvmTiersConfig } from "./nvm/tiers.js";
+export { compareNvm, runNvmScenario, type NvmReport, type NvmScenarioOptions } from "./nvm/scenario.js";
