@@ -6,6 +6,7 @@ import { ftCommand } from "./ft.js";
 import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
+import { nvmCommand } from "./nvm.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import { remoteCommand } from "./remote.js";
 import type { Command } from "./registry.js";
@@ -14,5 +15,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, remoteCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, remoteCommand, nvmCommand, helpCommand,
 ]);
