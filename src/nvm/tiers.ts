@@ -215,6 +215,9 @@ export class NvmTiers {
     return 0;
   }
 
+  /** Purges up to `count` blocks of pages not in DRAM now, oldest first (what a watermark purge does, without the watermarks). Returns the blocks purged. */
+  purgeOldest(count: number): number { return this.#purge(count); }
+
   /** Purges up to `count` blocks, oldest first by the age histogram. Returns the blocks purged. */
   #purge(count: number): number {
     if (count <= 0) return 0;
