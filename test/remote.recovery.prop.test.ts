@@ -84,4 +84,20 @@ describe("remote memory: recovery equals the model at the recovery point", () =>
       { numRuns: 60 },
     );
   });
+
+  it("a page evicted while its write-back is in flight is served from the write-back, not the older home copy", () => {
+    const path = join(dir, "baseline-inflight");
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 8 });
+    vm.write(0, new Uint8Array(8 * 4096).fill(1));
+    const g = regionGeometry(8, 8, 4096);
+    const region = RemoteRegion.format(new SharedArrayBuffer(g.totalBytes), g);
+    const remote = new RemoteMemory(vm, region, { localPages: 1, baselinePath: path, baselineEveryNs: 1e12, link, storage: SHARED_STORAGE });
+    remote.start(0);
+    for (let p = 0; p < 8; p++) vm.write(p * 4096, new Uint8Array([p + 10]));
+    remote.endEpoch(0); // 8 dirty pages copied out; all but one leave DRAM before any reaches home
+    expect(remote.writeBackInFlight).toBe(true);
+    expect(remote.localPagesInUse).toBe(1);
+    for (let p = 0; p < 8; p++) expect([p, vm.read(p * 4096, 1)[0]]).toEqual([p, p + 10]);
+    remote.close();
+  });
 });
