@@ -151,3 +151,6 @@ export { guestPagesRead, guestPagesCheck, guestPagesWrite, getGuestPagesRefused 
 // checkpoint (issue 11): the pause copy, guest pages gathered by a pfn list
 // into one buffer (assembly/gather.ts).
 export { gatherPages } from "./gather";
+// tiers (issue 20): the page-state move that rewrites where an elsewhere
+// page's contents live (the NVM purge without virtblocks rewrites mappings).
+export const ABI_OP_RELOCATE_ELSEWHERE: u32 = pageState.OP_RELOCATE_ELSEWHERE;

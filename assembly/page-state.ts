@@ -30,6 +30,9 @@
 //  PLACE_ELSEWHERE unpopulated|zero-mapped -> elsewhere, frame field = arg   no frame involved
 //                                    (contents that live elsewhere from the start: a snapshot
 //                                    restored lazily)
+//  RELOCATE_ELSEWHERE elsewhere      -> elsewhere, frame field = arg        no frame involved
+//                                    (the contents moved to another location: an NVM block
+//                                    purged to storage, its mapping rewritten)
 //
 // REPAIR and MIGRATE keep WP (a write-protected page stays protected on its
 // new frame) and leave the VM's private-frame count as it was: the new frame
@@ -81,6 +84,8 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 // @ts-ignore: decorator
 @inline export const OP_MIGRATE: u32 = 15;
 @inline export const OP_PLACE_ELSEWHERE: u32 = 16;
+// @ts-ignore: decorator
+@inline export const OP_RELOCATE_ELSEWHERE: u32 = 26;
 
 /** True when `e` maps a private frame for the guest (present, not the shared zero frame). */
 // @ts-ignore: decorator
@@ -163,6 +168,11 @@ export function transition(d: usize, p: usize, e: u64, gfn: u32, op: u32, arg: u
     if ((e & PTE_STATE_BITS) != 0 || presentPrivate(e) || arg > FRAME_FIELD_MAX) return -ERR_PAGE_STATE;
     store<u64>(p, PTE_ELSEWHERE | (arg << 12) | keepAD(e) | (e & PTE_WP));
     bumpCount(d, VM_ELSEWHERE_PAGES, 1);
+    return 0;
+  }
+  if (op == OP_RELOCATE_ELSEWHERE) {
+    if ((e & PTE_STATE_BITS) != PTE_ELSEWHERE || arg > FRAME_FIELD_MAX) return -ERR_PAGE_STATE;
+    store<u64>(p, PTE_ELSEWHERE | (arg << 12) | keepAD(e) | (e & PTE_WP));
     return 0;
   }
   if (op == OP_POISON_NO_FRAME) {

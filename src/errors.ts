@@ -120,6 +120,24 @@ export const ErrorCode = {
   SwapFull: "ERR_SWAP_FULL",
   /** The swap file cannot be created or written: a missing folder, a read-only path, a path that exists. */
   SwapPath: "ERR_SWAP_PATH",
+
+  // Remote memory and its recovery (src/remote, issue 20).
+  /** A region larger than what the memory host has left, or a memory host that cannot start. */
+  RemoteCapacity: "ERR_REMOTE_CAPACITY",
+  /** The memory host cannot be reached (its link is down): no one-sided read or write is possible. */
+  RemoteUnreachable: "ERR_REMOTE_UNREACHABLE",
+  /** A page read from the region does not match its version or checksum. */
+  RemoteChecksum: "ERR_REMOTE_CHECKSUM",
+  /** A baseline file failed a check (truncated, magic, crc, a page checksum) or is of another generation than the region's. */
+  RemoteBaseline: "ERR_REMOTE_BASELINE",
+  /** A dirty-page list in the region failed a check (crc, generation, epoch order, an entry out of range). */
+  RemoteDirtyList: "ERR_REMOTE_DIRTY_LIST",
+
+  // NVM regions with virtblocks (src/nvm, issue 20).
+  /** The mass-storage file has no free slot for a purged block (details.capacityBlocks). */
+  NvmStorageFull: "ERR_NVM_STORAGE_FULL",
+  /** The NVM device has no free block and nothing can be purged to make one. */
+  NvmFull: "ERR_NVM_FULL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

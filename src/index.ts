@@ -184,3 +184,25 @@ export { latencyFigures, percentile, type HistogramBucket, type LatencyFigures, 
 export { DEFAULT_SLICE_NS, SwapVcpu } from "./swap/vcpu.js";
 export { compareQueues, runSwapScenario, type SwapIo, type SwapRunResult, type SwapScenarioOptions } from "./swap/scenario.js";
 export { replayOnFile, type ReplayOptions, type ReplayResult } from "./swap/real-io.js";
+
+// Remote memory and its recovery (src/remote, issue 20, seed T4): a region on
+// a memory host (a worker thread, a SharedArrayBuffer) read one-sided, epoch
+// write-back with dirty lists, baselines, the failover's recovery.
+export { REMOTE_LINK_PRESETS, SHARED_STORAGE, opsNs, resolveRemoteLink, resolveStorageLink, storageNs, type RemoteLinkModel, type RemoteLinkPreset, type StorageLinkModel } from "./remote/link.js";
+export { MAX_REGION_PAGES, regionGeometry, type RegionGeometry } from "./remote/region-layout.js";
+export { RemoteRegion, type DirtyList, type RegionHeader, type RegionTraffic } from "./remote/region.js";
+export { MemoryHost } from "./remote/memory-host.js";
+export { BASELINE_HEADER, loadBaseline, writeBaseline, type LoadedBaseline } from "./remote/baseline.js";
+export { writeEpoch } from "./remote/epoch-writer.js";
+export { RemoteMemory, type FailurePoint, type RemoteMemoryConfig, type RemoteMemoryStats } from "./remote/compute.js";
+export { recoverRegion, type Recovered, type RecoveryInput, type RecoveryMode, type RecoveryReport } from "./remote/recovery.js";
+export { REMOTE_DEFAULTS, REMOTE_MAX_GUEST_MIB, resolveRemoteOptions, type RemoteScenarioOptions, type ResolvedRemoteOptions } from "./remote/options.js";
+export { runRemoteScenario, type RemoteScenarioResult } from "./remote/scenario.js";
+export { dirtiedRegion, fullCopy, recoveryFigures, type RecoveryFigureRow, type RecoveryFiguresOptions } from "./remote/figures.js";
+// NVM regions with virtblocks (src/nvm, issue 20, seed T6): DRAM in front of
+// an NVM region, cold blocks purged to a storage file through virtblock
+// entries (or, the baseline, by rewriting every mapping).
+export { BLOCK_BYTES, NvmDevice, OPTANE_PMEM, resolveNvmModel, type NvmModel } from "./nvm/device.js";
+export { NVME_SSD, StorageFile, type StorageModel as NvmStorageModel } from "./nvm/storage-file.js";
+export { ENTRY_STATE, NvmTiers, STORAGE_TAG, type EntryStateName, type NvmStats, type NvmTiersConfig } from "./nvm/tiers.js";
+export { compareNvm, runNvmScenario, type NvmReport, type NvmScenarioOptions } from "./nvm/scenario.js";

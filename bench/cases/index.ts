@@ -8,12 +8,14 @@ import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
 import { lockstepCases } from "./lockstep.js";
 import { pageCases } from "./pages.js";
+import { nvmCases } from "./nvm.js";
 import { rasCases } from "./ras.js";
+import { remoteCases } from "./remote.js";
 import { snapshotCases } from "./snapshot.js";
 import { swapCases } from "./swap.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases, ...remoteCases, ...nvmCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
 export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...diskScenarios];

@@ -17,6 +17,7 @@ const OP_NAMES: Readonly<Record<PageOp, string>> = {
   7: "poison (latent)", 8: "report a latent error on", 9: "poison", 10: "trace", 11: "untrace",
   12: "write-protect", 13: "unprotect", 14: "repair", 15: "migrate",
   16: "place elsewhere",
+  26: "relocate",
 };
 
 export class PageStates {
@@ -56,6 +57,15 @@ export class PageStates {
    */
   placeElsewhere(pfn: number, location: number): void {
     this.#apply(pfn, PageOp.PlaceElsewhere, requireInt("location", location, 0, MAX_FRAME_FIELD));
+  }
+
+  /**
+   * An elsewhere page's contents moved to `location`: only its entry's
+   * frame field changes (A, D and WP kept), no frame is involved. One
+   * page-table write, as a hypervisor rewriting a mapping does.
+   */
+  relocateElsewhere(pfn: number, location: number): void {
+    this.#apply(pfn, PageOp.RelocateElsewhere, requireInt("location", location, 0, MAX_FRAME_FIELD));
   }
 
   /** A swapped or elsewhere page comes back holding `bytes` (4096; null: zeros). Returns its new frame. */

@@ -63,6 +63,7 @@ export const PageOp = {
   Repair: 14,
   Migrate: 15,
   PlaceElsewhere: 16,
+  RelocateElsewhere: 26,
 } as const;
 export type PageOp = (typeof PageOp)[keyof typeof PageOp];
 
