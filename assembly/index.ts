@@ -151,3 +151,9 @@ export { guestPagesRead, guestPagesCheck, guestPagesWrite, getGuestPagesRefused 
 // checkpoint (issue 11): the pause copy, guest pages gathered by a pfn list
 // into one buffer (assembly/gather.ts).
 export { gatherPages } from "./gather";
+// overcommit (issue 15): page-state moves that hand a ballooned page's frame
+// to another VM (assembly/page-state.ts), and the frame flag they use.
+export const ABI_OP_BALLOON_HANDOVER: u32 = pageState.OP_BALLOON_HANDOVER;
+export const ABI_OP_DEFLATE_ONTO: u32 = pageState.OP_DEFLATE_ONTO;
+export const ABI_OP_RELEASE_HANDOVER: u32 = pageState.OP_RELEASE_HANDOVER;
+export const ABI_FRAME_HANDOVER: u16 = layout.FRAME_HANDOVER;
