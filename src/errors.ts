@@ -100,6 +100,12 @@ export const ErrorCode = {
   BackupMemory: "ERR_BACKUP_MEMORY",
   /** After a failover, the backup's guest differs from the primary's memory at the pause of the checkpoint it committed. */
   FailoverMismatch: "ERR_FAILOVER_MISMATCH",
+
+  // Memory overcommit (src/balloon).
+  /** The VMs' reservations (or one VM's) exceed the memory the host can give them: refused before the run starts. */
+  Admission: "ERR_ADMISSION",
+  /** Free host memory fell to the low threshold and no reclamation step could free a frame: the host would run out. */
+  HostOvercommitted: "ERR_HOST_OVERCOMMITTED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
