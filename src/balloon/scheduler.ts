@@ -2,12 +2,13 @@
 // control loop over the VMs it manages.
 //
 //   every poll (1 s)      reclamation state from free host memory; each
-//                         balloon driver reads its target and moves toward
-//                         it (inflating drivers first, their frames pooled,
-//                         then deflating ones, mapped onto those frames);
-//                         in the hard and low states, the reclamation steps
-//                         after ballooning (swap, when it is plugged in);
-//                         each VM's memory condition is updated
+//                         VM's memory condition is updated (its applications
+//                         hear of the new target first); each balloon driver
+//                         reads its target and moves toward it (inflating
+//                         drivers first, their frames pooled, then deflating
+//                         ones, mapped onto those frames); in the hard and
+//                         low states, the reclamation steps after ballooning
+//                         (swap, when it is plugged in)
 //   every sample (30 s)   each VM's active fraction, from its sampled pages
 //   every realloc (15 s)  targets: proportional share with the idle tax,
 //                         within reservations and limits (allocation.ts)
@@ -193,6 +194,13 @@ export class MemoryScheduler {
     const t = this.options.thresholds;
     this.#state = nextState(this.#state, this.freeFrames / this.host.maxFrames, t, this.options.hysteresis);
     for (const m of this.#vms) m.driver.setTarget(m.vm.pages - m.allocationPages);
+    // The guests' applications hear of the new targets before the balloons move.
+    for (const m of this.#vms) {
+      m.condition.update({
+        atNs: this.clock.nowNs, guestPages: m.vm.pages, guestFreePages: m.guestFreePages, balloonTargetPages: m.driver.targetPages,
+        balloonActualPages: m.driver.actualPages, hostState: this.#state, stallNs: m.driver.counters.stallNs,
+      });
+    }
     // In the high state nothing is reclaimed: a balloon inflates only to
     // hand its frames to the balloons deflating in the same poll.
     const deflating = this.#vms.filter((m) => m.driver.actualPages > m.driver.targetPages);
@@ -202,12 +210,6 @@ export class MemoryScheduler {
     for (const m of deflating) m.driver.deflate(this.pool);
     if (this.#vms.length > 0) this.pool.releaseAll(this.#vms[0].vm);
     if (this.#state === "hard" || this.#state === "low") this.#runSteps(Math.ceil(t.soft * this.host.maxFrames) - this.freeFrames);
-    for (const m of this.#vms) {
-      m.condition.update({
-        atNs: this.clock.nowNs, guestPages: m.vm.pages, guestFreePages: m.guestFreePages, balloonTargetPages: m.driver.targetPages,
-        balloonActualPages: m.driver.actualPages, hostState: this.#state, stallNs: m.driver.counters.stallNs,
-      });
-    }
   }
 
   /** Adds a point to the time series (every reallocation, and when a run ends). */
