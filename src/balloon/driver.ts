@@ -24,6 +24,7 @@
 import { FaultReason } from "../wasm/codes.js";
 import type { Fault, FaultAction, Disposer } from "../host/faults.js";
 import type { PageLogReader } from "../host/page-log.js";
+import { PageSet } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
 import { PAGE_SIZE } from "../wasm/codes.js";
 import { FramePool } from "./frame-pool.js";
@@ -52,6 +53,8 @@ export class BalloonDriver {
   readonly counters: GuestCounters = newCounters();
   /** Pages the balloon holds, in the order it took them. */
   readonly #balloon = new Set<number>();
+  /** The same pages as a bitmap in host memory (for bitmap arithmetic with accessed-log readers). */
+  readonly ballooned: PageSet;
   /** The guest's swap: contents of ballooned pages that held data. */
   readonly #swap = new Map<number, Uint8Array>();
   /** Pages the guest's applications freed (the balloon takes these first). */
@@ -70,6 +73,7 @@ export class BalloonDriver {
     this.pagesPerPoll = options.pagesPerPoll;
     this.majorFaultNs = options.majorFaultNs ?? 1_000_000;
     this.#referenced = vm.accessedLog.open(`balloon-driver-${vm.id}`);
+    this.ballooned = new PageSet(vm.host.kernels, vm.pages);
     this.#disposeFault = vm.onFault(FaultReason.Ballooned, (f) => this.#pageIn(f));
   }
 
@@ -165,12 +169,14 @@ export class BalloonDriver {
     }
     pool.put(this.vm.states.balloonHandover(pfn));
     this.#balloon.add(pfn);
+    this.ballooned.add(pfn);
     for (const l of this.#listeners) l(pfn, hadData);
   }
 
   /** Ballooned page `pfn` back to the guest, its contents read back from swap if it had some. */
   #giveBack(pfn: number, pool: FramePool | null): void {
     this.#balloon.delete(pfn);
+    this.ballooned.delete(pfn);
     if (pool === null) this.vm.states.deflate(pfn);
     else pool.deflate(this.vm, pfn, pool !== this.#local);
     const saved = this.#swap.get(pfn);
@@ -207,5 +213,6 @@ export class BalloonDriver {
     for (const pfn of [...this.#balloon]) this.#giveBack(pfn, null);
     this.#disposeFault();
     this.#referenced.close();
+    this.ballooned.free();
   }
 }

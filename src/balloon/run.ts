@@ -116,7 +116,7 @@ export function runOvercommit(options: OvercommitRunOptions): OvercommitResult {
       if (!(err instanceof HypermemError) || err.code !== ErrorCode.HostOvercommitted) throw err;
       overcommitted = { message: err.message, atNs: timeline.nowNs };
     }
-    scheduler.record();
+    if (scheduler.hostSamples.at(-1)?.atNs !== timeline.nowNs) scheduler.record();
     const ranNs = timeline.nowNs;
     const vms = managed.map((m, i): VmOutcome => {
       const last = scheduler.vmSamples.filter((s) => s.vm === m.vm.id).at(-1)!;

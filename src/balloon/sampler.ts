@@ -12,6 +12,7 @@
 // The same harvest gives the true active fraction (pages touched in the
 // period over usable pages), for the statistics and for tests.
 import type { PageLogReader } from "../host/page-log.js";
+import type { PageSet } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
 import { mulberry32 } from "../sim/prng.js";
 
@@ -40,8 +41,16 @@ export class WorkingSetSampler {
   #last: ActiveFractionSample | null = null;
 
   /** Starts sampling `vm`: the first period begins now. The averages start at the first period's value; until then the estimate is 1 (a new VM counts as active). */
-  constructor(vm: Vm, options: { readonly samplePages: number; readonly fastGain: number; readonly slowGain: number; readonly seed: number }) {
+  readonly #ballooned: PageSet | null;
+
+  /**
+   * `ballooned`, when given, holds the VM's ballooned pages: pages touched
+   * in a period but ballooned at its end (the balloon's own mark) are not
+   * counted in the true active fraction.
+   */
+  constructor(vm: Vm, options: { readonly samplePages: number; readonly fastGain: number; readonly slowGain: number; readonly seed: number }, ballooned: PageSet | null = null) {
     this.vm = vm;
+    this.#ballooned = ballooned;
     this.#samplePages = options.samplePages;
     this.#fastGain = options.fastGain;
     this.#slowGain = options.slowGain;
@@ -82,6 +91,7 @@ export class WorkingSetSampler {
     const touched = kept.filter((pfn) => touchedSet.has(pfn)).length;
     const sampled = kept.length;
     const current = sampled === 0 ? 0 : touched / sampled;
+    if (this.#ballooned !== null) touchedSet.deleteAll(this.#ballooned);
     const usable = this.vm.pages - this.vm.states.counts().balloonedPages;
     const trueFraction = usable === 0 ? 0 : Math.min(1, touchedSet.count() / usable);
     if (this.#last === null) {

@@ -53,10 +53,10 @@ export class ManagedVm {
     this.vm = vm;
     this.options = options;
     this.allocationPages = options.limitPages;
-    this.sampler = new WorkingSetSampler(vm, { samplePages: s.samplePages, fastGain: s.fastGain, slowGain: s.slowGain, seed: (s.seed + vm.id * 0x9e3779b1) >>> 0 });
     const pagesPerPoll = Math.max(1, Math.round(s.balloonPagesPerSec * s.pollPeriodNs / 1e9));
     const maxPages = Math.min(Math.floor(s.balloonMaxFraction * vm.pages), vm.pages - options.reservationPages);
     this.driver = new BalloonDriver(vm, { maxPages, pagesPerPoll, majorFaultNs: s.guestMajorFaultNs });
+    this.sampler = new WorkingSetSampler(vm, { samplePages: s.samplePages, fastGain: s.fastGain, slowGain: s.slowGain, seed: (s.seed + vm.id * 0x9e3779b1) >>> 0 }, this.driver.ballooned);
     this.condition = new MemoryCondition(conditionOptions);
   }
 

@@ -6,6 +6,7 @@ import { ftCommand } from "./ft.js";
 import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
 import { migrateCommand } from "./migrate.js";
+import { overcommitCommand } from "./overcommit.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import type { Command } from "./registry.js";
 import { snapshotCommands } from "./snapshot.js";
@@ -13,5 +14,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, overcommitCommand, helpCommand,
 ]);
