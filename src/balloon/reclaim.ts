@@ -38,7 +38,9 @@ export function stateLevel(state: ReclaimState): number { return ORDER.indexOf(s
  * sharing, ballooning, compression, swapping). Hypervisor swap (src/swap)
  * plugs in here: it is given the frames still wanted and returns how many it
  * freed. `reclaim` is called every poll period in the hard and low states,
- * and synchronously when a guest needs a frame at the low threshold.
+ * and synchronously when a guest needs a frame at the low threshold. A step
+ * that brings pages back itself (swap-in) calls MemoryScheduler.makeRoom(1)
+ * before it takes the frame, as first touches do.
  */
 export interface ReclaimStep {
   readonly name: string;

@@ -234,15 +234,27 @@ export class MemoryScheduler {
     return freed;
   }
 
-  /** A guest is about to take a frame: at the low threshold, only if a step frees one first. */
+  /** A guest is about to take a frame (first touch, copy on write): make room for it. */
   #guard(): "pass" {
+    this.makeRoom(1);
+    return "pass";
+  }
+
+  /**
+   * Makes sure `frames` frames can be taken without going below the low
+   * threshold: runs the reclamation steps after ballooning if needed, and
+   * throws ERR_HOST_OVERCOMMITTED when they cannot. The scheduler calls it
+   * before every first touch and copy on write; a step that brings pages
+   * back into memory itself (a swap-in) calls it before taking the frame.
+   */
+  makeRoom(frames: number): void {
     const lowFrames = Math.ceil(this.options.thresholds.low * this.host.maxFrames);
-    if (this.freeFrames > lowFrames) return "pass";
-    this.#runSteps(lowFrames - this.freeFrames + 1);
-    if (this.freeFrames > lowFrames) return "pass";
+    if (this.freeFrames - frames >= lowFrames) return;
+    this.#runSteps(lowFrames + frames - this.freeFrames);
+    if (this.freeFrames - frames >= lowFrames) return;
     this.#state = "low";
     throw new HypermemError(ErrorCode.HostOvercommitted,
-      `host over-committed at ${(this.clock.nowNs / 1e9).toFixed(3)} s: ${this.freeFrames} frames free of ${this.host.maxFrames} (the low threshold is ${lowFrames}); ballooning cannot reclaim that fast and ${this.#steps.length === 0 ? "no reclamation step after it (hypervisor swap) is plugged in" : `the steps after it (${this.#steps.map((s) => s.name).join(", ")}) freed nothing`}`,
+      `host over-committed at ${(this.clock.nowNs / 1e9).toFixed(3)} s: ${this.freeFrames} frames free of ${this.host.maxFrames} (the low threshold is ${lowFrames}); ballooning cannot reclaim that fast and ${this.#steps.length === 0 ? "no reclamation step after it (hypervisor swap) is plugged in" : `the steps after it (${this.#steps.map((s) => s.name).join(", ")}) freed too little`}`,
       { freeFrames: this.freeFrames, lowFrames, atNs: this.clock.nowNs });
   }
 
