@@ -5,12 +5,13 @@ import { checkpointCases } from "./checkpoint.js";
 import { clusterScenarios } from "./cluster.js";
 import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
+import { overcommitCases, overcommitScenarios } from "./overcommit.js";
 import { pageCases } from "./pages.js";
 import { rasCases } from "./ras.js";
 import { snapshotCases } from "./snapshot.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...overcommitCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
-export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios];
+export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...overcommitScenarios];
