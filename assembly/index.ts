@@ -154,3 +154,9 @@ export { gatherPages } from "./gather";
 // tiers (issue 20): the page-state move that rewrites where an elsewhere
 // page's contents live (the NVM purge without virtblocks rewrites mappings).
 export const ABI_OP_RELOCATE_ELSEWHERE: u32 = pageState.OP_RELOCATE_ELSEWHERE;
+// overcommit (issue 15): page-state moves that hand a ballooned page's frame
+// to another VM (assembly/page-state.ts), and the frame flag they use.
+export const ABI_OP_BALLOON_HANDOVER: u32 = pageState.OP_BALLOON_HANDOVER;
+export const ABI_OP_DEFLATE_ONTO: u32 = pageState.OP_DEFLATE_ONTO;
+export const ABI_OP_RELEASE_HANDOVER: u32 = pageState.OP_RELEASE_HANDOVER;
+export const ABI_FRAME_HANDOVER: u16 = layout.FRAME_HANDOVER;

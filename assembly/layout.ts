@@ -73,6 +73,10 @@
 @inline export const FRAME_CLEAN_BACKED: u16 = 1 << 6;
 // @ts-ignore: decorator
 @inline export const FRAME_BUFFER: u16 = 1 << 7;
+// overcommit: a frame taken from a VM's ballooned page, held by the host until
+// it is mapped into another VM (zeroed first) or freed.
+// @ts-ignore: decorator
+@inline export const FRAME_HANDOVER: u16 = 1 << 8;
 
 export let ctrlBase: usize = 0;
 export let scratchBase: usize = 0;

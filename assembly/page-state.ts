@@ -33,6 +33,13 @@
 //  RELOCATE_ELSEWHERE elsewhere      -> elsewhere, frame field = arg        no frame involved
 //                                    (the contents moved to another location: an NVM block
 //                                    purged to storage, its mapping rewritten)
+//  BALLOON_HANDOVER (overcommit) as BALLOON, but a private frame is handed   frame kept, host-owned,
+//                                    to the host instead of freed; returns  flagged HANDOVER
+//                                    it (0 when the page had none)
+//  DEFLATE_ONTO   ballooned          -> present on handed-over frame `arg`, frame zeroed, then owned
+//                                       which is zeroed before the guest    by this VM
+//                                       can read it; returns the frame
+//  RELEASE_HANDOVER (no page)        handed-over frame `arg` -> free list   frame freed
 //
 // REPAIR and MIGRATE keep WP (a write-protected page stays protected on its
 // new frame) and leave the VM's private-frame count as it was: the new frame
@@ -41,7 +48,7 @@
 // page written before it left memory; BALLOON and DEFLATE also set D (what
 // the guest reads there changed, so a migration or checkpoint resends it). An operation on a page in a state it
 // does not apply to returns -ERR_PAGE_STATE and changes nothing.
-import { FRAME_POISONED, FRAME_POISON_KNOWN, PAGE_SIZE, frameAddr, metaAddr } from "./layout";
+import { FRAME_HANDOVER, FRAME_POISONED, FRAME_POISON_KNOWN, OWNER_HOST, PAGE_SIZE, frameAddr, maxFrames, metaAddr } from "./layout";
 import { allocFrameUncleared, freeFrame, retireFrame } from "./frames";
 import {
   VM_BALLOONED_PAGES, VM_ELSEWHERE_PAGES, VM_GUEST_PAGES, VM_ID, VM_POISONED_PAGES, VM_PRIVATE_FRAMES,
@@ -86,6 +93,13 @@ import { ERR_GFN_RANGE, ERR_PAGE_STATE } from "./status";
 @inline export const OP_PLACE_ELSEWHERE: u32 = 16;
 // @ts-ignore: decorator
 @inline export const OP_RELOCATE_ELSEWHERE: u32 = 26;
+// overcommit (issue 15): frames moved from one VM's balloon to another VM.
+// @ts-ignore: decorator
+@inline export const OP_BALLOON_HANDOVER: u32 = 20;
+// @ts-ignore: decorator
+@inline export const OP_DEFLATE_ONTO: u32 = 21;
+// @ts-ignore: decorator
+@inline export const OP_RELEASE_HANDOVER: u32 = 22;
 
 /** True when `e` maps a private frame for the guest (present, not the shared zero frame). */
 // @ts-ignore: decorator
@@ -184,7 +198,50 @@ export function transition(d: usize, p: usize, e: u64, gfn: u32, op: u32, arg: u
     return 0;
   }
   if (op == OP_REPAIR || op == OP_MIGRATE) return replaceFrame(d, p, e, gfn, op, srcPtr);
+  if (op == OP_BALLOON_HANDOVER || op == OP_DEFLATE_ONTO) return handover(d, p, e, gfn, op, arg);
   return protectionChange(d, p, e, op);
+}
+
+/** True when host frame `hfn` is a frame handed over by BALLOON_HANDOVER and not mapped or freed since. */
+function isHandedOver(hfn: u64): bool {
+  if (hfn == 0 || hfn >= <u64>maxFrames) return false;
+  const m = metaAddr(<u32>hfn);
+  return load<u16>(m, 4) == OWNER_HOST && (load<u16>(m, 6) & FRAME_HANDOVER) != 0;
+}
+
+/**
+ * BALLOON_HANDOVER and DEFLATE_ONTO of the entry `e` at `p` (overcommit):
+ * a ballooned page's frame leaves its VM for the host, and a handed-over
+ * frame becomes another VM's page. The frame is zeroed before it is mapped,
+ * so no byte of the VM it came from can be read through it.
+ */
+function handover(d: usize, p: usize, e: u64, gfn: u32, op: u32, arg: u64): i32 {
+  if (op == OP_BALLOON_HANDOVER) {
+    if ((e & PTE_STATE_BITS) != 0) return -ERR_PAGE_STATE;
+    let hfn: u32 = 0;
+    if (presentPrivate(e)) {
+      hfn = pteFrame(e);
+      const m = metaAddr(hfn);
+      store<u32>(m, 0);
+      store<u16>(m, OWNER_HOST, 4);
+      store<u16>(m, FRAME_HANDOVER, 6);
+      bumpCount(d, VM_PRIVATE_FRAMES, -1);
+    }
+    store<u64>(p, PTE_BALLOONED | keepAD(e) | PTE_D);
+    bumpCount(d, VM_BALLOONED_PAGES, 1);
+    return <i32>hfn;
+  }
+  if ((e & PTE_STATE_BITS) != PTE_BALLOONED || !isHandedOver(arg)) return -ERR_PAGE_STATE;
+  const hfn = <u32>arg;
+  memory.fill(frameAddr(hfn), 0, PAGE_SIZE);
+  const m = metaAddr(hfn);
+  store<u32>(m, gfn);
+  store<u16>(m, <u16>load<u32>(d, VM_ID), 4);
+  store<u16>(m, 0, 6);
+  store<u64>(p, (<u64>hfn << 12) | PTE_LEAF_RW | keepAD(e) | PTE_D);
+  bumpCount(d, VM_BALLOONED_PAGES, -1);
+  bumpCount(d, VM_PRIVATE_FRAMES, 1);
+  return <i32>hfn;
 }
 
 /**
@@ -247,8 +304,13 @@ function protectionChange(d: usize, p: usize, e: u64, op: u32): i32 {
 export function pageSetState(slot: u32, gfn: u32, op: u32, arg: u64, srcPtr: usize): i32 {
   const d = vmDesc(slot);
   if (<u64>gfn >= load<u64>(d, VM_GUEST_PAGES)) return -ERR_GFN_RANGE;
+  if (op == OP_RELEASE_HANDOVER) {
+    if (!isHandedOver(arg)) return -ERR_PAGE_STATE;
+    freeFrame(<u32>arg);
+    return 0;
+  }
   // Only ballooning, a received poisoned page and a page placed elsewhere may apply to a page that was never populated.
-  const create = op == OP_BALLOON || op == OP_POISON_NO_FRAME || op == OP_PLACE_ELSEWHERE;
+  const create = op == OP_BALLOON || op == OP_BALLOON_HANDOVER || op == OP_POISON_NO_FRAME || op == OP_PLACE_ELSEWHERE;
   const p = leafEntry(d, <u64>gfn, create);
   if (p < 0) return <i32>p;
   if (p == 0) return -ERR_PAGE_STATE;

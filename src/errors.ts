@@ -138,6 +138,12 @@ export const ErrorCode = {
   NvmStorageFull: "ERR_NVM_STORAGE_FULL",
   /** The NVM device has no free block and nothing can be purged to make one. */
   NvmFull: "ERR_NVM_FULL",
+
+  // Memory overcommit (src/balloon).
+  /** The VMs' reservations (or one VM's) exceed the memory the host can give them: refused before the run starts. */
+  Admission: "ERR_ADMISSION",
+  /** Free host memory fell to the low threshold and no reclamation step could free a frame: the host would run out. */
+  HostOvercommitted: "ERR_HOST_OVERCOMMITTED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -206,3 +206,26 @@ export { BLOCK_BYTES, NvmDevice, OPTANE_PMEM, resolveNvmModel, type NvmModel } f
 export { NVME_SSD, StorageFile, type StorageModel as NvmStorageModel } from "./nvm/storage-file.js";
 export { ENTRY_STATE, NvmTiers, STORAGE_TAG, type EntryStateName, type NvmStats, type NvmTiersConfig } from "./nvm/tiers.js";
 export { compareNvm, runNvmScenario, type NvmReport, type NvmScenarioOptions } from "./nvm/scenario.js";
+
+
+// Memory overcommit (src/balloon, issue 15): balloon drivers, the ESX-style
+// memory scheduler (shares, reservations, limits, idle-memory tax from sampled
+// working sets), frames moved between VMs, memory conditions for guest
+// applications, the run harness and the two experiments.
+export { allocate, idleCost, sharesPerPage, type AllocationInput } from "./balloon/allocation.js";
+export { BalloonDriver, BALLOON_MARK, type BalloonDriverOptions, type TakeListener } from "./balloon/driver.js";
+export { FramePool } from "./balloon/frame-pool.js";
+export type { BalloonStats, GuestCounters } from "./balloon/guest-stats.js";
+export { WorkingSetSampler, type ActiveFractionSample } from "./balloon/sampler.js";
+export {
+  SCHEDULER_DEFAULTS, resolveSchedulerOptions, type FreeThresholds, type ManagedVmOptions, type ResolvedSchedulerOptions, type SchedulerOptions,
+} from "./balloon/options.js";
+export { nextState, type ReclaimContext, type ReclaimState, type ReclaimStep } from "./balloon/reclaim.js";
+export { ManagedVm, MemoryScheduler } from "./balloon/scheduler.js";
+export type { HostSample, VmSample } from "./balloon/series.js";
+export {
+  MemoryCondition, type ConditionInputs, type ConditionOptions, type MemoryConditionInfo, type MemoryLevel, type Psi, type Subscription,
+} from "./balloon/condition.js";
+export { AppCache, type AppCacheFigures, type AppCacheOptions, type CachePolicy } from "./balloon/app-cache.js";
+export { runOvercommit, type OvercommitResult, type OvercommitRunOptions, type OvercommitVmConfig, type VmOutcome } from "./balloon/run.js";
+export { conditionExperiment, idleTaxExperiment, type ConditionRow, type ExperimentOptions, type IdleTaxRow } from "./balloon/experiments.js";

@@ -7,6 +7,7 @@ import { diskScenarios } from "./disk.js";
 import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
 import { lockstepCases } from "./lockstep.js";
+import { overcommitCases, overcommitScenarios } from "./overcommit.js";
 import { pageCases } from "./pages.js";
 import { nvmCases } from "./nvm.js";
 import { rasCases } from "./ras.js";
@@ -15,7 +16,7 @@ import { snapshotCases } from "./snapshot.js";
 import { swapCases } from "./swap.js";
 import { xbzrleCases } from "./xbzrle.js";
 
-export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases, ...remoteCases, ...nvmCases];
+export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases, ...remoteCases, ...nvmCases, ...overcommitCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
-export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...diskScenarios];
+export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...diskScenarios, ...overcommitScenarios];

@@ -19,11 +19,15 @@ export interface ArgvSpec {
   readonly valued: ReadonlyMap<string, string>;
   /** Flags without a value. */
   readonly booleans: ReadonlySet<string>;
+  /** Valued flags that may be given more than once (`--vm A --vm B`). */
+  readonly repeatable?: ReadonlySet<string>;
 }
 
 export interface ParsedArgv {
   /** Each flag given, by name, with the user's text ("" for a boolean flag). */
   readonly given: ReadonlyMap<string, string>;
+  /** Every value of each repeatable flag given, in order (its first is in `given`). */
+  readonly repeated: ReadonlyMap<string, readonly string[]>;
   readonly positionals: readonly string[];
 }
 
@@ -59,6 +63,7 @@ export function splitArgs(args: readonly string[], spec: ArgvSpec): ParsedArgv {
   for (const name of spec.booleans) options[name] = { type: "boolean" };
   const { tokens } = parseArgs({ args: [...args], options, strict: false, allowPositionals: true, tokens: true });
   const given = new Map<string, string>();
+  const repeated = new Map<string, string[]>();
   const positionals: string[] = [];
   for (const t of tokens) {
     if (t.kind === "positional") positionals.push(t.value);
@@ -74,10 +79,16 @@ export function splitArgs(args: readonly string[], spec: ArgvSpec): ParsedArgv {
     if (placeholder === undefined && t.value !== undefined) {
       throw usageError(`${t.rawName} takes no value (got ${JSON.stringify(t.value)})`, { option: t.rawName, value: t.value });
     }
-    if (given.has(t.name)) throw usageError(`${t.rawName} is given twice`, { option: t.rawName });
+    if (spec.repeatable?.has(t.name)) {
+      const values = repeated.get(t.name) ?? [];
+      repeated.set(t.name, [...values, t.value ?? ""]);
+      if (values.length > 0) continue;
+    } else if (given.has(t.name)) {
+      throw usageError(`${t.rawName} is given twice`, { option: t.rawName });
+    }
     given.set(t.name, t.value ?? "");
   }
-  return { given, positionals };
+  return { given, repeated, positionals };
 }
 
 /** The flags before `--`. */

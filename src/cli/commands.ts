@@ -9,6 +9,7 @@ import { listenCommand } from "./listen.js";
 import { lockstepCommand } from "./lockstep.js";
 import { migrateCommand } from "./migrate.js";
 import { nvmCommand } from "./nvm.js";
+import { overcommitCommand } from "./overcommit.js";
 import { rasCommand, rasRetiredCommand } from "./ras.js";
 import { remoteCommand } from "./remote.js";
 import type { Command } from "./registry.js";
@@ -18,5 +19,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, ...diskCommands, swapCommand, remoteCommand, nvmCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, ...diskCommands, swapCommand, remoteCommand, nvmCommand, overcommitCommand, helpCommand,
 ]);

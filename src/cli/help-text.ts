@@ -52,6 +52,7 @@ function describeOption(cmd: Command, name: string, o: Opt<unknown, boolean>): s
   }
   for (const [a, b] of cmd.needs) if (a === name) parts.push(`needs --${b}`);
   if (o.required) parts.push("required");
+  if (o.repeatable) parts.push("may be given more than once");
   if (o.default !== null) parts.push(`default ${o.default}`);
   else if (o.defaultNote !== null) parts.push(`default: ${o.defaultNote}`);
   return parts.length === 1 ? parts[0] : `${parts[0]} (${parts.slice(1).join("; ")})`;

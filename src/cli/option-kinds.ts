@@ -27,6 +27,8 @@ export interface Opt<T, HasValue extends boolean = boolean> {
   readonly variadic: boolean;
   /** The user's text to the value; `flag` is the name messages start with ("--guest", "FILE"). */
   readonly parse: (text: string, flag: string) => T;
+  /** The flag may be given several times: parse() returns a list, and the lists of every use are joined in order. */
+  readonly repeatable?: boolean;
   /** Type-level only: true when the parsed value is always there (a default, or required). */
   readonly present?: HasValue;
 }
@@ -260,4 +262,13 @@ export function custom<T, const C extends Common & { readonly placeholder: strin
   c: C, parse: (text: string, flag: string) => T,
 ): Opt<T, Present<C>> {
   return define("custom", c, ["placeholder", "rule"], c.placeholder, c.rule ?? null, parse);
+}
+
+/**
+ * A flag that may be given several times (`--vm A --vm B`): each use is
+ * parsed by `one`, and the value is the list of them in order. A default
+ * is one use.
+ */
+export function repeated<T, H extends boolean>(one: Opt<T, H>): Opt<T[], H> {
+  return Object.freeze({ ...one, repeatable: true, parse: (text: string, flag: string) => [one.parse(text, flag)] });
 }

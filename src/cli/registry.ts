@@ -130,11 +130,13 @@ function requireFlags(cmd: Command, given: ReadonlyMap<string, string>): void {
   }
 }
 
-function parseOptions(cmd: Command, given: ReadonlyMap<string, string>): Record<string, unknown> {
+function parseOptions(cmd: Command, given: ReadonlyMap<string, string>, repeated: ReadonlyMap<string, readonly string[]>): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const [name, option] of Object.entries(cmd.options)) {
     const text = given.get(name);
+    const texts = repeated.get(name);
     if (option.placeholder === null) values[name] = text !== undefined;
+    else if (option.repeatable && texts !== undefined) values[name] = texts.flatMap((t) => option.parse(t, `--${name}`) as unknown[]);
     else if (text !== undefined) values[name] = option.parse(text, `--${name}`);
     else if (option.default !== null) values[name] = option.parse(option.default, `--${name}`);
   }
@@ -160,15 +162,17 @@ export function defineCommand<const O extends OptionTable, const A extends Optio
     async prepare(args: readonly string[]): Promise<unknown> {
       const valued = new Map<string, string>();
       const booleans = new Set<string>();
+      const repeatable = new Set<string>();
       for (const [name, o] of Object.entries(def.options)) {
         if (o.placeholder === null) booleans.add(name);
         else valued.set(name, o.placeholder);
+        if (o.repeatable) repeatable.add(name);
       }
-      const { given, positionals } = splitArgs(args, { valued, booleans });
+      const { given, repeated, positionals } = splitArgs(args, { valued, booleans, repeatable });
       requireFlags(command, given);
       checkRules(command, given);
       const fromPositionals = parsePositionals(command, positionals);
-      const fromFlags = parseOptions(command, given);
+      const fromFlags = parseOptions(command, given, repeated);
       const values = Object.freeze({ ...fromFlags, ...fromPositionals }) as Values<O> & Values<A>;
       return def.validate ? await def.validate(values, given) : values;
     },

@@ -16,7 +16,7 @@ const OP_NAMES: Readonly<Record<PageOp, string>> = {
   1: "swap out", 2: "move elsewhere", 3: "bring back", 4: "balloon", 5: "deflate", 6: "poison",
   7: "poison (latent)", 8: "report a latent error on", 9: "poison", 10: "trace", 11: "untrace",
   12: "write-protect", 13: "unprotect", 14: "repair", 15: "migrate",
-  16: "place elsewhere",
+  16: "place elsewhere", 20: "balloon (frame handed over)", 21: "deflate onto a handed-over frame", 22: "release a handed-over frame for",
   26: "relocate",
 };
 
@@ -85,6 +85,22 @@ export class PageStates {
   balloon(pfn: number): void { this.#apply(pfn, PageOp.Balloon); }
   /** A ballooned page is given back to the guest: it reads as zero. */
   deflate(pfn: number): void { this.#apply(pfn, PageOp.Deflate); }
+  /**
+   * overcommit: the page goes to the balloon and its private frame, if it
+   * had one, is handed to the host instead of freed (owned by the host,
+   * flagged `handover`), for deflateOnto() into another VM. Returns the
+   * frame, or 0 when the page had none.
+   */
+  balloonHandover(pfn: number): number { return this.#apply(pfn, PageOp.BalloonHandover); }
+  /**
+   * overcommit: a ballooned page becomes present on handed-over frame `hfn`
+   * (from balloonHandover() of any VM on this host). The kernel zeroes the
+   * frame before mapping it: the guest reads zeros, never the previous
+   * owner's bytes. Returns `hfn`.
+   */
+  deflateOnto(pfn: number, hfn: number): number { return this.#apply(pfn, PageOp.DeflateOnto, requireInt("hfn", hfn, 1, MAX_FRAME_FIELD)); }
+  /** overcommit: handed-over frame `hfn` goes back to the host's free list (`pfn`, any page of this VM, is not touched). */
+  releaseHandover(pfn: number, hfn: number): void { this.#apply(pfn, PageOp.ReleaseHandover, requireInt("hfn", hfn, 1, MAX_FRAME_FIELD)); }
   /** The page's frame holds an uncorrectable error: known (reported) or latent (found on next read). */
   poison(pfn: number, latent: boolean): void { this.#apply(pfn, latent ? PageOp.PoisonLatent : PageOp.Poison); }
   /**

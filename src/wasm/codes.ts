@@ -64,6 +64,9 @@ export const PageOp = {
   Migrate: 15,
   PlaceElsewhere: 16,
   RelocateElsewhere: 26,
+  BalloonHandover: 20,
+  DeflateOnto: 21,
+  ReleaseHandover: 22,
 } as const;
 export type PageOp = (typeof PageOp)[keyof typeof PageOp];
 
@@ -88,6 +91,7 @@ export const FRAME_FLAGS = {
   pinned: 1 << 5,
   cleanBacked: 1 << 6,
   buffer: 1 << 7,
+  handover: 1 << 8,
 } as const;
 export type FrameFlag = keyof typeof FRAME_FLAGS;
 /** Owner value of a free frame and of host-owned frames (tables, bitmaps). */
