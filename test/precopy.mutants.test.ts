@@ -356,12 +356,12 @@ describe("precopy: Xen's rules", () => {
   });
 
   it("stops after 30 rounds", async () => {
-    const { vm, destination } = guest(4096, 64);
-    const done = await run(vm, destination, { policy: "xen" }, { dirty: (p, v) => dirty(v, 200, 60, (p.round % 200) + 1) });
+    const { vm, destination } = guest(1024, 64);
+    const done = await run(vm, destination, { policy: "xen" }, { dirty: (p, v) => dirty(v, 200, 50, (p.round % 200) + 1) });
     expectAgreesWithWire(done);
     expect(done.r.stopReason).toBe("30 rounds done");
     expect(done.r.rounds.length).toBe(31);
-    expect(done.r.rounds.slice(1, 30).every((x) => x.pagesSent === 60)).toBe(true);
+    expect(done.r.rounds.slice(1, 30).every((x) => x.pagesSent === 50)).toBe(true);
   });
 
   it("maxRounds ends a Xen migration too", async () => {
@@ -483,7 +483,7 @@ describe("precopy: sends in flight", () => {
 
   for (const depth of [4, 100, 0]) {
     it(`a channel of sendDepth ${depth} gets every chunk intact (the engine keeps at most min(16, depth), at least 1, in flight)`, async () => {
-      const { vm, destination } = guest(2048, 2048);
+      const { vm, destination } = guest(1024, 1024);
       const done = await run(vm, destination, { downtimeLimitNs: 1e6 }, {
         channel: queued(depth),
         dirty: (p, v) => { if (p.round < 2) dirty(v, 300, 300, p.round + 7); },
@@ -491,7 +491,7 @@ describe("precopy: sends in flight", () => {
       expect(done.r.status).toBe("completed");
       expect(done.r.ram.transferred).toBe(done.wire.sendSizes.reduce((a, b) => a + b, 0));
       expect((done.dest as Vm).read(599 * PAGE, 1)[0]).toBe(vm.read(599 * PAGE, 1)[0]);
-      expect((done.dest as Vm).read(2047 * PAGE, 1)[0]).toBe((2047 % 255) + 1);
+      expect((done.dest as Vm).read(1023 * PAGE, 1)[0]).toBe((1023 % 255) + 1);
     });
   }
 });
