@@ -5,7 +5,11 @@
 // chosen moments (from onProgress), so the rounds, the switchover, the give-up
 // rules, Xen's rules, auto-converge and XBZRLE each have exact oracles.
 import { describe, expect, it } from "vitest";
-import { createHost, ErrorCode, HypermemError, SimulatedLink, Timeline, type Host, type Vm } from "../src/index.js";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import { createHost, type Host } from "../src/host/host.js";
+import type { Vm } from "../src/host/vm.js";
+import { SimulatedLink } from "../src/sim/link.js";
+import { Timeline } from "../src/sim/timeline.js";
 import { createChannelPair, type Channel } from "../src/net/channel.js";
 import { resolveMigrationOptions, type MigrationOptions } from "../src/migration/options.js";
 import { migrateDestination } from "../src/migration/migrate.js";
