@@ -126,7 +126,7 @@ describe("TcpChannel: sending", () => {
   it("a write that fails fails the send with ERR_PEER_CLOSED naming the peer, and the channel with it", async () => {
     const { ch } = await pair({ accept: { peer: "the source" } });
     const write = ch.socket.write.bind(ch.socket);
-    ch.socket.write = ((chunk: Uint8Array, cb?: (err?: Error | null) => void) => {
+    ch.socket.write = ((_chunk: Uint8Array, cb?: (err?: Error | null) => void) => {
       ch.socket.write = write;
       setImmediate(() => cb?.(new Error("EPIPE here")));
       return true;
