@@ -203,6 +203,19 @@ const FULL_CHUNK_BYTES = CHUNK_HEADER_BYTES + 255 * (RECORD_HEADER_BYTES + PAGE)
 const chunkNs = (bytes: number, bandwidth = GBIT): number => (bytes / bandwidth) * 1e9;
 const SETUP_NS = chunkNs(STREAM_HEADER_BYTES) + 2 * LATENCY_NS;
 
+describe("precopy: a limit left unset", () => {
+  for (const unset of [{ maxRounds: null }, { maxTotalTimeNs: null }]) {
+    it(`${Object.keys(unset)[0]} null: no limit of that kind (the other one still set)`, async () => {
+      const { vm, destination } = guest(256, 64);
+      const done = await run(vm, destination, { downtimeLimitNs: 1e6, ...unset }, {
+        dirty: (p, v) => { if (p.round < 3) dirty(v, 100 + p.round * 40, 40, p.round + 1); },
+      });
+      expect(done.r.status).toBe("completed");
+      expect(done.r.rounds.map((x) => x.pagesSent)).toEqual([256, 40, 40, 40, 0]);
+    });
+  }
+});
+
 describe("precopy: the switchover inside a scan window", () => {
   it("QEMU switches over after the chunk that makes the rest fit; the unsent rest of the window goes in the stop-and-copy", async () => {
     const { vm, destination } = guest(1024, 1024);
@@ -244,7 +257,7 @@ describe("precopy: the switchover inside a scan window", () => {
     const bulk = await run(vm, destination, { downtimeLimitNs: 20e6, xbzrleCacheBytes: 4 * 2 ** 20, xbzrleEncodeNsPerPage: 0 });
     expect(bulk.r.status).toBe("completed");
     expect(bulk.wire.rounds.flatMap((x) => x.types).every((t) => t === RecordType.Page)).toBe(true);
-    expect(bulk.r.xbzrleCache).toMatchObject({ pages: 0, cacheSize: 4 * 2 ** 20 });
+    expect(bulk.r.xbzrleCache).toMatchObject({ pages: 0, cacheMiss: 0, cacheSize: 4 * 2 ** 20 });
   });
 });
 
@@ -427,6 +440,61 @@ describe("precopy: XBZRLE", () => {
   });
 });
 
+describe("precopy: XBZRLE overflow", () => {
+  it("pages rewritten whole after they were cached overflow: sent as PAGE records, their encode time spent", async () => {
+    const { vm, destination } = guest(256, 64);
+    const seen = new Set<number>();
+    const done = await run(vm, destination, { policy: "xen", xbzrleCacheBytes: 2 ** 20, xbzrleEncodeNsPerPage: 1e6 }, {
+      dirty: (p, v) => {
+        if (seen.has(p.round) || p.round > 1) return;
+        seen.add(p.round);
+        for (let i = 0; i < 60; i++) v.write((100 + i) * PAGE, Uint8Array.from({ length: PAGE }, (_, j) => (j * 31 + i * 7 + p.round * 101) & 0xff));
+      },
+    });
+    const { r, wire } = done;
+    expect(r.status).toBe("completed");
+    expect(wire.rounds.map((x) => x.pages)).toEqual([256, 60, 60, 0]);
+    expect(wire.rounds[2].types.every((t) => t === RecordType.Page)).toBe(true);
+    expect(r.xbzrleCache).toMatchObject({ pages: 0, cacheMiss: 60, overflow: 60 });
+    expectClose(r.rounds.map((x) => x.durationMs), [chunkNs(wire.rounds[0].bytes) / 1e6, chunkNs(wire.rounds[1].bytes) / 1e6, 60, r.downtime]);
+  });
+});
+
+describe("precopy: the event loop and the source's resources", () => {
+  it("a long in-process migration lets timers run while it goes (it yields every 50 ms of wall time)", async () => {
+    const { vm, destination } = guest(1024, 64);
+    let fired = false;
+    let firedDuring = false;
+    const timer = setTimeout(() => { fired = true; }, 0);
+    const done = await run(vm, destination, { policy: "xen" }, {
+      dirty: (p, v) => {
+        if (fired) firedDuring = true;
+        // Each chunk takes at least 5 ms of wall time here, so the migration outlasts several 50 ms yield periods on any machine.
+        for (const t = performance.now(); performance.now() - t < 5;);
+        dirty(v, 200, 50, (p.round % 200) + 1);
+      },
+    });
+    clearTimeout(timer);
+    expect(done.r.stopReason).toBe("30 rounds done");
+    expect(firedDuring).toBe(true);
+  });
+
+  it("a source host without room for the XBZRLE cache: the error, and everything taken so far given back", async () => {
+    for (const policy of ["qemu", "xen"] as const) {
+      const source = createHost({ memoryMiB: 8 });
+      const vm = source.createVm({ pages: 256 });
+      vm.write(0, new Uint8Array(PAGE).fill(1));
+      const before = source.stats().usedFrames;
+      const o = resolveMigrationOptions({ ...TEST_LIMITS, policy, xbzrleCacheBytes: 64 * 2 ** 20 });
+      const [a] = createChannelPair();
+      await expect(migrateSource(vm, a, o, new SimulatedLink(new Timeline(), o.link))).rejects.toMatchObject({ code: ErrorCode.OutOfFrames });
+      expect([policy, source.stats().usedFrames]).toEqual([policy, before]);
+      const again = await run(vm, createHost({ memoryMiB: 8 }), { policy });
+      expect(again.r.status).toBe("completed");
+    }
+  });
+});
+
 describe("precopy: the guest's workload and auto-converge", () => {
   it("auto-converge: the throttle climbs 20, 30, 40 % once a period dirties more than half what it sent, twice; the workload runs throttled", async () => {
     const source = createHost({ memoryMiB: 32 });
@@ -479,13 +547,25 @@ describe("precopy: the guest's workload and auto-converge", () => {
 });
 
 describe("precopy: sends in flight", () => {
-  /** A channel that queues up to `depth` sends, handing each on (uncopied: the engine must not reuse its buffer yet) after the previous one resolved. */
+  /**
+   * A channel of `depth` (it refuses a send past min(16, floor(depth)), at least 1, unresolved),
+   * handing each send on (uncopied: the engine must not reuse its buffer yet) after the previous one resolved.
+   */
   const queued = (depth: number) => (inner: Channel): Channel => {
+    const allowed = Math.max(1, Math.min(16, Math.floor(depth)));
     let chain: Promise<void> = Promise.resolve();
-    return { ...inner, sendDepth: depth, send: (x) => { chain = chain.then(() => inner.send(x)); return chain; } };
+    let unresolved = 0;
+    return {
+      ...inner, sendDepth: depth,
+      send: (x) => {
+        if (++unresolved > allowed) return Promise.reject(new Error(`more than ${allowed} sends in flight`));
+        chain = chain.then(() => inner.send(x));
+        return chain.finally(() => { unresolved--; });
+      },
+    };
   };
 
-  for (const depth of [4, 100, 0]) {
+  for (const depth of [4, 100, 0, 2.5]) {
     it(`a channel of sendDepth ${depth} gets every chunk intact (the engine keeps at most min(16, depth), at least 1, in flight)`, async () => {
       const { vm, destination } = guest(1024, 1024);
       const done = await run(vm, destination, { downtimeLimitNs: 1e6 }, {
@@ -527,17 +607,19 @@ describe("precopy: the end of the stream and failures", () => {
 
   it("an answer that is not an acknowledgement fails the migration, naming its size; the source runs again", async () => {
     const { vm, destination } = guest(256, 64);
+    let told: HypermemError | null = null;
     const done = await run(vm, destination, {}, {
       destination: async (_host, end) => {
         await readToEnd(end).catch((e: Error) => { end.close(e); throw e; });
         await end.send(new Uint8Array(3)).catch(() => undefined);
-        await end.receive().catch(() => null);
+        told = await end.receive().then(() => null, (e: unknown) => e as HypermemError);
         throw new Error("answered garbage");
       },
     });
     expect(done.r.status).toBe("failed");
     expect(done.r.error).toEqual({ code: ErrorCode.MigrationFailed, message: "the destination answered 3 bytes that are not an acknowledgement" });
     expect(done.r.stopReason).toBe("the destination answered 3 bytes that are not an acknowledgement");
+    expect(told).toMatchObject({ code: ErrorCode.MigrationFailed, details: { bytes: 3 } });
     expect(vm.paused).toBe(false);
   }, 10_000);
 
@@ -568,6 +650,11 @@ describe("precopy: the end of the stream and failures", () => {
       expect(done.r.stopReason).toBe("cable unplugged");
       expect(done.dest).toMatchObject({ code, message: "cable unplugged" });
       expect(vm.paused).toBe(false);
+    }
+    for (const [thrown, message] of [["a string", "a string"], [undefined, "undefined"]] as const) {
+      const { vm, destination } = guest(256, 64);
+      const done = await run(vm, destination, {}, { channel: (inner) => ({ ...inner, send: (x) => (x.length > 100 ? Promise.reject(thrown) : inner.send(x)) }) });
+      expect([done.r.status, done.r.error]).toEqual(["failed", { code: ErrorCode.MigrationFailed, message }]);
     }
   });
 });
