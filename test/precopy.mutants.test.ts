@@ -440,6 +440,33 @@ describe("precopy: XBZRLE", () => {
   });
 });
 
+describe("precopy: rounds that send nothing but took time", () => {
+  it("Xen: a round whose pages were all unchanged (XBZRLE hits) ends at its pass, after its encode time, not as an idle pass", async () => {
+    const { vm, destination } = guest(256, 64);
+    const seen = new Set<number>();
+    const done = await run(vm, destination, { policy: "xen", xbzrleCacheBytes: 2 ** 20, xbzrleEncodeNsPerPage: 1e6 }, {
+      dirty: (p, v) => {
+        if (seen.has(p.round) || p.round > 1) return;
+        seen.add(p.round);
+        dirty(v, 100, 60, 0x77);
+      },
+    });
+    const { r, wire } = done;
+    expect(r.status).toBe("completed");
+    expect(r.rounds.map((x) => [x.pagesSent, x.bytes])).toEqual([[256, wire.rounds[0].bytes], [60, wire.rounds[1].bytes], [0, 0], [0, 0]]);
+    expectClose(r.rounds.map((x) => x.durationMs), [chunkNs(wire.rounds[0].bytes) / 1e6, chunkNs(wire.rounds[1].bytes) / 1e6, 60, r.downtime]);
+    expect(r.stopReason).toBe("fewer than 50 pages left (0)");
+  });
+
+  it("a caller without onProgress: the engine reports to nobody and completes", async () => {
+    const { vm, destination } = guest(256, 64);
+    const o = resolveMigrationOptions({ ...TEST_LIMITS, policy: "xen" });
+    const [a, b] = createChannelPair();
+    const [r] = await Promise.all([migrateSource(vm, a, o, new SimulatedLink(new Timeline(), o.link)), migrateDestination(destination, b)]);
+    expect([r.status, r.stopReason]).toEqual(["completed", "fewer than 50 pages left (0)"]);
+  });
+});
+
 describe("precopy: XBZRLE overflow", () => {
   it("pages rewritten whole after they were cached overflow: sent as PAGE records, their encode time spent", async () => {
     const { vm, destination } = guest(256, 64);
