@@ -1,5 +1,5 @@
 // Small helpers shared by test files.
-import { HypermemError } from "../src/index.js";
+import { HypermemError } from "../src/errors.js";
 
 /** The HypermemError code `fn` throws, or "none"; any other exception is rethrown. */
 export function thrownCode(fn: () => unknown): string {

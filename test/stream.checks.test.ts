@@ -23,7 +23,9 @@
 // digest (a page byte changed under a valid checksum, with and without the
 // receiver's digest table); trailing bytes and truncation.
 import { beforeAll, describe, expect, it } from "vitest";
-import { createHost, ErrorCode, HypermemError, type Vm } from "../src/index.js";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import { createHost } from "../src/host/host.js";
+import type { Vm } from "../src/host/vm.js";
 import { createChannelPair, type Channel } from "../src/net/channel.js";
 import { resolveMigrationOptions } from "../src/migration/options.js";
 import { PagePacker } from "../src/stream/packer.js";

@@ -3,7 +3,11 @@
 // epoch's COMMIT record. A stream cut or damaged in the middle of an epoch
 // leaves the receiver's guest exactly as the previous COMMIT left it.
 import { describe, expect, it } from "vitest";
-import { createHost, ErrorCode, HypermemError, PagePacker, StreamReceiver, type Host, type Vm } from "../src/index.js";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import { createHost, type Host } from "../src/host/host.js";
+import type { Vm } from "../src/host/vm.js";
+import { PagePacker } from "../src/stream/packer.js";
+import { StreamReceiver } from "../src/stream/receiver.js";
 import { CHUNK_HEADER_BYTES, frameChunk, readChunkHeader } from "../src/stream/format.js";
 import { mulberry32 } from "../src/sim/prng.js";
 

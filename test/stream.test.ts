@@ -7,7 +7,9 @@ import fc from "fast-check";
 import { createXXHash3, type IHasher } from "hash-wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
-import { createHost, injectMemoryError, type Host, type MachineCheck, type Vm } from "../src/index.js";
+import { createHost, type Host } from "../src/host/host.js";
+import type { MachineCheck, Vm } from "../src/host/vm.js";
+import { injectMemoryError } from "../src/ras/memory-error.js";
 import { PagePacker, type PackStage, type PackStats, emptyPackStats } from "../src/stream/packer.js";
 import { DIGEST_TABLE_MAX_PAGES, StreamReceiver } from "../src/stream/receiver.js";
 import {

@@ -28,7 +28,8 @@ import { createHmac, randomBytes } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createHost, ErrorCode, HypermemError } from "../src/index.js";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import { createHost } from "../src/host/host.js";
 import {
   clientHandshake, decodeFrameHeader, encodeFrame, FRAME_HEADER_BYTES, HANDSHAKE_MAGIC, MAC_BYTES, MAX_TEXT_BYTES, MessageType,
   NONCE_BYTES, readFrame, serverHandshake,

@@ -1,0 +1,230 @@
+// The page-record stream's two ends (src/stream/packer.ts, receiver.ts): the
+// exact errors of the calls they refuse (code, message, details), the
+// counters they keep (sequence, totals, wire bytes, rounds, epochs, bytes
+// and chunks received, staged bytes), the staging limit of a receiver in
+// epochs mode, and what abort() and takeCommitted() leave behind.
+import { describe, expect, it } from "vitest";
+import { ErrorCode, HypermemError } from "../src/errors.js";
+import { createHost } from "../src/host/host.js";
+import { PagePacker } from "../src/stream/packer.js";
+import { StreamReceiver } from "../src/stream/receiver.js";
+import { CHUNK_HEADER_BYTES, FLAG_XBZRLE, RECORD_HEADER_BYTES, STREAM_HEADER, STREAM_HEADER_BYTES } from "../src/stream/format.js";
+
+const PAGE = 4096;
+
+function thrown(fn: () => unknown): HypermemError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(HypermemError);
+    return err as HypermemError;
+  }
+  throw new Error("expected a HypermemError, nothing was thrown");
+}
+
+/** A 32-page guest with pages 0..7 written, and a packer for it. */
+function source(cacheBytes: number | null = null): { packer: PagePacker; pages: () => number[] } {
+  const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
+  for (let pfn = 0; pfn < 8; pfn++) vm.write(pfn * PAGE, new Uint8Array(PAGE).fill(pfn + 1));
+  return { packer: new PagePacker(vm, { xbzrleCacheBytes: cacheBytes }), pages: () => Array.from({ length: 32 }, (_, i) => i) };
+}
+
+describe("PagePacker: counters and refusals", () => {
+  it("the header: XBZRLE flag when a cache is set, the guest's size and id; its bytes count in the totals", () => {
+    for (const cache of [null, 64 * PAGE]) {
+      const { packer } = source(cache);
+      const h = STREAM_HEADER.decode(packer.header());
+      expect([h.flags, h.guestPages, h.vmId]).toEqual([cache === null ? 0 : FLAG_XBZRLE, 32, packer.vm.id]);
+      expect(packer.cachePages).toBe(cache === null ? 0 : 64);
+      expect(packer.totals.wireBytes).toBe(STREAM_HEADER_BYTES);
+      packer.close();
+    }
+  });
+
+  it("sequence counts every chunk (pages, END_ROUND, COMMIT); totals add up what each call returned", () => {
+    const { packer, pages } = source();
+    packer.header();
+    expect(packer.sequence).toBe(0);
+    const r = packer.packChunk(packer.scratchList(pages()), 0, 32, "bulk", 1);
+    expect([r.consumed, r.stats.pages, r.stats.normalPages, r.stats.zeroPages, r.stats.normalBytes]).toEqual([32, 32, 8, 24, 8 * PAGE]);
+    expect(r.stats.wireBytes).toBe(r.chunk!.length);
+    expect(r.chunk!.length).toBe(CHUNK_HEADER_BYTES + 8 * (RECORD_HEADER_BYTES + PAGE) + 24 * RECORD_HEADER_BYTES);
+    expect(packer.sequence).toBe(1);
+    const round = packer.endRound(0);
+    const commit = packer.commitEpoch(0);
+    expect([round.length, commit.length, packer.sequence]).toEqual([CHUNK_HEADER_BYTES + RECORD_HEADER_BYTES, CHUNK_HEADER_BYTES + RECORD_HEADER_BYTES, 3]);
+    const end = packer.endStream();
+    expect(packer.totals).toMatchObject({ pages: 32, normalPages: 8, zeroPages: 24, wireBytes: STREAM_HEADER_BYTES + r.chunk!.length + round.length + commit.length + end.length });
+    const none = packer.totals;
+    none.pages = 999;
+    expect(packer.totals.pages).toBe(32);
+    packer.close();
+  });
+
+  it("an empty range packs nothing and sends no chunk", () => {
+    const { packer, pages } = source();
+    const r = packer.packChunk(packer.scratchList(pages()), 5, 0, "iterate", 1);
+    expect([r.consumed, r.chunk, r.stats.wireBytes, packer.sequence]).toEqual([0, null, 0, 0]);
+    packer.close();
+  });
+
+  it("refusals: an unknown stage, rounds and epochs out of order, a call after the end or after close", () => {
+    const { packer, pages } = source();
+    const list = packer.scratchList(pages());
+    const stage = thrown(() => packer.packChunk(list, 0, 1, "warm" as never, 1));
+    expect([stage.code, stage.message, stage.details]).toEqual([ErrorCode.BadOption, 'stage must be "bulk", "iterate" or "final", got warm', { option: "stage", value: "warm" }]);
+    expect(thrown(() => packer.packChunk(list, 0, 1, "toString" as never, 1)).message).toBe('stage must be "bulk", "iterate" or "final", got toString');
+    expect(thrown(() => packer.commitEpoch(1)).code).toBe(ErrorCode.BadOption);
+    packer.commitEpoch(0);
+    expect(thrown(() => packer.commitEpoch(0)).code).toBe(ErrorCode.BadOption);
+    packer.commitEpoch(1);
+    expect(thrown(() => packer.endRound(1)).code).toBe(ErrorCode.BadOption);
+    packer.endRound(0);
+    packer.endStream();
+    for (const call of [() => packer.packChunk(list, 0, 1, "bulk", 1), () => packer.endRound(1), () => packer.commitEpoch(2), () => packer.endStream()]) {
+      const e = thrown(call);
+      expect([e.code, e.message]).toEqual([ErrorCode.BadOption, expect.stringMatching(/^PagePacker\.(packChunk|endRound|commitEpoch|endStream): the stream already ended$/)]);
+    }
+    packer.close();
+    packer.close();
+    const closed = thrown(() => packer.endRound(1));
+    expect([closed.code, closed.message, closed.details]).toEqual([ErrorCode.Destroyed, "PagePacker.endRound: the packer was closed", {}]);
+    expect(thrown(() => packer.scratchList([1])).message).toBe("PagePacker.scratchList: the packer was closed");
+  });
+
+  it("chunkBuffers: 1 to 16; a bad count is refused before anything is allocated", () => {
+    const vm = createHost({ memoryMiB: 32 }).createVm({ pages: 4 });
+    const before = vm.host.stats().usedFrames;
+    for (const n of [0, 17, 1.5]) expect(thrown(() => new PagePacker(vm, { xbzrleCacheBytes: null, chunkBuffers: n })).code).toBe(ErrorCode.BadOption);
+    expect(vm.host.stats().usedFrames).toBe(before);
+    const p = new PagePacker(vm, { xbzrleCacheBytes: null, chunkBuffers: 16, borrowChunks: true });
+    expect(vm.host.stats().usedFrames).toBeGreaterThan(before);
+    p.close();
+    expect(vm.host.stats().usedFrames).toBe(before);
+  });
+
+  it("the scratch list grows for a longer list and keeps its entries", () => {
+    const { packer } = source();
+    const long = Array.from({ length: 2000 }, (_, i) => i % 32);
+    const list = packer.scratchList(long);
+    expect(list.capacity).toBe(2000);
+    expect(packer.scratchList([3, 4]).capacity).toBe(2000);
+    packer.close();
+  });
+});
+
+describe("StreamReceiver: counters, limits and endings", () => {
+  function stream(): { header: Uint8Array; chunks: Uint8Array[]; end: Uint8Array } {
+    const { packer, pages } = source();
+    const header = packer.header();
+    const list = packer.scratchList(pages());
+    const chunks = [packer.packChunk(list, 0, 16, "bulk", 1).chunk!, packer.endRound(0), packer.packChunk(list, 16, 16, "bulk", 1).chunk!, packer.commitEpoch(0)];
+    const end = packer.endStream();
+    packer.close();
+    return { header, chunks, end };
+  }
+
+  it("counts bytes and chunks received, the last round and epoch; done only after END_STREAM", () => {
+    const s = stream();
+    const r = new StreamReceiver(createHost({ memoryMiB: 8 }));
+    expect([r.round, r.epoch, r.done, r.vm, r.header]).toEqual([-1, -1, false, null, null]);
+    r.push(s.header);
+    expect(r.header).toMatchObject({ guestPages: 32, flags: 0, pageBytes: PAGE });
+    for (const c of s.chunks) r.push(c);
+    expect([r.round, r.epoch, r.chunks, r.bytesReceived, r.done]).toEqual([0, 0, 4, s.header.length + s.chunks.reduce((n, c) => n + c.length, 0), false]);
+    r.push(s.end);
+    expect(r.done).toBe(true);
+    expect(r.finish().read(7 * PAGE, 1)[0]).toBe(8);
+  });
+
+  it("limits and mode are checked when made: exact messages", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const mode = thrown(() => new StreamReceiver(host, { mode: "lazy" as never }));
+    expect([mode.code, mode.message, mode.details]).toEqual([ErrorCode.BadOption, 'mode must be "direct" or "epochs", got "lazy"', { option: "mode", value: "lazy" }]);
+    expect(thrown(() => new StreamReceiver(host, { maxChunkBytes: 7 })).code).toBe(ErrorCode.BadOption);
+    expect(thrown(() => new StreamReceiver(host, { maxChunkBytes: (16 << 20) + 1 })).code).toBe(ErrorCode.BadOption);
+    expect(new StreamReceiver(host, { maxChunkBytes: 8 }).maxChunkBytes).toBe(8);
+    expect(thrown(() => new StreamReceiver(host, { maxChunkBytes: 4096, maxStagedBytes: 4095 })).code).toBe(ErrorCode.BadOption);
+    const r = new StreamReceiver(host, { maxChunkBytes: 4096, maxStagedBytes: 4096 });
+    expect([r.mode, r.maxChunkBytes, r.maxStagedBytes]).toEqual(["direct", 4096, 4096]);
+    expect(thrown(() => new StreamReceiver(host, { colour: 1 } as never)).code).toBe(ErrorCode.UnknownOption);
+  });
+
+  it("epochs mode: an epoch that would stage more than maxStagedBytes is refused, naming the sizes; the guest stays at the last COMMIT", () => {
+    const s = stream();
+    const host = createHost({ memoryMiB: 8 });
+    const r = new StreamReceiver(host, { mode: "epochs", maxChunkBytes: 1 << 20, maxStagedBytes: 1 << 20 });
+    r.push(s.header);
+    r.push(s.chunks[0]);
+    const staged = r.stagedBytes;
+    expect(staged).toBe(Math.ceil((s.chunks[0].length - CHUNK_HEADER_BYTES) / PAGE) * PAGE);
+    r.push(s.chunks[1]);
+    const payload = s.chunks[2].length - CHUNK_HEADER_BYTES;
+    const tight = new StreamReceiver(host, { mode: "epochs", maxChunkBytes: 1 << 20, maxStagedBytes: 1 << 20 });
+    expect(tight.stagedBytes).toBe(0);
+    const e = thrown(() => { const t = new StreamReceiver(host, { mode: "epochs", maxChunkBytes: staged + payload - 1, maxStagedBytes: staged + payload - 1 }); t.push(s.header); t.push(s.chunks[0]); t.push(s.chunks[1]); t.push(s.chunks[2]); });
+    expect(e.code).toBe(ErrorCode.StreamLimit);
+    expect(e.message).toBe(`stream chunk 2 (stream offset ${s.header.length + s.chunks[0].length + s.chunks[1].length}): epoch 0 would stage ${staged + payload} bytes before its COMMIT, above the receiver's limit of ${staged + payload - 1}`);
+    expect(e.details).toEqual({ field: "payloadBytes", value: payload, staged, limit: staged + payload - 1 });
+    // Staged payloads count whole pages: chunk 2 stages 4096 bytes, and the COMMIT's chunk 8 more.
+    const exact = staged + PAGE + RECORD_HEADER_BYTES;
+    const fits = new StreamReceiver(host, { mode: "epochs", maxChunkBytes: exact, maxStagedBytes: exact });
+    for (const c of [s.header, ...s.chunks]) fits.push(c);
+    expect(fits.epoch).toBe(0);
+    expect(fits.stagedBytes).toBe(0);
+    const over = new StreamReceiver(host, { mode: "epochs", maxChunkBytes: exact - 1, maxStagedBytes: exact - 1 });
+    for (const c of [s.header, ...s.chunks.slice(0, 3)]) over.push(c);
+    expect(over.stagedBytes).toBe(staged + PAGE);
+    expect(thrown(() => over.push(s.chunks[3])).details).toEqual({ field: "payloadBytes", value: RECORD_HEADER_BYTES, staged: staged + PAGE, limit: exact - 1 });
+  });
+
+  it("abort(): the partial guest goes, later calls say the receiver failed and why; takeCommitted() is for epochs mode only", () => {
+    const s = stream();
+    const host = createHost({ memoryMiB: 8 });
+    const before = host.stats().usedFrames;
+    const r = new StreamReceiver(host);
+    r.push(s.header);
+    r.push(s.chunks[0]);
+    const bytes = r.bytesReceived;
+    r.abort("the link went down");
+    expect(host.stats()).toMatchObject({ usedFrames: before, vms: 0 });
+    const again = thrown(() => r.push(s.chunks[1]));
+    expect([again.code, again.message, again.details]).toEqual([ErrorCode.MigrationFailed, `the receiver already failed: stream receive aborted after ${bytes} bytes: the link went down`, { offset: bytes, reason: "the link went down" }]);
+    expect(thrown(() => r.finish()).message).toBe(`the receiver already failed: stream receive aborted after ${bytes} bytes: the link went down`);
+    const plain = new StreamReceiver(host);
+    plain.abort();
+    expect(thrown(() => plain.finish()).message).toBe("the receiver already failed: stream receive aborted after 0 bytes: aborted by the caller");
+    const direct = thrown(() => new StreamReceiver(host).takeCommitted());
+    expect([direct.code, direct.message, direct.details]).toEqual([ErrorCode.BadOption, "takeCommitted() is for a receiver in epochs mode; a direct receiver hands its guest over with finish()", { option: "mode" }]);
+    const epochs = new StreamReceiver(host, { mode: "epochs" });
+    expect(epochs.takeCommitted()).toBeNull();
+    const staged = new StreamReceiver(host, { mode: "epochs" });
+    for (const c of [s.header, ...s.chunks]) staged.push(c);
+    const taken = staged.takeCommitted()!;
+    expect(taken.epoch).toBe(0);
+    expect(taken.vm.read(0, 1)[0]).toBe(1);
+    expect(staged.takeCommitted()).toBeNull();
+    const after = thrown(() => staged.push(s.end));
+    expect([after.code, after.message]).toEqual([ErrorCode.Destroyed, "the receiver already failed: the receiver handed its guest over at epoch 0"]);
+    staged.abort();
+    expect(taken.vm.destroyed).toBe(false);
+  });
+
+  it("a stream cut before END_STREAM: finish() says where, and the guest is discarded", () => {
+    const s = stream();
+    const host = createHost({ memoryMiB: 8 });
+    const r = new StreamReceiver(host);
+    r.push(s.header);
+    r.push(s.chunks[0]);
+    const offset = r.bytesReceived;
+    const e = thrown(() => r.finish());
+    expect([e.code, e.message, e.details]).toEqual([ErrorCode.StreamTruncated, `stream ended after ${offset} bytes, before chunk 1, without END_STREAM`, { offset, chunk: 1 }]);
+    expect(host.stats().vms).toBe(0);
+    const mid = new StreamReceiver(host);
+    mid.push(s.header);
+    mid.push(s.chunks[0].subarray(0, 20));
+    const cut = thrown(() => mid.finish());
+    expect(cut.code).toBe(ErrorCode.StreamTruncated);
+    expect(cut.message).toMatch(/, without END_STREAM$/);
+  });
+});
