@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createHost, FaultReason, RetiredStore, type RetiredFrame } from "../src/index.js";
+import { createHost, FaultReason, injectMemoryError, RetiredStore, type RetiredFrame } from "../src/index.js";
 import { maxFramesFor } from "../src/wasm/kernels.js";
 import { thrownError } from "./helpers.js";
 
@@ -50,16 +50,37 @@ describe("createHost and the host's limits", () => {
     expect([again.slot, again.id]).toEqual([7, 256]);
   });
 
-  it("VM ids wrap from 65534 to 1 (they fit the frames' 16-bit owner field, 0 and 0xffff excluded)", () => {
+  it("VM ids wrap from 65534 to 1 (they fit the frames' 16-bit owner field, 0 and 0xffff excluded), skipping the ids of live VMs", () => {
     const host = createHost({ memoryMiB: 4 });
+    const [first, second] = [host.createVm({ pages: 1 }), host.createVm({ pages: 1 })];
+    second.destroy();
     let last = 0;
-    for (let i = 0; i < 0xfffe; i++) {
+    for (let i = 2; i < 0xfffe; i++) {
       const vm = host.createVm({ pages: 1 });
       last = vm.id;
       vm.destroy();
     }
     expect(last).toBe(0xfffe);
-    expect(host.createVm({ pages: 1 }).id).toBe(1);
+    const [a, b] = [host.createVm({ pages: 1 }), host.createVm({ pages: 1 })];
+    expect([first.id, a.id, b.id]).toEqual([1, 2, 3]);
+  });
+
+  it("a memory error in a frame reaches the VM that owns it, also after the ids wrapped", () => {
+    const host = createHost({ memoryMiB: 4 });
+    const old = host.createVm({ pages: 1 });
+    old.write(0, new Uint8Array([1]));
+    for (let i = 1; i < 0xfffe; i++) host.createVm({ pages: 1 }).destroy();
+    const young = host.createVm({ pages: 1 });
+    young.write(0, new Uint8Array([2]));
+    expect(young.id).not.toBe(old.id);
+    const heard: string[] = [];
+    old.onMachineCheck(() => heard.push("old"));
+    young.onMachineCheck(() => heard.push("young"));
+    injectMemoryError(host, { hfn: young.pteInfo(0).hfn });
+    expect(() => young.read(0, 1)).toThrow(expect.objectContaining({ code: "ERR_MEMORY_POISONED" }));
+    expect(old.read(0, 1)).toEqual(new Uint8Array([1]));
+    expect(young.states.of(0).kind).toBe("poisoned");
+    expect(old.states.of(0).kind).toBe("present");
   });
 
   it("runs at most 256 workloads at once; a released slot is the next one claimed", () => {
