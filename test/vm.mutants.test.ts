@@ -253,4 +253,49 @@ describe("lifecycle", () => {
     expect(a).toEqual([{ vm, gpa: PAGE, pfn: 1, write: false, foundLatent: true }]);
     expect(b.map((m) => m.pfn)).toEqual([1, 0]);
   });
+
+  it("a host too full for another VM's page table: ERR_OUT_OF_FRAMES naming the guest, and no VM is added", () => {
+    const host = createHost({ memoryMiB: 1 });
+    host.createVm({ pages: 200 }).write(0, new Uint8Array(200 * PAGE).fill(1));
+    let err: ReturnType<typeof thrownError> = "none";
+    let before = 0;
+    for (let i = 0; i < 255 && err === "none"; i++) {
+      before = host.vms.length;
+      err = thrownError(() => host.createVm({ pages: 3 }));
+    }
+    expect(err).toEqual({ code: "ERR_OUT_OF_FRAMES", message: "host of 1 MiB cannot hold the page table of a 3-page guest (0 frames taken before failing)", details: { pages: 3 } });
+    expect([host.vms.length, host.stats().vms]).toEqual([before, before]);
+  });
+});
+
+describe("traced pages and the logs", () => {
+  it("a traced page reads and takes writes in place, staying traced; trace, untrace, writeProtect and unprotect count the entries they changed", () => {
+    const vm = createHost({ memoryMiB: 4 }).createVm({ pages: 4 });
+    vm.write(0, new Uint8Array(3 * PAGE).fill(7));
+    const set = new PageBitmap(4);
+    set.set(1);
+    set.set(3); // never written: nothing to trace or protect
+    expect(vm.trace(set)).toBe(1);
+    const hfn = vm.pteInfo(1).hfn;
+    expect(Array.from(vm.read(PAGE, 2))).toEqual([7, 7]);
+    vm.write(PAGE, new Uint8Array([9]));
+    expect(Array.from(vm.read(PAGE, 2))).toEqual([9, 7]);
+    expect(vm.states.of(1)).toEqual({ kind: "traced", hfn });
+    expect(Array.from(vm.readPages(1, 1).subarray(0, 2))).toEqual([9, 7]);
+    expect(vm.untrace(set)).toBe(1);
+    expect(vm.writeProtect(set)).toBe(1);
+    expect(vm.pteInfo(1).writeProtected).toBe(true);
+    expect(vm.unprotect(set)).toBe(1);
+    expect(vm.pteInfo(1).writeProtected).toBe(false);
+  });
+
+  it("harvestDirty and harvestAccessed return the pages since the last harvest, then nothing", () => {
+    const vm = createHost({ memoryMiB: 4 }).createVm({ pages: 8 });
+    vm.write(2 * PAGE, new Uint8Array(PAGE + 1));
+    vm.run([{ op: "read", gpa: 6 * PAGE }]);
+    expect(vm.harvestDirty().toArray()).toEqual([2, 3]);
+    expect(vm.harvestAccessed().toArray()).toEqual([2, 3, 6]);
+    expect(vm.harvestDirty().toArray()).toEqual([]);
+    expect(vm.harvestAccessed().toArray()).toEqual([]);
+  });
 });
