@@ -105,6 +105,21 @@ describe("GuestWorkload on a clock", () => {
     w.close();
     copy.close();
   });
+
+  it("a state with a bad carry or throttle is refused whole: the generator is not rewound", () => {
+    const vm = createHost({ memoryMiB: 16 }).createVm({ memoryMiB: 1 });
+    const w = vm.startWorkload({ kind: "uniform", ratePerSec: 1000, seed: 4 });
+    w.runFor(1e9);
+    const state = w.save();
+    w.runFor(1e9);
+    const desc = w.generator.save().desc;
+    expect(thrownError(() => w.restore({ ...state, carry: 2 }))).toMatchObject({ code: "ERR_BAD_OPTION", details: { option: "carry" } });
+    expect(thrownError(() => w.restore({ ...state, throttle: 1 }))).toMatchObject({ code: "ERR_BAD_OPTION", details: { option: "throttle" } });
+    expect(w.generator.generated).toBe(2000);
+    expect(w.generator.save().desc).toEqual(desc);
+    expect([w.save().carry, w.throttle]).toEqual([0, 0]);
+    w.close();
+  });
 });
 
 describe("trace files", () => {
