@@ -27,7 +27,12 @@ describe("argument checks", () => {
 
   it("createVm's options: not an object, neither or both sizes, a size off the page grid", () => {
     expect(thrownError(() => host.createVm(null as never))).toEqual({ code: "ERR_BAD_OPTION", message: "createVm: options must be an object ({ memoryMiB } or { pages }), got null", details: { option: "options" } });
-    expect(thrownError(() => host.createVm({}))).toEqual({ code: "ERR_BAD_OPTION", message: "createVm: give exactly one of memoryMiB and pages", details: { memoryMiB: undefined, pages: undefined } });
+    expect(thrownError(() => host.createVm(7 as never))).toMatchObject({ message: "createVm: options must be an object ({ memoryMiB } or { pages }), got 7" });
+    expect(thrownError(() => host.createVm({ memoryMiB: 1, pages: 256 }))).toEqual({ code: "ERR_BAD_OPTION", message: "createVm: give exactly one of memoryMiB and pages", details: { memoryMiB: 1, pages: 256 } });
+    expect(thrownError(() => host.createVm({ memoryMiB: -1 }))).toMatchObject({ details: { option: "memoryMiB", value: -1 } });
+    expect(thrownError(() => host.createVm({ pages: 0 }))).toMatchObject({ details: { option: "pages", value: 0 } });
+    expect(thrownError(() => host.createVm({ pages: 1, huge: 1 } as never))).toMatchObject({ code: "ERR_UNKNOWN_OPTION", message: expect.stringMatching(/^createVm: unknown option "huge"/) });
+    expect(thrownError(() => vm.pte(4))).toMatchObject({ code: "ERR_BAD_OPTION", details: { option: "pfn", value: 4 } });
     expect(thrownError(() => host.createVm({ memoryMiB: 1.001 }))).toEqual({ code: "ERR_BAD_OPTION", message: "memoryMiB 1.001 is not a whole number of 4 KiB pages", details: { memoryMiB: 1.001 } });
     expect(thrownError(() => host.createVm({ pages: 2 ** 28 + 1 }))).toEqual({ code: "ERR_GUEST_TOO_LARGE", message: `a guest of ${2 ** 28 + 1} pages (${(2 ** 28 + 1) / 256} MiB) exceeds the ${2 ** 28}-page (1 TiB) limit`, details: { pages: 2 ** 28 + 1 } });
     expect(host.createVm({ memoryMiB: 0.5 }).pages).toBe(128);
@@ -40,6 +45,9 @@ describe("argument checks", () => {
     expect(thrownError(() => vm.read(0, 1.5))).toMatchObject({ code: "ERR_LENGTH" });
     expect(vm.read(PAGE, 3 * PAGE)).toEqual(new Uint8Array(3 * PAGE));
     expect(vm.read(4 * PAGE - 1, 1)).toEqual(new Uint8Array(1));
+    const v = host.createVm({ pages: 2 });
+    v.write(PAGE - 2, new Uint8Array([1, 2, 3, 4]));
+    expect(Array.from(v.read(PAGE - 3, 6))).toEqual([0, 1, 2, 3, 4, 0]);
     expect(vm.read(0, 0)).toEqual(new Uint8Array(0));
   });
 
@@ -55,7 +63,7 @@ describe("argument checks", () => {
   it("page ranges of readPages, fillPages: first pfn in the guest, count to its end at most", () => {
     expect(thrownError(() => vm.readPages(4, 0))).toEqual({ code: "ERR_GPA_RANGE", message: `pfn 4 is outside the 4-page guest of vm ${vm.id}`, details: { pfn: 4 } });
     expect(thrownError(() => vm.readPages(1, 4))).toEqual({ code: "ERR_LENGTH", message: `4 pages from pfn 1 run past the end of the 4-page guest`, details: { pfn: 1, count: 4 } });
-    expect(thrownError(() => vm.readPages(-1, 1))).toMatchObject({ code: "ERR_GPA_RANGE" });
+    expect(thrownError(() => vm.readPages(-1, 1))).toEqual({ code: "ERR_GPA_RANGE", message: `pfn -1 is outside the 4-page guest of vm ${vm.id}`, details: { pfn: -1 } });
     expect(thrownError(() => vm.readPages(0, -1))).toMatchObject({ code: "ERR_LENGTH" });
     expect(vm.readPages(1, 3).length).toBe(3 * PAGE);
     expect(vm.readPages(3, 0).length).toBe(0);
@@ -65,6 +73,8 @@ describe("argument checks", () => {
     expect(thrownError(() => vm.readPages(0, 2, new Uint8Array(2 * PAGE - 1)))).toEqual({ code: "ERR_LENGTH", message: `readPages of 2 pages needs a Uint8Array of ${2 * PAGE} bytes, got ${2 * PAGE - 1}`, details: { count: 2 } });
     expect(thrownError(() => vm.readPages(0, 1, [] as never))).toMatchObject({ message: `readPages of 1 pages needs a Uint8Array of ${PAGE} bytes, got object` });
     expect(vm.readPages(0, 1, new Uint8Array(2 * PAGE)).length).toBe(2 * PAGE);
+    expect(vm.readPages(0, 2, new Uint8Array(2 * PAGE)).length).toBe(2 * PAGE);
+    expect(vm.gatherPages([1, 0], new Uint8Array(2 * PAGE), new Uint8Array(2)).length).toBe(2 * PAGE);
     expect(thrownError(() => vm.gatherPages([0, 1], new Uint8Array(PAGE)))).toEqual({ code: "ERR_LENGTH", message: `gatherPages of 2 pages needs a Uint8Array of ${2 * PAGE} bytes, got ${PAGE}`, details: { count: 2 } });
     expect(thrownError(() => vm.gatherPages([0], "x" as never))).toMatchObject({ message: `gatherPages of 1 pages needs a Uint8Array of ${PAGE} bytes, got string` });
     expect(thrownError(() => vm.gatherPages([0, 1], undefined, new Uint8Array(1)))).toEqual({ code: "ERR_LENGTH", message: "gatherPages of 2 pages needs 2 zero flags, got 1", details: { count: 2 } });
@@ -92,6 +102,10 @@ describe("argument checks", () => {
 
   it("write-protect, untrace and friends take a PageBitmap of the guest's size", () => {
     expect(thrownError(() => vm.writeProtect([1] as never))).toEqual({ code: "ERR_BAD_OPTION", message: `vm ${vm.id}: the pages must be a PageBitmap, got 1`, details: { option: "pages" } });
+    const used = host.stats().usedFrames;
+    vm.writeProtect(new PageBitmap(4));
+    vm.unprotect(new PageBitmap(4));
+    expect(host.stats().usedFrames).toBe(used);
     expect(thrownError(() => vm.trace(new PageBitmap(5)))).toEqual({ code: "ERR_LENGTH", message: `a bitmap of 5 pages does not fit vm ${vm.id} of 4 pages`, details: { pages: 5 } });
   });
 });
@@ -103,6 +117,8 @@ describe("page hook", () => {
     vm.states.writeProtect(1);
     const heard: Fault[] = [];
     vm.onFault(FaultReason.WriteProtect, (f) => { heard.push(f); return "retry"; });
+    vm.write(10, new Uint8Array([5]));
+    expect(heard).toEqual([]); // a page that is not write-protected: nothing to hear
     vm.write(PAGE + 10, new Uint8Array([7, 8]));
     expect(heard.map((f) => [f.pfn, f.gpa, f.write, f.by, f.index])).toEqual([[1, PAGE, true, "hypervisor", -1]]);
     expect(Array.from(vm.read(PAGE + 9, 4))).toEqual([1, 7, 8, 1]);
@@ -115,13 +131,15 @@ describe("page hook", () => {
     vm.write(0, new Uint8Array(PAGE).fill(3));
     vm.states.balloon(0);
     let calls = 0;
-    vm.onFault(FaultReason.Ballooned, () => { calls++; return "retry"; });
+    const seen = new Set<string>();
+    vm.onFault(FaultReason.Ballooned, (f) => { calls++; seen.add(`${f.gpa} ${f.index} ${f.by} ${f.write}`); return "retry"; });
     expect(thrownError(() => vm.read(0, 1))).toEqual({
       code: "ERR_FAULT_LOOP",
       message: `vm ${vm.id}: the ballooned handler returned "retry" 4 times but guest page 0 is still not accessible`,
       details: { pfn: 0, reason: "ballooned" },
     });
     expect(calls).toBe(4);
+    expect([...seen]).toEqual(["0 -1 hypervisor false"]);
   });
 
   it("a handler that brings the page back on its 4th call is in time", () => {
@@ -147,6 +165,10 @@ describe("page hook", () => {
       if (state.kind === "poisoned" && state.latent) f.vm.states.reportLatent(f.pfn);
       return "pass";
     });
+    const quiet = host.createVm({ pages: 1 });
+    quiet.write(0, new Uint8Array([1]));
+    quiet.states.poison(0, true);
+    expect(thrownError(() => quiet.read(0, 1))).toMatchObject({ message: `vm ${quiet.id}: guest page 0 (gpa 0x0) is poisoned` }); // latent, and nobody found it
     expect(thrownError(() => vm.read(PAGE, 1))).toEqual({ code: "ERR_MEMORY_POISONED", message: `vm ${vm.id}: guest page 1 (gpa 0x1000) is poisoned`, details: { pfn: 1 } });
     expect(thrownError(() => vm.read(2 * PAGE, 1))).toEqual({ code: "ERR_MEMORY_POISONED", message: `vm ${vm.id}: guest page 2 (gpa 0x2000) is poisoned (a latent error, found by this read)`, details: { pfn: 2 } });
     expect(thrownError(() => vm.read(2 * PAGE, 1))).toMatchObject({ message: `vm ${vm.id}: guest page 2 (gpa 0x2000) is poisoned` });
@@ -169,11 +191,11 @@ describe("page hook", () => {
 describe("page I/O over more than one kernel batch", () => {
   const host = createHost({ memoryMiB: 64 });
   const N = 2100; // readPages / fillPages batches of 1024, gatherPages of 256
-  const vm = host.createVm({ pages: N });
-  const data = pages(0, N);
-  vm.writePages(0, data);
 
   it("readPages and writePages equal plain reads; a page brought back mid-batch is read in its place", () => {
+    const vm = host.createVm({ pages: N });
+    const data = pages(0, N);
+    vm.writePages(0, data);
     expect(Buffer.compare(vm.readPages(0, N), data)).toBe(0);
     expect(Buffer.compare(vm.read(0, N * PAGE), data)).toBe(0);
     const at = 1500;
@@ -181,6 +203,27 @@ describe("page I/O over more than one kernel batch", () => {
     const off = vm.onFault(FaultReason.Swapped, (f) => { f.vm.states.bringBack(f.pfn, data.subarray(at * PAGE, (at + 1) * PAGE)); return "retry"; });
     expect(Buffer.compare(vm.readPages(0, N), data)).toBe(0);
     off();
+    vm.destroy();
+  });
+
+  it("4,200 pages at once: each call leases one batch of scratch, not the whole range (16 MiB)", () => {
+    const vm = host.createVm({ pages: 4200 });
+    const data = pages(0, 4200, 3);
+    vm.writePages(0, data, new BigUint64Array(4200));
+    expect(Buffer.compare(vm.readPages(0, 4200), data)).toBe(0);
+    expect(Buffer.compare(vm.gatherPages(Array.from({ length: 4200 }, (_, i) => i)), data)).toBe(0);
+    vm.destroy();
+  });
+
+  it("a write to a page mapping the shared zero frame gets a private copy: other zero pages stay zero", () => {
+    const vm = host.createVm({ pages: 3 });
+    vm.run([{ op: "read", gpa: 0 }, { op: "read", gpa: PAGE }]);
+    expect(vm.states.of(0).kind).toBe("zero-mapped");
+    vm.write(0, new Uint8Array([5]));
+    expect(vm.read(0, 1)).toEqual(new Uint8Array([5]));
+    expect(vm.read(PAGE, PAGE)).toEqual(new Uint8Array(PAGE));
+    expect(vm.states.of(1).kind).toBe("zero-mapped");
+    vm.destroy();
   });
 
   it("gatherPages of an array and of a Uint32Array, in any order, with zero flags", () => {
@@ -208,6 +251,9 @@ describe("page I/O over more than one kernel batch", () => {
     const k = host.kernels;
     const hashOf = (bytes: Uint8Array): bigint => k.scratch.with(PAGE, "test", (ptr) => { k.heap.copyIn(ptr, bytes); return k.pages.xxh3(ptr, PAGE); });
     for (const i of [0, 1023, 1024, 2047, 2048, N - 2]) expect(fps[i]).toBe(hashOf(pages(1 + i, 1, 5)));
+    const once: number[] = [];
+    v.fillPages(0, 1024, (into, pfn) => { once.push(pfn, into.length); into.fill(1); });
+    expect(once).toEqual([0, 1024 * PAGE]);
   });
 
   it("run() executes more than 65,536 accesses, every one", () => {
