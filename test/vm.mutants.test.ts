@@ -206,6 +206,18 @@ describe("page I/O over more than one kernel batch", () => {
     vm.destroy();
   });
 
+  it("readPages and gatherPages touch no page past what they read (a swapped page beyond stays out)", () => {
+    const vm = host.createVm({ pages: 3 });
+    vm.write(0, pages(0, 3));
+    vm.states.swapOut(1, 1);
+    let calls = 0;
+    vm.onFault(FaultReason.Swapped, (f) => { calls++; f.vm.states.bringBack(f.pfn, pages(f.pfn, 1)); return "retry"; });
+    expect(Buffer.compare(vm.readPages(0, 1), pages(0, 1))).toBe(0);
+    expect(Buffer.compare(vm.gatherPages([2, 0]), Buffer.concat([pages(2, 1), pages(0, 1)]))).toBe(0);
+    expect([calls, vm.states.of(1).kind]).toEqual([0, "swapped"]);
+    vm.destroy();
+  });
+
   it("4,200 pages at once: each call leases one batch of scratch, not the whole range (16 MiB)", () => {
     const vm = host.createVm({ pages: 4200 });
     const data = pages(0, 4200, 3);
@@ -275,7 +287,9 @@ describe("lifecycle", () => {
     expect(thrownError(() => vm.runBatch(0, 0))).toMatchObject({ code: "ERR_VM_PAUSED" });
     vm.resume();
     vm.run([{ op: "read", gpa: 0 }]);
+    expect(vm.destroyed).toBe(false);
     vm.destroy();
+    expect(vm.destroyed).toBe(true);
     const gone = { code: "ERR_DESTROYED", message: `vm ${vm.id} was destroyed`, details: { vm: vm.id } };
     for (const fn of [() => vm.onFault(FaultReason.Swapped, () => "pass"), () => vm.startWorkload({ kind: "uniform" }), () => vm.harvestDirty(), () => vm.harvestAccessed(),
       () => vm.pte(0), () => vm.mapFile(0, "x", 0, PAGE), () => vm.gatherPages([]), () => vm.run([])]) {
