@@ -205,14 +205,15 @@ describe("host.retired", () => {
     const big = createHost({ memoryMiB: 8, retiredStore: path });
     expect(big.retired.record(100, "uncorrectable", 1, 10)).toBe(true);
     expect(big.retired.record(2000, "correctable", 4, 11)).toBe(true);
+    expect(big.retired.record(1024, "correctable", 4, 11)).toBe(true); // exactly the small host's frame count: outside it
     expect(big.retired.record(100, "uncorrectable", 1, 12)).toBe(false);
-    expect(RetiredStore.open(path).list().map((f) => f.hfn)).toEqual([100, 2000]);
+    expect(RetiredStore.open(path).list().map((f) => f.hfn)).toEqual([100, 1024, 2000]);
     const small = createHost({ memoryMiB: 4, retiredStore: path });
-    expect(small.retired.outsideHost).toEqual([2000]);
+    expect(small.retired.outsideHost).toEqual([1024, 2000]);
     expect(small.retired.list().map((f) => f.hfn)).toEqual([100]);
     expect([small.retired.count, small.retired.has(2000), small.stats().retiredFrames]).toEqual([1, false, 1]);
     expect(small.frameInfo(100).flags).toContain("retired");
-    expect(small.retired.loadReport).toMatchObject({ records: 2, invalid: [] });
+    expect(small.retired.loadReport).toMatchObject({ records: 3, invalid: [] });
   });
 });
 
