@@ -86,11 +86,13 @@ export class GuestWorkload implements TimelineProcess, Persist<WorkloadState> {
     return { generator: this.generator.save(), carry: this.#carry, throttle: this.#throttle };
   }
 
-  /** Restores a state saved by a workload with the same options (on this VM or a copy of it). */
+  /** Restores a state saved by a workload with the same options (on this VM or a copy of it). Checks it first: a bad state changes nothing. */
   restore(state: WorkloadState): void {
+    const carry = requireNumber("carry", state.carry, 0, 1);
+    const throttle = requireNumber("throttle", state.throttle, 0, 0.99);
     this.generator.restore(state.generator);
-    this.#carry = requireNumber("carry", state.carry, 0, 1);
-    this.throttle = state.throttle;
+    this.#carry = carry;
+    this.#throttle = throttle;
   }
 
   /** The clock the workload is attached to, if any. */

@@ -89,8 +89,12 @@ export class Host {
     let slot = 0;
     while (slot < MAX_VMS && this.#vms.has(slot)) slot++;
     if (slot === MAX_VMS) throw new HypermemError(ErrorCode.HostLimit, `a host runs at most ${MAX_VMS} VMs`, { vms: MAX_VMS });
-    const vm = new Vm(this, slot, this.#nextVmId, resolved);
-    this.#nextVmId = (this.#nextVmId % 0xfffe) + 1;
+    // Ids run 1..0xfffe and wrap; a live VM's id is skipped, since a frame's owner field names one VM.
+    const live = new Set([...this.#vms.values()].map((v) => v.id));
+    let id = this.#nextVmId;
+    while (live.has(id)) id = (id % 0xfffe) + 1;
+    const vm = new Vm(this, slot, id, resolved);
+    this.#nextVmId = (id % 0xfffe) + 1;
     this.#vms.set(slot, vm);
     return vm;
   }
