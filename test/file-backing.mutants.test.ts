@@ -6,20 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createHost } from "../src/index.js";
-import { mulberry32 } from "../src/sim/prng.js";
-import { thrownError } from "./helpers.js";
+import { thrownError, seededFile } from "./helpers.js";
 
 const PAGE = 4096;
 const dir = mkdtempSync(join(tmpdir(), "hypermem-file-backing-mutants-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function fileOf(name: string, pages: number, seed: number): { path: string; bytes: Uint8Array } {
-  const rng = mulberry32(seed);
-  const bytes = new Uint8Array(pages * PAGE).map(() => rng() & 0xff);
-  const path = join(dir, name);
-  writeFileSync(path, bytes);
-  return { path, bytes };
-}
+const fileOf = (name: string, pages: number, seed: number): { path: string; bytes: Uint8Array } => seededFile(dir, name, pages, seed);
 
 describe("vm.mapFile checks at their bounds", () => {
   const { path } = fileOf("eight.bin", 8, 1);

@@ -1,5 +1,8 @@
 // Small helpers shared by test files.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { HypermemError } from "../src/errors.js";
+import { mulberry32 } from "../src/sim/prng.js";
 
 /** The HypermemError code `fn` throws, or "none"; any other exception is rethrown. */
 export function thrownCode(fn: () => unknown): string {
@@ -10,6 +13,26 @@ export function thrownCode(fn: () => unknown): string {
     throw err;
   }
   return "none";
+}
+
+/** The HypermemError `fn` throws; anything else it throws is rethrown, and throwing nothing fails the test. */
+export function thrownHypermemError(fn: () => unknown): HypermemError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HypermemError) return err;
+    throw err;
+  }
+  throw new Error("expected a HypermemError, nothing was thrown");
+}
+
+/** A file of `pages` 4 KiB pages of seeded bytes, written as `name` in `dir`: its path and bytes. */
+export function seededFile(dir: string, name: string, pages: number, seed: number): { path: string; bytes: Uint8Array } {
+  const rng = mulberry32(seed);
+  const bytes = new Uint8Array(pages * 4096).map(() => rng() & 0xff);
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return { path, bytes };
 }
 
 /** The code, message and details `fn` throws as a HypermemError (anything else is rethrown), or "none". */

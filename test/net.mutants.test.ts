@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { thrownHypermemError } from "./helpers.js";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { RecordOpener, RecordSealer, type OpenedRecord } from "../src/net/record-seal.js";
 import { decodeRecordHeader, MAX_RECORD_BODY_BYTES, MAX_SEQUENCE, recordNonce, RecordType } from "../src/net/record.js";
@@ -21,15 +22,7 @@ const TOKEN = Buffer.from("a token of at least sixteen bytes");
 const keys = (suite: SuiteType) => deriveSessionKeys(TOKEN, Buffer.alloc(32, 1), Buffer.alloc(32, 2), suite);
 const wire = (parts: readonly Uint8Array[]): Buffer => Buffer.concat(parts);
 
-function thrown(fn: () => unknown): HypermemError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(HypermemError);
-    return err as HypermemError;
-  }
-  return expect.fail("expected a HypermemError");
-}
+const thrown = thrownHypermemError;
 
 async function rejected(p: Promise<unknown>): Promise<HypermemError> {
   const err = await p.then(() => null, (e: unknown) => e);

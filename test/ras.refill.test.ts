@@ -4,24 +4,18 @@
 // policy; a file changed since it was mapped is not trusted (the page is
 // lost instead); bad files and ranges are typed errors naming the value,
 // and change nothing.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { seededFile } from "./helpers.js";
 import { createHost, enableRas, Timeline, type MachineCheck } from "../src/index.js";
-import { mulberry32 } from "../src/sim/prng.js";
 
 const PAGE = 4096;
 const dir = mkdtempSync(join(tmpdir(), "hypermem-ras-refill-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function fileOf(name: string, pages: number, seed: number): { path: string; bytes: Uint8Array } {
-  const rng = mulberry32(seed);
-  const bytes = new Uint8Array(pages * PAGE).map(() => rng() & 0xff);
-  const path = join(dir, name);
-  writeFileSync(path, bytes);
-  return { path, bytes };
-}
+const fileOf = (name: string, pages: number, seed: number): { path: string; bytes: Uint8Array } => seededFile(dir, name, pages, seed);
 
 describe("vm.mapFile", () => {
   it("loads the file's bytes and keeps the pages clean-backed until written", () => {

@@ -4,7 +4,8 @@
 // and chunks received, staged bytes), the staging limit of a receiver in
 // epochs mode, and what abort() and takeCommitted() leave behind.
 import { describe, expect, it } from "vitest";
-import { ErrorCode, HypermemError } from "../src/errors.js";
+import { thrownHypermemError } from "./helpers.js";
+import { ErrorCode } from "../src/errors.js";
 import { createHost } from "../src/host/host.js";
 import { PagePacker } from "../src/stream/packer.js";
 import { StreamReceiver } from "../src/stream/receiver.js";
@@ -12,15 +13,7 @@ import { CHUNK_HEADER_BYTES, FLAG_XBZRLE, RECORD_HEADER_BYTES, STREAM_HEADER, ST
 
 const PAGE = 4096;
 
-function thrown(fn: () => unknown): HypermemError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(HypermemError);
-    return err as HypermemError;
-  }
-  throw new Error("expected a HypermemError, nothing was thrown");
-}
+const thrown = thrownHypermemError;
 
 /** A 32-page guest with pages 0..7 written, and a packer for it. */
 function source(cacheBytes: number | null = null): { packer: PagePacker; pages: () => number[] } {
