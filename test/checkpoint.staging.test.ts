@@ -63,3 +63,49 @@ describe("checkpoint staging", () => {
     expect(drain(c).every((p, i) => p.bytes![0] === 100 - i)).toBe(true);
   });
 });
+
+describe("checkpoint staging in host frames", () => {
+  it("stages into host frames when the host can lend them, else JS memory; close() returns every frame", () => {
+    const roomy = createHost({ memoryMiB: 16 });
+    const vm = roomy.createVm({ pages: 512 });
+    for (let pfn = 0; pfn < 300; pfn++) vm.write(pfn * 4096, Uint8Array.of(pfn & 0xff, 1));
+    const used = roomy.stats().usedFrames;
+    const staging = new StagingArea(vm);
+    const cp = new PendingCheckpoint(0);
+    staging.stage(Array.from({ length: 300 }, (_, i) => i), cp);
+    expect(staging.hostBuffersAllocated).toBe(1);
+    expect(staging.hostBytes).toBeGreaterThanOrEqual(300 * 4096);
+    expect(roomy.stats().usedFrames).toBe(used + staging.hostBytes / 4096);
+    expect(drain(cp).every((p, i) => p.pfn === i && p.bytes![0] === (i & 0xff) && p.bytes![1] === 1)).toBe(true);
+    staging.close();
+    expect(roomy.stats().usedFrames).toBe(used);
+
+    const tight = createHost({ memoryMiB: 4 }).createVm({ pages: 900 }); // 1024 frames: the guest could need 900 + tables
+    for (let pfn = 0; pfn < 10; pfn++) tight.write(pfn * 4096, Uint8Array.of(pfn + 1));
+    const fallback = new StagingArea(tight);
+    const cp2 = new PendingCheckpoint(0);
+    fallback.stage(Array.from({ length: 10 }, (_, i) => i), cp2);
+    expect([fallback.allocatedBuffers, fallback.hostBuffersAllocated]).toEqual([1, 0]);
+    expect(drain(cp2).map((p) => p.bytes![0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("staged copies in host frames survive linear memory growing, merged checkpoints included", () => {
+    const host = createHost({ memoryMiB: 64 });
+    const vm = host.createVm({ pages: 4096 });
+    for (let pfn = 0; pfn < 64; pfn++) vm.write(pfn * 4096 + 100, Uint8Array.of(pfn, 0xc3));
+    const staging = new StagingArea(vm);
+    const a = new PendingCheckpoint(0);
+    staging.stage(Array.from({ length: 32 }, (_, i) => i), a);
+    const b = new PendingCheckpoint(1);
+    staging.stage(Array.from({ length: 32 }, (_, i) => i + 32), b);
+    a.absorb(b);
+    expect(staging.hostBuffersAllocated).toBe(2);
+    const before = host.stats().linearMemoryBytes;
+    for (let pfn = 64; pfn < 4096; pfn++) vm.write(pfn * 4096, Uint8Array.of(0xee));
+    expect(host.stats().linearMemoryBytes).toBeGreaterThan(before);
+    const pages = drain(a);
+    expect(pages.map((p) => p.pfn)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    for (const p of pages) expect([p.bytes![100], p.bytes![101]]).toEqual([p.pfn, 0xc3]);
+    staging.close();
+  });
+});

@@ -12,8 +12,13 @@
 // built lazily, only when a batch is staged into a checkpoint that already
 // has entries (the pfns of one batch are distinct).
 
+import { HostBuffer } from "../host/host-buffer.js";
+
 /** A staged page: its bytes at the time of the copy, or null for a page that reads as zeros. */
 export type StagedPage = Uint8Array | null;
+
+/** Where a pause's copies live: host frames, or JS memory when the host has none to lend. */
+export type StagingBuffer = Uint8Array | HostBuffer;
 
 const PAGE_BYTES = 4096;
 
@@ -26,11 +31,11 @@ export class PendingCheckpoint {
   closed = false;
   /** The COMMIT record went on the wire. */
   commitQueued = false;
-  /** Staging buffers its staged pages are views of (src/checkpoint/staging.ts recycles them). */
-  readonly buffers: Uint8Array[] = [];
+  /** Staging buffers its staged pages are copies in (src/checkpoint/staging.ts recycles them). */
+  readonly buffers: StagingBuffer[] = [];
   readonly #pfns: number[] = [];
   /** Per entry: the buffer holding its copy (null: the page reads as zeros)... */
-  readonly #sources: StagedPage[] = [];
+  readonly #sources: (StagingBuffer | null)[] = [];
   /** ...and the copy's byte offset in it. */
   readonly #offsets: number[] = [];
   #next = 0;
@@ -55,7 +60,7 @@ export class PendingCheckpoint {
    * Stages pages `pfns` (distinct) gathered into `buffer`, page i at byte
    * i × 4096; those with `zeroFlags[i]` set as pages that read as zeros.
    */
-  stageGathered(pfns: ArrayLike<number>, buffer: Uint8Array, zeroFlags: Uint8Array): void {
+  stageGathered(pfns: ArrayLike<number>, buffer: StagingBuffer, zeroFlags: Uint8Array): void {
     if (this.#pfns.length > this.#next) {
       this.#index();
       for (let i = 0; i < pfns.length; i++) this.#put(pfns[i], zeroFlags[i] === 1 ? null : buffer, i * PAGE_BYTES);
@@ -74,7 +79,7 @@ export class PendingCheckpoint {
     this.#indexed = this.#pfns.length;
   }
 
-  #put(pfn: number, source: StagedPage, offset: number): void {
+  #put(pfn: number, source: StagingBuffer | null, offset: number): void {
     const at = this.#entryOf.get(pfn);
     if (at !== undefined && at >= this.#next) {
       this.#sources[at] = source;
@@ -94,33 +99,41 @@ export class PendingCheckpoint {
   /** Every page's records are on the wire and the checkpoint is closed: only COMMIT is left (or done). */
   get drained(): boolean { return this.closed && this.unsentPages === 0; }
 
-  /** The next page to send and its bytes (valid until the checkpoint is recycled), or null when none is left. */
+  /**
+   * The next page to send and its bytes, or null when none is left. The
+   * bytes are valid until the checkpoint is recycled, and (a copy in host
+   * frames) until linear memory next grows: use them before the guest runs.
+   */
   takeNext(): { pfn: number; bytes: StagedPage } | null {
     if (this.#next >= this.#pfns.length) return null;
     const at = this.#next++;
     const pfn = this.#pfns[at];
     const source = this.#sources[at];
-    const bytes = source === null || source.length === PAGE_BYTES ? source : source.subarray(this.#offsets[at], this.#offsets[at] + PAGE_BYTES);
-    if (this.#next === this.#pfns.length) {
-      this.#pfns.length = 0;
-      this.#sources.length = 0;
-      this.#offsets.length = 0;
-      this.#entryOf.clear();
-      this.#indexed = 0;
-      this.#next = 0;
-    }
+    const offset = this.#offsets[at];
+    const bytes = source === null ? null
+      : source instanceof HostBuffer ? source.view(offset, PAGE_BYTES)
+      : source.length === PAGE_BYTES ? source : source.subarray(offset, offset + PAGE_BYTES);
+    if (this.#next === this.#pfns.length) this.#reset();
     return { pfn, bytes };
   }
 
   /** Takes over `later`'s pages and epochs (the merge policy): this checkpoint then commits `later`'s pause state. */
   absorb(later: PendingCheckpoint): void {
-    for (;;) {
-      const page = later.takeNext();
-      if (!page) break;
-      this.stage(page.pfn, page.bytes);
-    }
+    this.#index();
+    for (let at = later.#next; at < later.#pfns.length; at++) this.#put(later.#pfns[at], later.#sources[at], later.#offsets[at]);
+    later.#reset();
     this.epochs.push(...later.epochs);
     this.buffers.push(...later.buffers.splice(0));
     this.closed = later.closed;
+  }
+
+  /** Every entry was taken: the lists start again from empty. */
+  #reset(): void {
+    this.#pfns.length = 0;
+    this.#sources.length = 0;
+    this.#offsets.length = 0;
+    this.#entryOf.clear();
+    this.#indexed = 0;
+    this.#next = 0;
   }
 }

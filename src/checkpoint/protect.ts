@@ -139,6 +139,7 @@ class Protection {
     this.#watchdog?.();
     this.packets.stopped = true;
     this.early.close();
+    this.staging.close();
     this.list.free();
     this.reader.close();
   }

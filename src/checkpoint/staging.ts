@@ -1,19 +1,26 @@
 // The copy of dirty pages into the primary's staging area: what happens
 // while the guest is paused (and, for pages sent early, while it runs).
-// One call gathers every listed page into one staging buffer with one
-// kernel call per 1024 pages (Vm.gatherPages: the page table is walked in
-// wasm); a page that reads as zeros (never touched, or mapped to the shared
-// zero frame) is staged as null and goes as a ZERO record. A page that lives
-// elsewhere is brought back through the VM's page hook.
+// One call gathers every listed page into one staging buffer (the page
+// table is walked in wasm); a page that reads as zeros (never touched, or
+// mapped to the shared zero frame) is staged as null and goes as a ZERO
+// record. A page that lives elsewhere is brought back through the VM's page
+// hook.
+//
+// Staging buffers are host frames when the host can lend them (HostBuffer:
+// then each page is copied once, frame to staging, by Vm.gatherPagesInto),
+// else JS memory (copied through the kernel scratch). The host lends frames
+// only while every guest could still be fully backed, as Remus's staging
+// lives in the memory of the host's control domain.
 //
 // Staging buffers are reused: a checkpoint keeps the buffers its pages are
-// views of until its COMMIT is encoded (every page was copied into a chunk
+// copies in until its COMMIT is encoded (every page was copied into a chunk
 // by then), and recycle() hands them back for later pauses, so a steady run
-// allocates no staging memory per pause.
+// allocates no staging memory per pause. close() returns every host frame.
+import { HostBuffer } from "../host/host-buffer.js";
 import type { PageLogReader } from "../host/page-log.js";
 import type { PfnList } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
-import type { PendingCheckpoint } from "./pending.js";
+import type { PendingCheckpoint, StagingBuffer } from "./pending.js";
 
 const PAGE_BYTES = 4096;
 /** Free buffers kept for reuse; a larger pool only holds memory no pause asks for. */
@@ -37,10 +44,14 @@ export function takeAll(reader: PageLogReader, list: PfnList): Uint32Array {
 
 export class StagingArea {
   readonly #vm: Vm;
-  readonly #free: Uint8Array[] = [];
+  readonly #free: StagingBuffer[] = [];
+  /** Host buffers allocated and not freed, wherever they are (pool or checkpoint). */
+  readonly #hostBuffers = new Set<HostBuffer>();
   #zeroFlags = new Uint8Array(0);
-  /** Staging buffers allocated so far (reuse keeps this flat in a steady run). */
+  /** Staging buffers allocated so far (reuse keeps this flat in a steady run)... */
   allocatedBuffers = 0;
+  /** ...and how many of them are in host frames. */
+  hostBuffersAllocated = 0;
 
   constructor(vm: Vm) {
     this.#vm = vm;
@@ -54,7 +65,8 @@ export class StagingArea {
     cp.buffers.push(buffer);
     if (this.#zeroFlags.length < count) this.#zeroFlags = new Uint8Array(count);
     const zeroFlags = this.#zeroFlags;
-    this.#vm.gatherPages(pfns, buffer, zeroFlags);
+    if (buffer instanceof HostBuffer) this.#vm.gatherPagesInto(pfns, buffer, zeroFlags);
+    else this.#vm.gatherPages(pfns, buffer, zeroFlags);
     cp.stageGathered(pfns, buffer, zeroFlags);
     let zeroPages = 0;
     for (let i = 0; i < count; i++) zeroPages += zeroFlags[i];
@@ -63,25 +75,50 @@ export class StagingArea {
 
   /** `cp`'s COMMIT is encoded: no record will read its staged copies again, its buffers serve later pauses. */
   recycle(cp: PendingCheckpoint): void {
-    for (const view of cp.buffers.splice(0)) {
-      this.#free.push(new Uint8Array(view.buffer));
+    for (const buffer of cp.buffers.splice(0)) {
+      this.#free.push(buffer);
       if (this.#free.length > MAX_FREE_BUFFERS) {
-        this.#free.sort((a, b) => b.length - a.length);
-        this.#free.pop();
+        this.#free.sort((a, b) => b.byteLength - a.byteLength);
+        this.#release(this.#free.pop()!);
       }
     }
   }
 
-  /** The smallest free buffer of at least `bytes` (as a view of exactly `bytes`; each buffer is its own ArrayBuffer), or a new one. */
-  #take(bytes: number): Uint8Array {
+  /** The run is over: every host frame the staging holds goes back to the host (pending checkpoints' copies with them). */
+  close(): void {
+    for (const buffer of this.#hostBuffers) buffer.free();
+    this.#hostBuffers.clear();
+    this.#free.length = 0;
+  }
+
+  /** Host frames the staging holds now. */
+  get hostBytes(): number {
+    let bytes = 0;
+    for (const buffer of this.#hostBuffers) bytes += buffer.byteLength;
+    return bytes;
+  }
+
+  #release(buffer: StagingBuffer): void {
+    if (buffer instanceof HostBuffer) {
+      this.#hostBuffers.delete(buffer);
+      buffer.free();
+    }
+  }
+
+  /** The smallest free buffer of at least `bytes`, or a new one (host frames when the host lends them). */
+  #take(bytes: number): StagingBuffer {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
-      const len = this.#free[i].length;
-      if (len >= bytes && (best < 0 || len < this.#free[best].length)) best = i;
+      const len = this.#free[i].byteLength;
+      if (len >= bytes && (best < 0 || len < this.#free[best].byteLength)) best = i;
     }
-    if (best >= 0) return this.#free.splice(best, 1)[0].subarray(0, bytes);
+    if (best >= 0) return this.#free.splice(best, 1)[0];
     this.allocatedBuffers++;
-    const pages = Math.ceil((bytes / PAGE_BYTES) * BUFFER_HEADROOM / BUFFER_GRAIN_PAGES) * BUFFER_GRAIN_PAGES;
-    return new Uint8Array(pages * PAGE_BYTES).subarray(0, bytes);
+    const room = Math.ceil((bytes / PAGE_BYTES) * BUFFER_HEADROOM / BUFFER_GRAIN_PAGES) * BUFFER_GRAIN_PAGES * PAGE_BYTES;
+    const host = HostBuffer.tryAlloc(this.#vm.host, room);
+    if (host === null) return new Uint8Array(room);
+    this.hostBuffersAllocated++;
+    this.#hostBuffers.add(host);
+    return host;
   }
 }

@@ -184,6 +184,7 @@ export async function protectOverTcp(vm: Vm, workload: GuestWorkload | null, sc:
     clearInterval(heartbeat);
     detachPackets();
     early.close();
+    staging.close();
     workload?.detach();
     list.free();
     reader.close();

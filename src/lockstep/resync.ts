@@ -98,6 +98,7 @@ export class ResyncChannel {
 
   close(): void {
     this.#dropCache();
+    this.#staging.close();
     this.#reader.close();
     this.#secondaryReader.close();
     this.#list.free();
