@@ -16,6 +16,7 @@ import type { ReleasedPacket } from "../src/checkpoint/output.js";
 import { listenForMigrations, type MigrationListener } from "../src/migration/listener.js";
 import { buildScenario } from "../src/migration/scenario.js";
 import { connectMigrationChannel } from "../src/migration/tcp.js";
+import { CLI_ARGS } from "./docs/examples.js";
 
 const closers: Array<() => unknown> = [];
 afterEach(async () => { for (const c of closers.splice(0).reverse()) await c(); });
@@ -50,7 +51,7 @@ async function backupListener(hostMiB: number): Promise<{ listener: MigrationLis
 async function primary(port: number, args: string[]): Promise<{ child: ReturnType<typeof spawn>; lines: string[]; until: (re: RegExp, count: number) => Promise<void>; exited: Promise<number | null> }> {
   const dir = await mkdtemp("/tmp/hypermem-ft-");
   await writeFile(`${dir}/token`, `${TOKEN}\n`, { mode: 0o600 });
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "ft", "--to", `127.0.0.1:${port}`, "--token-file", `${dir}/token`, ...args],
+  const child = spawn(process.execPath, [...CLI_ARGS, "ft", "--to", `127.0.0.1:${port}`, "--token-file", `${dir}/token`, ...args],
     { cwd: new URL("..", import.meta.url).pathname, stdio: ["ignore", "pipe", "pipe"] });
   closers.push(() => { child.kill("SIGKILL"); });
   const lines: string[] = [];

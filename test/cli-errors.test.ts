@@ -15,8 +15,9 @@ import type { CliIo } from "../src/cli/io.js";
 import { flag } from "../src/cli/option-kinds.js";
 import { defineCommand } from "../src/cli/registry.js";
 import { recordTrace } from "../src/host/workload.js";
+import { CLI_ARGS } from "./docs/examples.js";
 
-const CLI = ["--import", "tsx", "src/cli/main.ts"];
+const CLI = CLI_ARGS;
 const STACK_LINE = /^\s+at /m;
 
 interface Outcome { status: number; stdout: string; stderr: string; ms: number }

@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { parseMigrateArgs } from "../src/cli/migrate.js";
 import { parseDuration, parseRate, parseSize, spellDuration, spellSize } from "../src/cli/units.js";
+import { CLI_ARGS } from "./docs/examples.js";
 
-const CLI = ["--import", "tsx", "src/cli/main.ts"];
+const CLI = CLI_ARGS;
 
 describe("units", () => {
   it("reads sizes, rates and durations", () => {

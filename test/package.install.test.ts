@@ -9,10 +9,9 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, write
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CLI_ARGS, REPO, tsExamples } from "./docs/examples.js";
+import { REPO, TSX_ARGS, tsExamples } from "./docs/examples.js";
 
 const STACK_LINE = /^\s+at .+:\d+:\d+\)?$/m;
-const TSX_IMPORT = CLI_ARGS.slice(0, 2);
 const TSC = join(REPO, "node_modules/typescript/bin/tsc");
 const scratch = mkdtempSync(join(tmpdir(), "hypermem-pack-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -50,7 +49,7 @@ describe("the packed package, installed into another project", () => {
     const example = tsExamples().find((e) => e.file === "README.md")!;
     expect(example.code).toContain('from "hypermem-sim"');
     writeFileSync(join(app, "example.ts"), example.code);
-    const ran = run(process.execPath, [...TSX_IMPORT, "example.ts"], app);
+    const ran = run(process.execPath, [...TSX_ARGS, "example.ts"], app);
     expect(ran.stderr).not.toMatch(STACK_LINE);
     expect(ran.status, ran.stderr).toBe(0);
     expect(ran.stdout).toMatch(/^completed /);

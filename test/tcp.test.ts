@@ -26,6 +26,7 @@ import { migrateSource } from "../src/migration/precopy.js";
 import { buildScenario, type Scenario } from "../src/migration/scenario.js";
 import { StreamReceiver } from "../src/stream/receiver.js";
 import { verifyGuests } from "../src/stream/verify.js";
+import { CLI_ARGS } from "./docs/examples.js";
 
 const TOKEN = Buffer.from("correct horse battery staple");
 const closers: Array<() => unknown> = [];
@@ -686,7 +687,7 @@ describe("hypermem listen and migrate --to (processes)", () => {
     const { runTcpMigration } = await import("../src/cli/migrate-run.js");
     const dir = await mkdtemp("/tmp/hypermem-listen-");
     await writeFile(`${dir}/token`, "cli token, long enough\n", { mode: 0o600 });
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "listen", "--port", "0", "--token-file", `${dir}/token`, "--host-memory", "64MiB", "--idle-timeout", "2s", "--json"],
+    const child = spawn(process.execPath, [...CLI_ARGS, "listen", "--port", "0", "--token-file", `${dir}/token`, "--host-memory", "64MiB", "--idle-timeout", "2s", "--json"],
       { cwd: new URL("..", import.meta.url).pathname, stdio: ["ignore", "pipe", "pipe"] });
     closers.push(() => { child.kill("SIGKILL"); });
     const lines: Array<Record<string, unknown>> = [];

@@ -12,9 +12,12 @@ import { pathToFileURL } from "node:url";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 const TSX = pathToFileURL(createRequire(join(REPO, "package.json")).resolve("tsx")).href;
-const CLI = join(REPO, "src/cli/main.ts");
-/** Node's arguments that run the `hypermem` command from source, from any folder. */
-export const CLI_ARGS: readonly string[] = ["--import", TSX, CLI];
+/** Node's arguments that run a TypeScript file (through tsx), from any folder. */
+export const TSX_ARGS: readonly string[] = ["--import", TSX];
+/** The compiled CLI, as the package's `hypermem` bin runs it (test/global-setup.ts keeps it as new as src/). */
+export const DIST_CLI = join(REPO, "dist/cli/main.js");
+/** Node's arguments that run the `hypermem` command, from any folder. */
+export const CLI_ARGS: readonly string[] = [DIST_CLI];
 const HEAVY_GUEST_BYTES = 8 * 2 ** 30;
 
 export interface TsExample { readonly file: string; readonly line: number; readonly code: string }
@@ -77,7 +80,7 @@ export function isHeavy(e: CliExample): boolean {
   return m !== null && Number(m[1]) * (m[2] === "TiB" ? 2 ** 40 : 2 ** 30) >= HEAVY_GUEST_BYTES;
 }
 
-/** Runs `hypermem argv` in `cwd` as a user would (the CLI from source through tsx). */
+/** Runs `hypermem argv` in `cwd` as a user would (the compiled CLI). */
 export function runCli(argv: string[], cwd: string, timeoutMs = 300_000): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [...CLI_ARGS, ...argv], { cwd, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, NO_COLOR: "1" } });
 }
@@ -85,7 +88,7 @@ export function runCli(argv: string[], cwd: string, timeoutMs = 300_000): SpawnS
 /** Runs a TypeScript example with the package name pointing at this repository's source. */
 export function runTs(code: string, cwd: string, timeoutMs = 300_000): SpawnSyncReturns<string> {
   const source = code.replace(/from "hypermem(-sim)?"/g, `from ${JSON.stringify(pathToFileURL(join(REPO, "src/index.ts")).href)}`);
-  return spawnSync(process.execPath, ["--import", TSX, "--input-type=module", "-e", source], { cwd, encoding: "utf8", timeout: timeoutMs });
+  return spawnSync(process.execPath, [...TSX_ARGS, "--input-type=module", "-e", source], { cwd, encoding: "utf8", timeout: timeoutMs });
 }
 
 if (process.argv.includes("--heavy")) {
