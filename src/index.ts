@@ -203,6 +203,7 @@ export { compareNvm, runNvmScenario, type NvmReport, type NvmScenarioOptions } f
 export { allocate, idleCost, sharesPerPage, type AllocationInput } from "./balloon/allocation.js";
 export { BalloonDriver, BALLOON_MARK, type BalloonDriverOptions, type TakeListener } from "./balloon/driver.js";
 export { FramePool } from "./balloon/frame-pool.js";
+export { BalloonPages, BALLOON_DATA_BIT, LIST_PAGES } from "./balloon/balloon-pages.js";
 export type { BalloonStats, GuestCounters } from "./balloon/guest-stats.js";
 export { WorkingSetSampler, type ActiveFractionSample } from "./balloon/sampler.js";
 export {

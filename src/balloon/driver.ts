@@ -21,12 +21,20 @@
 // pinned balloon does.
 //
 // The balloon never holds more than `maxPages` (ESX Mem.CtlMaxPercent).
+//
+// Bookkeeping is by bitmaps and lists, never one JS object per page: the
+// balloon's pages and the guest's free list are PageSets (bitmaps in host
+// memory), and pages move by the list (balloon-pages.ts: one kernel call
+// sweeps the clock, one balloons a list, one deflates a list onto pooled
+// frames). Only pages holding data cost per-page work: their bytes go to
+// the guest's swap (a Map from pfn to its 4 KiB) and the mark is written.
 import { FaultReason } from "../wasm/codes.js";
 import type { Fault, FaultAction, Disposer } from "../host/faults.js";
 import type { PageLogReader } from "../host/page-log.js";
 import { PageSet } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
 import { PAGE_SIZE } from "../wasm/codes.js";
+import { BALLOON_DATA_BIT, BalloonPages } from "./balloon-pages.js";
 import { FramePool } from "./frame-pool.js";
 import { newCounters, type GuestCounters } from "./guest-stats.js";
 
@@ -45,25 +53,27 @@ export interface BalloonDriverOptions {
 /** Told of every page the balloon takes: `hadData` when the guest had to page its contents out first. */
 export type TakeListener = (pfn: number, hadData: boolean) => void;
 
+const NO_FRAMES = new Uint32Array(0);
+
 export class BalloonDriver {
   readonly vm: Vm;
   readonly maxPages: number;
   readonly pagesPerPoll: number;
   readonly majorFaultNs: number;
   readonly counters: GuestCounters = newCounters();
-  /** Pages the balloon holds, in the order it took them. */
-  readonly #balloon = new Set<number>();
-  /** The same pages as a bitmap in host memory (for bitmap arithmetic with accessed-log readers). */
+  /** The pages the balloon holds, as a bitmap in host memory (for the list kernels and bitmap arithmetic with accessed-log readers). */
   readonly ballooned: PageSet;
   /** The guest's swap: contents of ballooned pages that held data. */
   readonly #swap = new Map<number, Uint8Array>();
   /** Pages the guest's applications freed (the balloon takes these first). */
-  readonly #free = new Set<number>();
+  readonly #free: PageSet;
+  readonly #pages: BalloonPages;
   readonly #referenced: PageLogReader;
   readonly #disposeFault: Disposer;
   readonly #listeners: TakeListener[] = [];
   /** The frame of a page the guest gives up to page another in (never leaves this VM). */
   readonly #local = new FramePool();
+  #actualPages = 0;
   #hand = 0;
   #targetPages = 0;
 
@@ -74,39 +84,50 @@ export class BalloonDriver {
     this.majorFaultNs = options.majorFaultNs ?? 1_000_000;
     this.#referenced = vm.accessedLog.open(`balloon-driver-${vm.id}`);
     this.ballooned = new PageSet(vm.host.kernels, vm.pages);
+    this.#free = new PageSet(vm.host.kernels, vm.pages);
+    this.#pages = new BalloonPages(vm);
     this.#disposeFault = vm.onFault(FaultReason.Ballooned, (f) => this.#pageIn(f));
   }
 
   /** Pages the balloon holds (QMP `actual`, in pages). */
-  get actualPages(): number { return this.#balloon.size; }
+  get actualPages(): number { return this.#actualPages; }
   /** The target the host last set, capped at maxPages. */
   get targetPages(): number { return this.#targetPages; }
   /** Pages whose contents are in the guest's swap. */
   get swappedPages(): number { return this.#swap.size; }
   /** Pages on the guest's free list. */
-  get freePages(): number { return this.#free.size; }
+  get freePages(): number { return this.#free.count(); }
 
   /** The host sets the balloon's size (virtio-balloon `num_pages`); the driver reads it at its next poll. */
   setTarget(pages: number): void { this.#targetPages = Math.max(0, Math.min(this.maxPages, Math.floor(pages))); }
 
   /** An application of the guest frees page `pfn` (its contents no longer matter): the balloon takes such pages first. */
   release(pfn: number): void {
-    if (!this.#balloon.has(pfn)) this.#free.add(pfn);
+    if (!this.ballooned.has(pfn)) this.#free.add(pfn);
+  }
+
+  /** The guest's applications free all their memory (they exit): every page not in the balloon goes on the free list. */
+  releaseAll(): void {
+    this.#free.fill();
+    this.#free.deleteAll(this.ballooned);
   }
 
   /** An application of the guest uses page `pfn` again: it leaves the free list. */
   reuse(pfn: number): void { this.#free.delete(pfn); }
 
+  /** The guest's applications take all its memory again: the free list empties. */
+  reuseAll(): void { this.#free.clear(); }
+
   onTake(listener: TakeListener): void { this.#listeners.push(listener); }
 
   /** One poll: inflate toward the target (frames to `pool`), at most pagesPerPoll pages and `maxPages`. Returns the pages taken. */
   inflate(pool: FramePool, maxPages = Infinity): number {
-    return this.#inflateBy(Math.min(this.pagesPerPoll, maxPages, this.#targetPages - this.#balloon.size), pool);
+    return this.#inflateBy(Math.min(this.pagesPerPoll, maxPages, this.#targetPages - this.#actualPages), pool);
   }
 
   /** Inflates to the target at once, however far (a guest booted with its balloon set). Returns the pages taken. */
   inflateToTarget(pool: FramePool): number {
-    return this.#inflateBy(this.#targetPages - this.#balloon.size, pool);
+    return this.#inflateBy(this.#targetPages - this.#actualPages, pool);
   }
 
   #inflateBy(pages: number, pool: FramePool): number {
@@ -114,77 +135,93 @@ export class BalloonDriver {
     this.#referenced.sync();
     let taken = 0;
     while (taken < pages) {
-      const victim = this.#victim(-1);
-      if (victim === null) break;
-      this.#take(victim.pfn, victim.hadData, pool);
-      taken++;
+      const victims = this.#victims(pages - taken, -1);
+      if (victims.length === 0) break;
+      this.#take(victims, pool);
+      taken += victims.length;
     }
     return taken;
   }
 
   /**
-   * The next page the guest gives up (never `exclude`): a page its
-   * applications freed, else the clock's next untouched page or page not
-   * referenced since the hand last passed. Null when a whole sweep finds none.
+   * Up to `want` pages the guest gives up next (never `exclude`), as pfns
+   * (BALLOON_DATA_BIT set when the page holds data): pages its applications
+   * freed, else the clock's untouched pages and pages not referenced since
+   * the hand last passed. Empty when a whole sweep finds none.
    */
-  #victim(exclude: number): { pfn: number; hadData: boolean } | null {
-    for (const pfn of this.#free) {
-      this.#free.delete(pfn);
-      if (pfn !== exclude && !this.#balloon.has(pfn)) return { pfn, hadData: false };
+  #victims(want: number, exclude: number): Uint32Array {
+    const freed = this.#pages.first(this.#free, want + 1);
+    if (freed.length > 0) {
+      for (const pfn of freed) this.#free.delete(pfn);
+      const kept = freed.filter((pfn) => pfn !== exclude);
+      if (kept.length > 0) return kept.subarray(0, want);
     }
-    for (let scanned = 0; scanned < 2 * this.vm.pages; scanned++) {
-      const pfn = this.#hand;
-      this.#hand = (this.#hand + 1) % this.vm.pages;
-      if (pfn === exclude) continue;
-      const kind = this.vm.states.of(pfn).kind;
-      if (kind === "unpopulated" || kind === "zero-mapped") return { pfn, hadData: false };
-      if (kind !== "present") continue;
-      if (!this.#referenced.pages.has(pfn)) return { pfn, hadData: true };
-      this.#referenced.pages.delete(pfn);
-    }
-    return null;
+    const { victims, hand } = this.#pages.sweep(this.#hand, want, exclude, this.#referenced.pages, this.ballooned);
+    this.#hand = hand;
+    return victims;
   }
 
   /** One poll: deflate toward the target, onto frames from `pool` while it has some. Returns the pages given back. */
   deflate(pool: FramePool): number {
-    const want = Math.min(this.pagesPerPoll, this.#balloon.size - this.#targetPages);
+    return this.#giveBack(Math.min(this.pagesPerPoll, this.#actualPages - this.#targetPages), pool, true);
+  }
+
+  /** Balloons `victims` (from #victims): pages with data go to the guest's swap and get the mark first; their frames go to `pool`. */
+  #take(victims: Uint32Array, pool: FramePool): void {
+    const withData = victims.filter((entry) => (entry & BALLOON_DATA_BIT) !== 0).map((entry) => entry & ~BALLOON_DATA_BIT);
+    if (withData.length > 0) {
+      const saved = this.vm.gatherPages(withData);
+      withData.forEach((pfn, i) => {
+        this.#swap.set(pfn, saved.slice(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+        this.vm.write(pfn * PAGE_SIZE, BALLOON_MARK);
+      });
+      this.counters.swapOutPages += withData.length;
+      this.counters.takenWithData += withData.length;
+    }
+    pool.putAll(this.#pages.take(victims, this.ballooned));
+    this.#actualPages += victims.length;
+    if (this.#listeners.length === 0) return;
+    for (const entry of victims) {
+      for (const l of this.#listeners) l(entry & ~BALLOON_DATA_BIT, (entry & BALLOON_DATA_BIT) !== 0);
+    }
+  }
+
+  /**
+   * Gives up to `want` ballooned pages back to the guest (those whose
+   * contents sit in the guest's swap first, read back in), onto frames
+   * from `pool` while it has some (none: unpopulated). `countMove`: count
+   * the pooled frames used as frames moved between VMs. Returns the pages.
+   */
+  #giveBack(want: number, pool: FramePool | null, countMove: boolean): number {
+    if (want <= 0) return 0;
     let given = 0;
-    for (const order of [this.#swap.keys(), this.#balloon.values()]) {
-      for (const pfn of order) {
-        if (given >= want) return given;
-        if (!this.#balloon.has(pfn)) continue;
-        this.#giveBack(pfn, pool);
-        given++;
+    if (this.#swap.size > 0) {
+      const pfns = new Uint32Array(Math.min(want, this.#swap.size));
+      let i = 0;
+      for (const pfn of this.#swap.keys()) {
+        if (i === pfns.length) break;
+        pfns[i++] = pfn;
       }
+      this.#give(pfns, pool, countMove);
+      for (const pfn of pfns) {
+        this.vm.writePages(pfn, this.#swap.get(pfn) as Uint8Array);
+        this.#swap.delete(pfn);
+      }
+      this.counters.swapInPages += pfns.length;
+      given += pfns.length;
+    }
+    while (given < want) {
+      const pfns = this.#pages.first(this.ballooned, want - given);
+      if (pfns.length === 0) break;
+      this.#give(pfns, pool, countMove);
+      given += pfns.length;
     }
     return given;
   }
 
-  #take(pfn: number, hadData: boolean, pool: FramePool): void {
-    if (hadData) {
-      this.#swap.set(pfn, this.vm.readPages(pfn, 1));
-      this.counters.swapOutPages++;
-      this.counters.takenWithData++;
-      this.vm.write(pfn * PAGE_SIZE, BALLOON_MARK);
-    }
-    pool.put(this.vm.states.balloonHandover(pfn));
-    this.#balloon.add(pfn);
-    this.ballooned.add(pfn);
-    for (const l of this.#listeners) l(pfn, hadData);
-  }
-
-  /** Ballooned page `pfn` back to the guest, its contents read back from swap if it had some. */
-  #giveBack(pfn: number, pool: FramePool | null): void {
-    this.#balloon.delete(pfn);
-    this.ballooned.delete(pfn);
-    if (pool === null) this.vm.states.deflate(pfn);
-    else pool.deflate(this.vm, pfn, pool !== this.#local);
-    const saved = this.#swap.get(pfn);
-    if (saved !== undefined) {
-      this.#swap.delete(pfn);
-      this.vm.writePages(pfn, saved);
-      this.counters.swapInPages++;
-    }
+  #give(pfns: Uint32Array, pool: FramePool | null, countMove: boolean): void {
+    this.#pages.give(pfns, pool === null ? NO_FRAMES : pool.take(pfns.length, countMove), this.ballooned);
+    this.#actualPages -= pfns.length;
   }
 
   /**
@@ -194,25 +231,32 @@ export class BalloonDriver {
    * zeroed, holds the faulting page.
    */
   #pageIn(f: Fault): FaultAction {
-    if (!this.#balloon.has(f.pfn)) return "pass";
-    if (this.#swap.has(f.pfn)) {
+    if (!this.ballooned.has(f.pfn)) return "pass";
+    const saved = this.#swap.get(f.pfn);
+    if (saved !== undefined) {
       this.counters.majorFaults++;
       this.counters.stallNs += this.majorFaultNs;
     } else {
       this.counters.minorFaults++;
     }
-    const victim = this.#victim(f.pfn);
-    if (victim !== null) this.#take(victim.pfn, victim.hadData, this.#local);
-    this.#giveBack(f.pfn, this.#local);
+    const victims = this.#victims(1, f.pfn);
+    if (victims.length > 0) this.#take(victims, this.#local);
+    this.#give(Uint32Array.of(f.pfn), this.#local, false);
+    if (saved !== undefined) {
+      this.#swap.delete(f.pfn);
+      this.vm.writePages(f.pfn, saved);
+      this.counters.swapInPages++;
+    }
     if (this.#local.size > 0) this.#local.releaseAll(this.vm);
     return "retry";
   }
 
   /** Gives every page back and stops handling the guest's faults. */
   close(): void {
-    for (const pfn of [...this.#balloon]) this.#giveBack(pfn, null);
+    this.#giveBack(this.#actualPages, null, false);
     this.#disposeFault();
     this.#referenced.close();
     this.ballooned.free();
+    this.#free.free();
   }
 }

@@ -117,6 +117,11 @@ export class MemoryScheduler {
     if (vm.host !== this.host) throw new HypermemError(ErrorCode.BadOption, `vm ${vm.id} runs on another host`, { vm: vm.id });
     if (this.#vms.some((m) => m.vm === vm)) throw new HypermemError(ErrorCode.BadOption, `vm ${vm.id} is managed already`, { vm: vm.id });
     const resolved = resolveManagedVmOptions(options, vm.pages, this.host.maxFrames, `vm ${vm.id}`);
+    // The balloon is the only thing holding a guest under its limit: a limit below what it can take is refused.
+    const capPages = Math.floor(this.options.balloonMaxFraction * vm.pages);
+    if (vm.pages - resolved.limitPages > capPages) {
+      throw new HypermemError(ErrorCode.BadOption, `vm ${vm.id}: a limit of ${resolved.limitPages} pages is below what its balloon can enforce: it may take at most ${capPages} of the guest's ${vm.pages} pages (balloonMaxFraction ${this.options.balloonMaxFraction}), so the guest keeps at least ${vm.pages - capPages}`, { vm: vm.id, limitPages: resolved.limitPages, lowestLimitPages: vm.pages - capPages });
+    }
     const reserved = this.#vms.reduce((sum, m) => sum + m.options.reservationPages, resolved.reservationPages);
     const available = this.availablePages();
     if (reserved > available) {

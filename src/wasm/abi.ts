@@ -84,6 +84,14 @@ export interface HvExports {
   guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
   getGuestPagesRefused(): number;
   gatherPages(slot: number, pfnPtr: number, count: number, outPtr: number, zeroPtr: number): number;
+  // overcommit (issue 15): balloon moves by the list (assembly/balloon.ts).
+  balloonSweep(slot: number, from: number, want: number, exclude: number, referencedPtr: number, balloonedPtr: number, outPtr: number): number;
+  balloonTake(slot: number, pfnPtr: number, count: number, balloonedPtr: number, framesOutPtr: number): number;
+  balloonGive(slot: number, pfnPtr: number, count: number, framesPtr: number, frameCount: number, balloonedPtr: number): number;
+  balloonRelease(slot: number, framesPtr: number, count: number): number;
+  bitmapFirst(bitmapPtr: number, words: number, max: number, outPtr: number): number;
+  getBalloonFailedAt(): number;
+  getBalloonHand(): number;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

@@ -6,6 +6,7 @@
 import { check } from "../errors.js";
 import type { HvExports } from "./abi.js";
 import { FRAME_META_BYTES, PAGE_SIZE } from "./codes.js";
+import { BalloonKernels } from "./balloon.js";
 import { FrameKernels } from "./frames.js";
 import { GatherKernels } from "./gather.js";
 import { GuestPageKernels } from "./guest-pages.js";
@@ -46,6 +47,7 @@ export class Kernels {
   readonly workloads: WorkloadKernels;
   readonly guestPages: GuestPageKernels;
   readonly gather: GatherKernels;
+  readonly balloon: BalloonKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -67,5 +69,6 @@ export class Kernels {
     this.workloads = new WorkloadKernels(e, this.heap, this.layout.ctrlBase);
     this.guestPages = new GuestPageKernels(e);
     this.gather = new GatherKernels(e);
+    this.balloon = new BalloonKernels(e, this.heap, this.scratch);
   }
 }
