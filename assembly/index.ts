@@ -160,3 +160,6 @@ export const ABI_OP_BALLOON_HANDOVER: u32 = pageState.OP_BALLOON_HANDOVER;
 export const ABI_OP_DEFLATE_ONTO: u32 = pageState.OP_DEFLATE_ONTO;
 export const ABI_OP_RELEASE_HANDOVER: u32 = pageState.OP_RELEASE_HANDOVER;
 export const ABI_FRAME_HANDOVER: u16 = layout.FRAME_HANDOVER;
+// remote (issue 20): XXH3-64 of a run of pages in one call, the page
+// checksum of the region, baseline and dirty-list formats version 2.
+export { xxh3Pages } from "./page-hashes";

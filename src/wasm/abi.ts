@@ -84,6 +84,7 @@ export interface HvExports {
   guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
   getGuestPagesRefused(): number;
   gatherPages(slot: number, pfnPtr: number, count: number, outPtr: number, zeroPtr: number): number;
+  xxh3Pages(srcPtr: number, count: number, outPtr: number): void;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

@@ -12,6 +12,7 @@ import { GuestPageKernels } from "./guest-pages.js";
 import { Heap } from "./heap.js";
 import { instantiate } from "./loader.js";
 import { MmuKernels } from "./mmu.js";
+import { PageHashKernels } from "./page-hashes.js";
 import { PageKernels } from "./pages.js";
 import { ScratchStack } from "./scratch.js";
 import { StreamKernels } from "./stream.js";
@@ -46,6 +47,7 @@ export class Kernels {
   readonly workloads: WorkloadKernels;
   readonly guestPages: GuestPageKernels;
   readonly gather: GatherKernels;
+  readonly pageHashes: PageHashKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -67,5 +69,6 @@ export class Kernels {
     this.workloads = new WorkloadKernels(e, this.heap, this.layout.ctrlBase);
     this.guestPages = new GuestPageKernels(e);
     this.gather = new GatherKernels(e);
+    this.pageHashes = new PageHashKernels(e);
   }
 }
