@@ -221,3 +221,5 @@ export { conditionExperiment, idleTaxExperiment, type ConditionRow, type Experim
 // remote (issue 20): XXH3-64 of pages in bulk (the page checksum of the
 // remote-memory formats version 2) and the page window it runs on.
 export { MAX_WINDOW_PAGES, withPageWindow, xxh3Pages, type PageWindow } from "./pages/page-window.js";
+export { dirtyListEntries, hashOf, type PageMeta } from "./remote/region.js";
+export { REGION_LAYOUT_VERSION } from "./remote/region-layout.js";
