@@ -167,3 +167,6 @@ export { balloonSweep, balloonTake, balloonGive, balloonRelease, bitmapFirst, ge
 import * as balloon from "./balloon";
 export const ABI_BALLOON_DATA_BIT: u32 = balloon.DATA_BIT;
 export const ABI_BALLOON_NO_PFN: u32 = balloon.NO_PFN;
+// remote (issue 20): XXH3-64 of a run of pages in one call, the page
+// checksum of the region, baseline and dirty-list formats version 2.
+export { xxh3Pages } from "./page-hashes";

@@ -218,3 +218,9 @@ export {
 export { AppCache, type AppCacheFigures, type AppCacheOptions, type CachePolicy } from "./balloon/app-cache.js";
 export { runOvercommit, type OvercommitResult, type OvercommitRunOptions, type OvercommitVmConfig, type VmOutcome } from "./balloon/run.js";
 export { conditionExperiment, idleTaxExperiment, type ConditionRow, type ExperimentOptions, type IdleTaxRow } from "./balloon/experiments.js";
+
+// remote (issue 20): XXH3-64 of pages in bulk (the page checksum of the
+// remote-memory formats version 2) and the page window it runs on.
+export { MAX_WINDOW_PAGES, withPageWindow, xxh3Pages, type PageWindow } from "./pages/page-window.js";
+export { dirtyListEntries, hashOf, type PageMeta } from "./remote/region.js";
+export { REGION_LAYOUT_VERSION } from "./remote/region-layout.js";

@@ -37,7 +37,7 @@ export const remoteCommand = defineCommand({
   summary: "remote memory: a compute host fails, a failover rebuilds the region from a baseline and dirty lists read one-sided",
   description: "Runs a guest whose memory lives in a region on a memory host (a worker thread owning a SharedArrayBuffer), " +
     "with --remote-fraction of its pages kept only there. Every --epoch the compute host writes the guest's dirty pages back " +
-    "(staged, then a dirty list published with versions and crc32s, then home); every --baseline-every it writes a baseline " +
+    "(staged, then a dirty list published with versions and XXH3-64s, then home); every --baseline-every it writes a baseline " +
     "to a file. At --fail-at the compute host fails; a failover host loads the baseline, reads the lists and the listed pages " +
     "one-sided, and checks the result byte for byte against the guest at the last published list.",
   options: REMOTE_OPTIONS,

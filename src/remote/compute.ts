@@ -7,7 +7,7 @@
 // Time is in epochs. At each epoch boundary the host takes the pages the
 // guest dirtied (its own dirty-log reader), copies them out, and writes them
 // back over the link in three timed steps: each page to the region's staging
-// area, then the epoch's dirty list is published (version and crc32 per
+// area, then the epoch's dirty list is published (version and XXH3-64 per
 // page), then each page home. Then cold pages (its own accessed-log reader,
 // a CLOCK sweep) leave DRAM down to `localPages`: they are clean now, their
 // bytes are in the region or in the write-back. Every `baselineEveryNs`, with
@@ -17,16 +17,16 @@
 // A failure (fail()) can come at any instant: a write-back step due later
 // never happens. What the failover host can rebuild is the region at the last
 // published list; what it cannot is everything written after it.
-import { crc32 } from "node:zlib";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { FaultReason, type Disposer, type Fault, type FaultAction } from "../host/faults.js";
 import type { PageLogReader } from "../host/page-log.js";
 import { PfnList } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
+import { xxh3Pages } from "../pages/page-window.js";
 import { writeBaseline } from "./baseline.js";
 import { opsNs, storageNs, type RemoteLinkModel, type StorageLinkModel } from "./link.js";
 import { PAGE_BYTES } from "./region-layout.js";
-import type { RemoteRegion } from "./region.js";
+import { dirtyListEntries, type RemoteRegion } from "./region.js";
 
 export interface RemoteMemoryConfig {
   /** Guest pages the compute host keeps in DRAM. */
@@ -43,7 +43,8 @@ interface WriteBack {
   readonly pfns: Uint32Array;
   readonly bytes: Uint8Array;
   readonly versions: Uint32Array;
-  readonly crcs: Uint32Array;
+  /** XXH3-64 per page: u32 pairs (low, high). */
+  readonly hashes: Uint32Array;
   readonly startNs: number;
   readonly perPageNs: number;
   readonly publishNs: number;
@@ -131,10 +132,10 @@ export class RemoteMemory {
     for (let first = 0; first < pages; first += batch) {
       const n = Math.min(batch, pages - first);
       const bytes = this.vm.readPages(first, n);
+      const hashes = xxh3Pages(bytes);
       for (let i = 0; i < n; i++) {
-        const page = bytes.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES);
         this.#versions[first + i] = 1;
-        this.region.writeHome(first + i, page, 1, crc32(page));
+        this.region.writeHome(first + i, bytes.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), 1, hashes, i);
       }
     }
     this.#dirty.sync();
@@ -177,7 +178,7 @@ export class RemoteMemory {
         const dueApplied = Math.min(n, Math.floor((nowNs - wb.publishNs) / wb.perPageNs));
         for (; wb.applied < dueApplied; wb.applied++) {
           const i = wb.applied;
-          this.region.writeHome(wb.pfns[i], wb.bytes.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), wb.versions[i], wb.crcs[i]);
+          this.region.writeHome(wb.pfns[i], wb.bytes.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), wb.versions[i], wb.hashes, i);
         }
         if (wb.applied === n) this.#writeBack = null;
       }
@@ -195,9 +196,7 @@ export class RemoteMemory {
     if (!this.region.listFits(wb.pfns.length)) {
       throw new HypermemError(ErrorCode.RemoteCapacity, `epoch ${wb.epoch}'s list of ${wb.pfns.length} pages does not fit the region's list log`, { epoch: wb.epoch });
     }
-    const entries = new Uint32Array(wb.pfns.length * 4);
-    for (let i = 0; i < wb.pfns.length; i++) entries.set([wb.pfns[i], wb.versions[i], wb.crcs[i], i], i * 4);
-    this.region.publishList(wb.epoch, entries);
+    this.region.publishList(wb.epoch, dirtyListEntries(wb.pfns, wb.versions, wb.hashes));
     wb.published = true;
     this.#lastPublishNs = wb.publishNs;
     this.stats.epochsPublished++;
@@ -225,16 +224,15 @@ export class RemoteMemory {
       const pfns = Uint32Array.from(this.#list.toArray());
       const bytes = this.vm.gatherPages(pfns);
       const versions = new Uint32Array(count);
-      const crcs = new Uint32Array(count);
+      const hashes = xxh3Pages(bytes);
       const index = new Map<number, number>();
       for (let i = 0; i < count; i++) {
         versions[i] = ++this.#versions[pfns[i]];
-        crcs[i] = crc32(bytes.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES));
         index.set(pfns[i], i);
       }
       const link = this.config.link;
       const perPageNs = opsNs(link, 1, PAGE_BYTES) / link.queueDepth + (PAGE_BYTES / link.bytesPerSec) * 1e9 * (1 - 1 / link.queueDepth);
-      this.#writeBack = { epoch: ++this.#epoch, pfns, bytes, versions, crcs, startNs: nowNs, perPageNs, publishNs: nowNs + count * perPageNs + link.latencyNs, staged: 0, published: false, applied: 0, index };
+      this.#writeBack = { epoch: ++this.#epoch, pfns, bytes, versions, hashes, startNs: nowNs, perPageNs, publishNs: nowNs + count * perPageNs + link.latencyNs, staged: 0, published: false, applied: 0, index };
       this.stats.pagesWrittenBack += count;
     }
     this.#evict(this.localPagesInUse - this.config.localPages);

@@ -3,18 +3,16 @@
 // host's timed write-back uses (compute.ts). `stopAfter` cuts it after that
 // many of the 2n + 1 steps (n staged pages, the publish, n pages home): a
 // failure in the middle, for tests and figures.
-import { crc32 } from "node:zlib";
+import { xxh3Pages } from "../pages/page-window.js";
 import { PAGE_BYTES } from "./region-layout.js";
-import type { RemoteRegion } from "./region.js";
+import { dirtyListEntries, type RemoteRegion } from "./region.js";
 
 /** Writes epoch `epoch`: `pages` holds pfns.length pages, in order. Returns the steps done. */
 export function writeEpoch(region: RemoteRegion, epoch: number, pfns: ArrayLike<number>, pages: Uint8Array, stopAfter = Infinity): number {
   const n = pfns.length;
-  const entries = new Uint32Array(n * 4);
-  for (let i = 0; i < n; i++) {
-    const page = pages.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES);
-    entries.set([pfns[i], region.meta(pfns[i]).version + 1, crc32(page), i], i * 4);
-  }
+  const versions = Array.from({ length: n }, (_, i) => region.homeVersion(pfns[i]) + 1);
+  const hashes = xxh3Pages(pages.subarray(0, n * PAGE_BYTES));
+  const entries = dirtyListEntries(pfns, versions, hashes);
   let steps = 0;
   for (let i = 0; i < n; i++) {
     if (steps >= stopAfter) return steps;
@@ -26,7 +24,7 @@ export function writeEpoch(region: RemoteRegion, epoch: number, pfns: ArrayLike<
   steps++;
   for (let i = 0; i < n; i++) {
     if (steps >= stopAfter) return steps;
-    region.writeHome(pfns[i], pages.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), entries[i * 4 + 1], entries[i * 4 + 2]);
+    region.writeHome(pfns[i], pages.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), versions[i], hashes, i);
     steps++;
   }
   return steps;

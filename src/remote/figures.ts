@@ -9,8 +9,8 @@ import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import { requireInt } from "../options.js";
+import { xxh3Pages } from "../pages/page-window.js";
 import { mulberry32 } from "../sim/prng.js";
 import { writeBaseline } from "./baseline.js";
 import { writeEpoch } from "./epoch-writer.js";
@@ -62,7 +62,7 @@ export function dirtiedRegion(pages: number, dirtyPages: number, epochs: number,
   const fill = (): void => { for (let i = 0; i < words.length; i++) words[i] = random(); };
   for (let pfn = 0; pfn < pages; pfn++) {
     fill();
-    region.writeHome(pfn, page, 1, crc32(page));
+    region.writeHome(pfn, page, 1, xxh3Pages(page));
   }
   const home = region.homeView();
   writeBaseline(path, 1, 0, home.pages, home.meta);
@@ -85,7 +85,7 @@ export function dirtiedRegion(pages: number, dirtyPages: number, epochs: number,
   return region;
 }
 
-/** Copies every home page of `region` one-sided into a new region, each checked against its crc32. */
+/** Copies every home page of `region` one-sided into a new region, each checked against its XXH3-64. */
 export function fullCopy(region: RemoteRegion): Uint8Array {
   const pages = region.geometry.pages;
   const memory = new Uint8Array(new SharedArrayBuffer(pages * PAGE_BYTES));

@@ -92,6 +92,7 @@ export interface HvExports {
   bitmapFirst(bitmapPtr: number, words: number, max: number, outPtr: number): number;
   getBalloonFailedAt(): number;
   getBalloonHand(): number;
+  xxh3Pages(srcPtr: number, count: number, outPtr: number): void;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

@@ -13,6 +13,7 @@ import { GuestPageKernels } from "./guest-pages.js";
 import { Heap } from "./heap.js";
 import { instantiate } from "./loader.js";
 import { MmuKernels } from "./mmu.js";
+import { PageHashKernels } from "./page-hashes.js";
 import { PageKernels } from "./pages.js";
 import { ScratchStack } from "./scratch.js";
 import { StreamKernels } from "./stream.js";
@@ -48,6 +49,7 @@ export class Kernels {
   readonly guestPages: GuestPageKernels;
   readonly gather: GatherKernels;
   readonly balloon: BalloonKernels;
+  readonly pageHashes: PageHashKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -70,5 +72,6 @@ export class Kernels {
     this.guestPages = new GuestPageKernels(e);
     this.gather = new GatherKernels(e);
     this.balloon = new BalloonKernels(e, this.heap, this.scratch);
+    this.pageHashes = new PageHashKernels(e);
   }
 }
