@@ -56,6 +56,27 @@ describe("reservations, limits and the cap at every instant", () => {
     s.close();
   });
 
+  it.each([32, 40, 48])("never run the host out of frames (%i MiB): pages read back from the guest's swap make room first, or the run (or the close) stops ERR_HOST_OVERCOMMITTED", (memoryMiB) => {
+    const host = createHost({ memoryMiB });
+    const timeline = new Timeline();
+    const s = new MemoryScheduler(host, timeline, { samplePeriodNs: 4e9, reallocPeriodNs: 2e9, idleTax: 0.75 });
+    const [reserved, limited, busy] = [0, 1, 2].map(() => host.createVm({ pages: VM_PAGES }));
+    s.manage(reserved, { reservationPages: 1500 });
+    s.manage(limited, { shares: 4000, limitPages: 3000 });
+    s.manage(busy, { shares: 1000 });
+    reserved.fillPages(0, VM_PAGES, (into) => { into.fill(1); });
+    limited.fillPages(0, 2048, (into) => { into.fill(2); });
+    s.start();
+    limited.startWorkload({ kind: "uniform", ratePerSec: 3000, writeFraction: 0.5, seed: 1 }).attach(timeline);
+    busy.startWorkload({ kind: "uniform", ratePerSec: 3000, writeFraction: 1, seed: 2 }).attach(timeline);
+    const stopped = thrownError(() => {
+      for (let t = 0; t < 10e9; t += 50e6) timeline.advance(50e6);
+      s.close(); // gives every balloon back: the pages in the guests' swap need frames again
+    });
+    if (stopped !== "none") expect(stopped.code, stopped.message).toBe("ERR_HOST_OVERCOMMITTED");
+    expect(host.stats().usedFrames).toBeLessThanOrEqual(host.maxFrames);
+  });
+
   it("refuse a limit below what the balloon can enforce, naming it; the lowest enforceable one is taken and holds from the start", () => {
     const host = createHost({ memoryMiB: 32 });
     const s = new MemoryScheduler(host, new Timeline());

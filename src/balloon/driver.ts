@@ -48,6 +48,13 @@ export interface BalloonDriverOptions {
   readonly pagesPerPoll: number;
   /** Simulated stall of one major fault (reading a page back from the guest's swap). @default 1_000_000 (1 ms) */
   readonly majorFaultNs?: number;
+  /**
+   * Called before the driver takes `frames` new host frames itself (pages
+   * read back from the guest's swap with no pooled frame under them): the
+   * scheduler's makeRoom, which reclaims or throws ERR_HOST_OVERCOMMITTED,
+   * so the host never runs out of frames. @default none
+   */
+  readonly makeRoom?: (frames: number) => void;
 }
 
 /** Told of every page the balloon takes: `hadData` when the guest had to page its contents out first. */
@@ -60,6 +67,7 @@ export class BalloonDriver {
   readonly maxPages: number;
   readonly pagesPerPoll: number;
   readonly majorFaultNs: number;
+  readonly #makeRoom: (frames: number) => void;
   readonly counters: GuestCounters = newCounters();
   /** The pages the balloon holds, as a bitmap in host memory (for the list kernels and bitmap arithmetic with accessed-log readers). */
   readonly ballooned: PageSet;
@@ -82,6 +90,7 @@ export class BalloonDriver {
     this.maxPages = options.maxPages;
     this.pagesPerPoll = options.pagesPerPoll;
     this.majorFaultNs = options.majorFaultNs ?? 1_000_000;
+    this.#makeRoom = options.makeRoom ?? (() => {});
     this.#referenced = vm.accessedLog.open(`balloon-driver-${vm.id}`);
     this.ballooned = new PageSet(vm.host.kernels, vm.pages);
     this.#free = new PageSet(vm.host.kernels, vm.pages);
@@ -202,6 +211,7 @@ export class BalloonDriver {
         if (i === pfns.length) break;
         pfns[i++] = pfn;
       }
+      this.#makeRoom(Math.max(0, pfns.length - (pool?.size ?? 0)));
       this.#give(pfns, pool, countMove);
       for (const pfn of pfns) {
         this.vm.writePages(pfn, this.#swap.get(pfn) as Uint8Array);
@@ -241,6 +251,7 @@ export class BalloonDriver {
     }
     const victims = this.#victims(1, f.pfn);
     if (victims.length > 0) this.#take(victims, this.#local);
+    if (saved !== undefined && this.#local.size === 0) this.#makeRoom(1);
     this.#give(Uint32Array.of(f.pfn), this.#local, false);
     if (saved !== undefined) {
       this.#swap.delete(f.pfn);

@@ -49,13 +49,13 @@ export class ManagedVm {
   /** The active fraction the last reallocation used. */
   activeFraction = 1;
 
-  constructor(vm: Vm, options: ResolvedManagedVmOptions, s: ResolvedSchedulerOptions, conditionOptions: ConditionOptions) {
+  constructor(vm: Vm, options: ResolvedManagedVmOptions, s: ResolvedSchedulerOptions, conditionOptions: ConditionOptions, makeRoom: (frames: number) => void) {
     this.vm = vm;
     this.options = options;
     this.allocationPages = options.limitPages;
     const pagesPerPoll = Math.max(1, Math.round(s.balloonPagesPerSec * s.pollPeriodNs / 1e9));
     const maxPages = Math.min(Math.floor(s.balloonMaxFraction * vm.pages), vm.pages - options.reservationPages);
-    this.driver = new BalloonDriver(vm, { maxPages, pagesPerPoll, majorFaultNs: s.guestMajorFaultNs });
+    this.driver = new BalloonDriver(vm, { maxPages, pagesPerPoll, majorFaultNs: s.guestMajorFaultNs, makeRoom });
     this.sampler = new WorkingSetSampler(vm, { samplePages: s.samplePages, fastGain: s.fastGain, slowGain: s.slowGain, seed: (s.seed + vm.id * 0x9e3779b1) >>> 0 }, this.driver.ballooned);
     this.condition = new MemoryCondition(conditionOptions);
   }
@@ -127,7 +127,7 @@ export class MemoryScheduler {
     if (reserved > available) {
       throw new HypermemError(ErrorCode.Admission, `vm ${vm.id}: a reservation of ${resolved.reservationPages} pages brings the host's reservations to ${reserved} pages, more than the ${available} it can give its VMs`, { vm: vm.id, reservationPages: resolved.reservationPages, reservedPages: reserved, availablePages: available });
     }
-    const managed = new ManagedVm(vm, resolved, this.options, this.#conditionOptions);
+    const managed = new ManagedVm(vm, resolved, this.options, this.#conditionOptions, (frames) => this.makeRoom(frames));
     this.#vms.push(managed);
     return managed;
   }
