@@ -24,5 +24,10 @@ export default function setup(): void {
   if (existsSync(DIST_CLI) && statSync(DIST_CLI).mtimeMs >= sources) return;
   const tsc = createRequire(join(REPO, "package.json")).resolve("typescript/bin/tsc");
   process.stderr.write("test setup: dist/ is older than src/, compiling it (tsc -p tsconfig.build.json)\n");
-  execFileSync(process.execPath, [tsc, "-p", join(REPO, "tsconfig.build.json")], { cwd: REPO, stdio: "inherit" });
+  try {
+    execFileSync(process.execPath, [tsc, "-p", join(REPO, "tsconfig.build.json")], { cwd: REPO, stdio: "inherit" });
+  } catch {
+    // tsc emits despite type errors (reported above, and failed by `npm run typecheck`): the tests run on what it emitted.
+    process.stderr.write("test setup: tsc reported type errors; dist/ was emitted anyway\n");
+  }
 }
