@@ -5,7 +5,8 @@
 //   hello ──► sweep the store ──► match the record of that name:
 //     none / expired / another size, block or generation (source changed) /
 //     a fragment whose committed blocks do not hash as recorded (damaged)
-//       ──► a fresh partial file (sparse, the image's size)
+//       ──► a fresh partial file (empty: it grows with the writes, and
+//           gets the image's size, a trailing hole, when promoted)
 //     else ──► the fragment moved back; offered at its committed offset
 //   ──► OFFER ──► START (0: fresh; the offer: resume; else CONFLICT) ──►
 //   BLOCKs in order, each checked against its XXH3-64, zero pages left as
@@ -89,33 +90,45 @@ class PartialTransfer {
       throw fileIoError(fresh ? folder : this.dataPath, fresh ? "create" : "open", err);
     }
     if (fresh) {
-      this.truncateTo(0);
       writeRecord(this.recordPath, record);
       syncFolder(store.partialDir);
     }
   }
 
-  /** Drops everything past `bytes` (a hole to the image's size). */
+  /**
+   * Drops everything past `bytes`, in one call: the file then ends there
+   * (the writes extend it; promote() gives it the image's size). Shrinking
+   * then growing back to the image's size in two calls left, when the
+   * process died between them, a fragment shorter than its image that its
+   * record could not vouch for ("fragment damaged": the whole disk sent
+   * again).
+   */
   truncateTo(bytes: number): void {
     try {
       ftruncateSync(this.fd, bytes);
-      ftruncateSync(this.fd, this.hello.sizeBytes);
     } catch (err) {
       throw fileIoError(this.dataPath, "truncate", err);
     }
   }
 
-  /** Hashes the committed blocks (feeding the whole-file hash); true when they match the record. */
+  /**
+   * Hashes the committed blocks (feeding the whole-file hash); true when they
+   * match the record. Bytes past the end of the file read as zeros: zero
+   * pages at the end of the committed part were never written.
+   */
   verify(): boolean {
     const { blockBytes, committedBytes, hashes, sizeBytes } = this.record;
-    if (fstatSync(this.fd).size !== sizeBytes) return false;
+    if (fstatSync(this.fd).size > sizeBytes) return false;
     const buf = Buffer.allocUnsafe(blockBytes);
     for (let i = 0; i * blockBytes < committedBytes; i++) {
       const length = Math.min(blockBytes, sizeBytes - i * blockBytes);
       let got = 0;
       while (got < length) {
         const n = readSync(this.fd, buf, got, length - got, i * blockBytes + got);
-        if (n === 0) return false;
+        if (n === 0) {
+          buf.fill(0, got, length);
+          break;
+        }
         got += n;
       }
       const block = buf.subarray(0, length);
@@ -162,9 +175,14 @@ class PartialTransfer {
     }
   }
 
-  /** fsync, rename the file into place, fsync the folder, move the record to the done folder. */
+  /** The image's size (a trailing hole), fsync, rename the file into place, fsync the folder, move the record to the done folder. */
   promote(): string {
     const to = this.store.finishedPath(this.hello.name);
+    try {
+      ftruncateSync(this.fd, this.hello.sizeBytes);
+    } catch (err) {
+      throw fileIoError(this.dataPath, "truncate", err);
+    }
     try {
       fsyncSync(this.fd);
     } catch (err) {
