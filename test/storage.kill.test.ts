@@ -1,9 +1,11 @@
 // The disk transfer's kill test: real processes (test/fixtures/disk-peer.ts,
-// bundled once with esbuild, a devDependency, so a child starts in a
-// fraction of a second), a real socket, real files. fast-check chooses, per transfer, a list of kills:
-// which side and at which offset of the image; the parent sends SIGKILL to
-// that child once the sender reports having sent that far, then starts it
-// again. 100 kills in all. Every transfer must end with a file identical to
+// transpiled once to plain JavaScript by test/fixtures/transpile.ts, with
+// TypeScript, no bundler: no dependency of its own; one spare child is
+// always loaded and waiting, so a restart after a kill costs a line on its
+// stdin, not a Node start), a real socket, real files. fast-check chooses,
+// per transfer, a list of kills: which side and at which offset of the
+// image; the parent sends SIGKILL to that child once the sender reports
+// having sent that far, then starts it again. 100 kills in all. Every transfer must end with a file identical to
 // the image, byte for byte, still sparse (allocated blocks within the data
 // plus slack), and no resume may start more than one progress interval plus
 // what was in flight (one more interval: the sender's window) below the
@@ -17,9 +19,9 @@ import { join, resolve } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeImage } from "../src/storage/make-image.js";
+import { transpileTree } from "./fixtures/transpile.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const BUNDLE = join(ROOT, "build", "disk-test", "peer.mjs");
 const IMAGE_BYTES = 3 * 2 ** 20 + 5000;
 const BLOCK_BYTES = 64 * 1024;
 const INTERVAL_BYTES = 256 * 1024;
@@ -36,6 +38,7 @@ class Peer {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   #buffer = "";
   #waiters: Array<() => void> = [];
+  #closed = false;
 
   constructor(readonly role: string, readonly child: ChildProcess) {
     child.stdout!.setEncoding("utf8");
@@ -48,10 +51,11 @@ class Peer {
     });
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (text: string) => { this.stderr = (this.stderr + text).slice(-2000); });
-    this.exited = new Promise((r) => child.once("exit", (code, signal) => { for (const w of this.#waiters.splice(0)) w(); r({ code, signal }); }));
+    // "close", not "exit": the child's last lines may still be in the pipe when it has exited.
+    this.exited = new Promise((r) => child.once("close", (code, signal) => { this.#closed = true; for (const w of this.#waiters.splice(0)) w(); r({ code, signal }); }));
   }
 
-  get alive(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
+  get alive(): boolean { return !this.#closed; }
 
   /** Resolves once `test` holds for a line (or the child exited: then false). */
   async waitFor(test: (line: string) => boolean, timeoutMs = 60_000): Promise<boolean> {
@@ -82,22 +86,33 @@ describe("disk transfer survives kill -9 of either side (real processes)", () =>
   const root = mkdtempSync(join(tmpdir(), "hypermem-disk-kill-"));
   const running = new Set<ChildProcess>();
 
-  beforeAll(async () => {
-    const { build } = await import("esbuild");
-    mkdirSync(join(ROOT, "build", "disk-test"), { recursive: true });
-    await build({ entryPoints: [join(ROOT, "test/fixtures/disk-peer.ts")], bundle: true, platform: "node", format: "esm", outfile: BUNDLE, logLevel: "error" });
+  let peerScript = "";
+  let spare: ChildProcess | null = null;
+
+  beforeAll(() => {
+    peerScript = transpileTree(ROOT, join(ROOT, "test/fixtures/disk-peer.ts"), mkdtempSync(join(tmpdir(), "hypermem-disk-peer-")));
   }, 60_000);
 
   afterAll(() => {
     for (const c of running) c.kill("SIGKILL");
     rmSync(root, { recursive: true, force: true });
+    rmSync(resolve(peerScript, "../../.."), { recursive: true, force: true });
   });
 
-  function start(role: "receiver" | "sender", args: string[]): Peer {
-    const child = spawn(process.execPath, [BUNDLE, role, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  function spawnSpare(): ChildProcess {
+    const child = spawn(process.execPath, [peerScript, "spare"], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
     running.add(child);
     child.once("exit", () => running.delete(child));
-    return new Peer(role, child);
+    return child;
+  }
+
+  /** Hands the role to the waiting spare (its modules are loaded) and starts the next spare. */
+  function start(role: "receiver" | "sender", args: string[]): Peer {
+    const child = spare ?? spawnSpare();
+    const peer = new Peer(role, child);
+    child.stdin!.end(`${[role, ...args].join(" ")}\n`);
+    spare = spawnSpare();
+    return peer;
   }
 
   it("100 kills at offsets fast-check chooses: every transfer ends identical and sparse, each resume within one interval plus one in flight", async () => {
