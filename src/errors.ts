@@ -105,6 +105,15 @@ export const ErrorCode = {
   /** After a resync, the secondary's memory digest differs from the primary's at the pause. */
   LockstepDiverged: "ERR_LOCKSTEP_DIVERGED",
 
+  // Resumable virtual-disk transfer (src/storage).
+  /** A disk transfer's peer broke the protocol: an absurd size, a block out of order or past the end, a malformed message. */
+  DiskProtocol: "ERR_DISK_PROTOCOL",
+  /** A block, a fragment or the finished file does not match its SHA-256. */
+  DiskHash: "ERR_DISK_HASH",
+  /** The source and the destination disagree on the committed offset; details.serverOffset is the destination's (tus's 409). */
+  DiskOffsetConflict: "ERR_DISK_OFFSET_CONFLICT",
+  /** The source image changed while it was being sent (its size, times or inode moved). */
+  DiskSourceChanged: "ERR_DISK_SOURCE_CHANGED",
 
   // Hypervisor swap (src/swap).
   /** The swap file has no free slot: the page that needed one stays in memory. */

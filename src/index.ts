@@ -157,6 +157,18 @@ export {
   type LockstepScenario, type TechniqueFigures,
 } from "./lockstep/compare.js";
 
+// Resumable virtual-disk transfer (src/storage, docs/disk-transfer.md).
+export { sendDisk, type SendAttempt, type SendDiskResult } from "./storage/sender.js";
+export { diskStreamHandler, serveDisk, type DiskConnection } from "./storage/receiver.js";
+export {
+  DISK_DEFAULTS, resolveDiskServeOptions, resolveSendDiskOptions, type DiskReport, type DiskServeOptions, type ResolvedDiskServeOptions,
+  type ResolvedSendDiskOptions, type SendDiskOptions, type SendProgress, type SendStart,
+} from "./storage/options.js";
+export { DISK_HELLO, DISK_MAGIC } from "./storage/protocol.js";
+export { decodeRecord, encodeRecord, FRAGMENT_RECORD, readRecord, type DiskRecord } from "./storage/record.js";
+export { DiskStore, listFragments, type FragmentInfo, type StoreLimits, type SweepReport } from "./storage/store.js";
+export { makeImage, type MakeImageResult } from "./storage/make-image.js";
+export { connectSecureChannel, type SecureTarget } from "./net/connect.js";
 
 // Hypervisor swap with prioritised queues (src/swap, issue 16, docs/swap.md).
 export { HostSwap, type AttachOptions, type PrefetchCounters } from "./swap/swap-device.js";

@@ -3,6 +3,7 @@ import type { BenchCase, ScenarioBench } from "../case.js";
 import { bitmapCases } from "./bitmaps.js";
 import { checkpointCases } from "./checkpoint.js";
 import { clusterScenarios } from "./cluster.js";
+import { diskScenarios } from "./disk.js";
 import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
 import { lockstepCases } from "./lockstep.js";
@@ -18,4 +19,4 @@ import { xbzrleCases } from "./xbzrle.js";
 export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases, ...remoteCases, ...nvmCases, ...overcommitCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
-export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...overcommitScenarios];
+export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...diskScenarios, ...overcommitScenarios];

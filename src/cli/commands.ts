@@ -2,6 +2,7 @@
 import { clusterCommand } from "./cluster.js";
 import { demoCommand } from "./demo.js";
 import { demoHostCommand } from "./demo-host.js";
+import { diskCommands } from "./disk.js";
 import { ftCommand } from "./ft.js";
 import { helpCommand } from "./help.js";
 import { listenCommand } from "./listen.js";
@@ -18,5 +19,5 @@ import { traceInfoCommand } from "./trace-info.js";
 import { traceRecordCommand } from "./trace-record.js";
 
 export const COMMANDS: readonly Command[] = Object.freeze([
-  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, swapCommand, remoteCommand, nvmCommand, overcommitCommand, helpCommand,
+  demoCommand, demoHostCommand, migrateCommand, ftCommand, lockstepCommand, listenCommand, traceRecordCommand, traceInfoCommand, rasCommand, rasRetiredCommand, clusterCommand, ...snapshotCommands, ...diskCommands, swapCommand, remoteCommand, nvmCommand, overcommitCommand, helpCommand,
 ]);

@@ -5,10 +5,16 @@
 // SIGINT/SIGTERM. Handshakes run several at once under a deadline, and an
 // authenticated transfer must keep a minimum rate (src/migration/listener.ts).
 // A protection stream (hypermem ft --to) is served by src/checkpoint/
-// tcp-backup.ts on the same port: failovers are reported here.
+// tcp-backup.ts on the same port: failovers are reported here. With
+// --disk-dir, disk transfers (hypermem disk send) are served on the same port
+// too, after the same handshake, into that folder (src/storage/receiver.ts).
 import { isIP } from "node:net";
 import { serveProtection, type ProtectionReport } from "../checkpoint/tcp-backup.js";
 import { PROTECTION_MAGIC } from "../checkpoint/tcp-format.js";
+import { statSync } from "node:fs";
+import { DISK_MAGIC } from "../storage/protocol.js";
+import type { DiskReport } from "../storage/options.js";
+import { diskStreamHandler } from "../storage/receiver.js";
 import { LISTENER_DEFAULTS, listenForMigrations, type ListenerReport } from "../migration/listener.js";
 import { duration, flag, inputFile, integer, rate, size, text } from "./option-kinds.js";
 import { defineCommand } from "./registry.js";
@@ -44,6 +50,22 @@ function formatProtection(r: ProtectionReport): string {
   }
 }
 
+function formatDisk(r: DiskReport): string {
+  return r.event === "disk-received"
+    ? `received disk ${r.name} (${formatBytes(r.sizeBytes)}) from ${r.peer} into ${r.path}: sha256 ${r.sha256}, ` +
+      `${r.startedAtBytes > 0 ? `resumed at ${formatBytes(r.startedAtBytes)}` : `from 0 (${r.match})`}, ${(r.wallMs / 1e3).toFixed(2)} s`
+    : `disk transfer ${r.name ?? "?"} from ${r.peer} failed at ${formatBytes(r.committedBytes)} committed: ${r.error.code}: ${r.error.message}` +
+      (r.fragmentKept ? " (fragment kept)" : "");
+}
+
+function checkFolder(path: string): string | null {
+  try {
+    return statSync(path).isDirectory() ? null : "not a folder";
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such folder" : String((err as NodeJS.ErrnoException).code);
+  }
+}
+
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 export const listenCommand = defineCommand({
@@ -53,7 +75,8 @@ export const listenCommand = defineCommand({
     "time, checks each received guest against the source's end-of-stream digest, reports it and frees the host for " +
     "the next one. It also accepts a protection stream from `hypermem ft --to` (same handshake): it holds the backup, " +
     "acknowledges each checkpoint, and when the primary is killed (or silent for its heartbeat timeout) activates the " +
-    "backup guest, checks it against the last committed checkpoint's digest and reports it. Runs until SIGINT or SIGTERM.",
+    "backup guest, checks it against the last committed checkpoint's digest and reports it. With --disk-dir it also " +
+    "accepts disk images from `hypermem disk send` (same handshake) into that folder, resumable after a failure. Runs until SIGINT or SIGTERM.",
   options: {
     port: integer({ help: "TCP port (0 picks a free one; the bound port is printed)", min: 0, max: 65535, placeholder: "P", required: true }),
     host: text({
@@ -72,12 +95,24 @@ export const listenCommand = defineCommand({
     "min-rate": rate({ help: "cut an authenticated transfer slower than this over a --progress-window", default: "100KiB/s" }),
     "progress-window": duration({ help: "the window the --min-rate is measured over", default: "10s", minNs: 1e6, maxNs: 86400e9 }),
     "keep-host-memory": flag({ help: "keep the host's memory for the next migration (by default a grown host is replaced, its memory given back, 2s after its last guest left)" }),
+    "disk-dir": text({ help: "also accept disk transfers (hypermem disk send) into this folder", placeholder: "DIR", check: checkFolder }),
+    "disk-interval": size({ help: "with --disk-dir: fsync and acknowledge a disk transfer's progress every this many bytes", default: "8MiB", minBytes: 64 * 1024, maxBytes: 2 ** 40 }),
+    "fragment-ttl": duration({ help: "with --disk-dir: delete a fragment this long after its last write", default: "10080min", minNs: 0, maxNs: 3650 * 86400e9 }),
+    "fragment-store-limit": size({ help: "with --disk-dir: the fragment store's size (allocated bytes); the oldest go first", default: "16GiB", minBytes: 0 }),
     json: flag({ help: "one JSON object per line instead of text (an error too)" }),
+  },
+  rules: {
+    needs: [
+      ["disk-interval", "disk-dir", "it is a disk transfer's"],
+      ["fragment-ttl", "disk-dir", "fragments are a disk folder's"],
+      ["fragment-store-limit", "disk-dir", "fragments are a disk folder's"],
+    ],
   },
   examples: [
     "hypermem listen --port 7000 --token-file secret.txt",
     "hypermem listen --port 0 --token-file secret.txt --host-memory 1GiB --json",
     "hypermem listen --port 7000 --token-file secret.txt --no-encryption --min-rate 1MiB/s",
+    "hypermem listen --port 7000 --token-file secret.txt --disk-dir .",
   ],
   validate: async (v) => ({ ...v, tokenFile: await readTokenFile(v["token-file"]) }),
   async run(v, ctx) {
@@ -91,7 +126,15 @@ export const listenCommand = defineCommand({
       minRateBytesPerSec: v["min-rate"], progressWindowMs: v["progress-window"] / 1e6,
       releaseHostAfterMs: v["keep-host-memory"] ? null : LISTENER_DEFAULTS.releaseHostAfterMs,
       onReport: (r) => print(r, formatReport(r)),
-      streams: { [PROTECTION_MAGIC]: (c) => serveProtection(c, { onReport: (r) => print(r, formatProtection(r)) }) },
+      streams: {
+        [PROTECTION_MAGIC]: (c) => serveProtection(c, { onReport: (r) => print(r, formatProtection(r)) }),
+        ...(v["disk-dir"] === undefined ? {} : {
+          [DISK_MAGIC]: diskStreamHandler({
+            dir: v["disk-dir"], progressIntervalBytes: v["disk-interval"], fragmentTtlMs: v["fragment-ttl"] / 1e6, maxStoreBytes: v["fragment-store-limit"],
+            onReport: (r) => print(r, formatDisk(r)),
+          }),
+        }),
+      },
     });
     const { host, port } = listener.address;
     const protection = encryption ? "encrypted" : "authenticated only, not encrypted";
