@@ -20,6 +20,12 @@ export interface BenchCase {
   /** Operations counted per pass (pages, entries, accesses...). */
   readonly opsPerPass: number;
   /**
+   * Bytes the reference counts per pass when it does other work than the
+   * wasm side (a native 256 MiB copy beside a pause path of fewer bytes):
+   * then rates are compared, not times. @default bytesPerPass
+   */
+  readonly referenceBytesPerPass?: number;
+  /**
    * How the table shows throughput: counted bytes (GB/s) or operations
    * (M/s). The gate is not here: bench:check reads it from bench/gates.json,
    * calibrated per case by bench/calibrate.ts. @default "bytes"

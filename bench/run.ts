@@ -65,19 +65,20 @@ const gates = loadGates();
 /** R alternating rounds of `c`: both results (medians over rounds) and the per-round ratios. */
 function runCase(c: BenchCase): { results: [BenchResult, BenchResult]; ratios: number[] } {
   const samples = measureRounds(c, { rounds, timeMs });
-  const result = (impl: "wasm" | "ts", msPerPass: number[]): BenchResult => {
+  const referenceBytes = c.referenceBytesPerPass ?? c.bytesPerPass;
+  const result = (impl: "wasm" | "ts", msPerPass: number[], bytesPerPass: number): BenchResult => {
     const passesPerSec = median(msPerPass.map((ms) => 1000 / ms));
     return {
       case: c.name,
       impl,
-      bytesPerSec: passesPerSec * c.bytesPerPass,
+      bytesPerSec: passesPerSec * bytesPerPass,
       opsPerSec: passesPerSec * c.opsPerPass,
-      roundsBytesPerSec: msPerPass.map((ms) => (1000 / ms) * c.bytesPerPass),
+      roundsBytesPerSec: msPerPass.map((ms) => (1000 / ms) * bytesPerPass),
     };
   };
   return {
-    results: [result("wasm", samples.map((s) => s.wasmMsPerPass)), result("ts", samples.map((s) => s.tsMsPerPass))],
-    ratios: samples.map(roundRatio),
+    results: [result("wasm", samples.map((s) => s.wasmMsPerPass), c.bytesPerPass), result("ts", samples.map((s) => s.tsMsPerPass), referenceBytes)],
+    ratios: samples.map((s) => (roundRatio(s) * c.bytesPerPass) / referenceBytes),
   };
 }
 

@@ -1,10 +1,14 @@
 // Bench cases of the checkpoint pause path: a dirty-log sync of a 1 GiB
 // guest (every page populated) with 1 %, 10 % or 50 % of its pages dirty,
 // the list of dirty pages taken, and their copy into staging
-// (src/checkpoint/staging.ts: one gather into a staging buffer reused from
-// the pause before, as a run reuses it once a checkpoint is on the wire), against a native copy of the same bytes
-// (`Uint8Array.set` of one contiguous region) in the same window. Counted
-// bytes: the dirty pages' bytes. Target: >= 0.5x the native copy.
+// (src/checkpoint/staging.ts: one gather into a staging buffer in host
+// frames, reused from the pause before, as a run reuses it once a
+// checkpoint is on the wire), in bytes per second of dirty pages, beside
+// the issue's baseline in the same window: page-copy-256MiB, a native copy
+// (`Uint8Array.set`, a memmove) of 256 MiB between two buffers, in bytes
+// per second. The rates are compared (the two sides copy different byte
+// counts). Target: >= 0.5x. The host has room for the staging beside the
+// guest (1 GiB + up to 640 MiB of staging at 50 %), as a Remus host needs.
 import type { BenchCase } from "../case.js";
 import { createHost } from "../../src/index.js";
 import { PendingCheckpoint } from "../../src/checkpoint/pending.js";
@@ -14,6 +18,8 @@ import { splitmix } from "./prng.js";
 
 const GUEST_PAGES = 262_144;
 const PAGE = 4096;
+/** The baseline's copy: page-copy-256MiB of ../shared/native/run. */
+const NATIVE_COPY_BYTES = 256 * 2 ** 20;
 
 function pauseCase(pct: number): BenchCase {
   const name = `checkpoint-pause-${pct}pct`;
@@ -22,8 +28,9 @@ function pauseCase(pct: number): BenchCase {
     name,
     bytesPerPass: dirtyCount * PAGE,
     opsPerPass: dirtyCount,
+    referenceBytesPerPass: NATIVE_COPY_BYTES,
     setup() {
-      const host = createHost({ memoryMiB: 1100 });
+      const host = createHost({ memoryMiB: 1792 });
       const vm = host.createVm({ pages: GUEST_PAGES });
       const fill = vm.startWorkload({ kind: "sequential", ratePerSec: GUEST_PAGES, writeFraction: 1, writeBytes: 4096, seed: 7 });
       fill.runFor(1e9);
@@ -39,8 +46,8 @@ function pauseCase(pct: number): BenchCase {
       const list = new PfnList(host.kernels, GUEST_PAGES);
       const staging = new StagingArea(vm);
       let staged = new PendingCheckpoint(0);
-      const source = new Uint8Array(dirtyCount * PAGE).fill(0x5a);
-      const target = new Uint8Array(dirtyCount * PAGE);
+      const source = new Uint8Array(NATIVE_COPY_BYTES).fill(0x5a);
+      const target = new Uint8Array(NATIVE_COPY_BYTES);
       const pausePath = (): void => {
         staging.recycle(staged);
         staged = new PendingCheckpoint(0);
@@ -53,6 +60,7 @@ function pauseCase(pct: number): BenchCase {
         verify() {
           redirty();
           pausePath();
+          if (staging.hostBuffersAllocated === 0) throw new Error(`${name}: the staging is not in host frames`);
           if (staged.unsentPages !== dirtyCount) throw new Error(`${name}: staged ${staged.unsentPages} pages, not the ${dirtyCount} dirtied`);
           for (const pfn of [dirtyList[0], dirtyList[dirtyList.length - 1]]) {
             let page: Uint8Array | null = null;
@@ -64,7 +72,7 @@ function pauseCase(pct: number): BenchCase {
           target.set(source);
           if (Buffer.compare(target, source) !== 0) throw new Error(`${name}: the native copy differs`);
         },
-        teardown() { list.free(); reader.close(); },
+        teardown() { staging.close(); list.free(); reader.close(); },
       };
     },
   };
