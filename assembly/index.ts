@@ -160,3 +160,6 @@ export const ABI_OP_BALLOON_HANDOVER: u32 = pageState.OP_BALLOON_HANDOVER;
 export const ABI_OP_DEFLATE_ONTO: u32 = pageState.OP_DEFLATE_ONTO;
 export const ABI_OP_RELEASE_HANDOVER: u32 = pageState.OP_RELEASE_HANDOVER;
 export const ABI_FRAME_HANDOVER: u16 = layout.FRAME_HANDOVER;
+// swap (issue 16): swapped pages brought back from bytes read into linear
+// memory, each hashed in place and checked first (assembly/swap-in.ts).
+export { swapInVerified } from "./swap-in";

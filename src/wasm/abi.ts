@@ -84,6 +84,7 @@ export interface HvExports {
   guestPagesWrite(slot: number, first: number, count: number, srcPtr: number, hashPtr: number): number;
   getGuestPagesRefused(): number;
   gatherPages(slot: number, pfnPtr: number, count: number, outPtr: number, zeroPtr: number): number;
+  swapInVerified(slot: number, pfnPtr: number, hashPtr: number, srcPtr: number, count: number, okPtr: number): number;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

@@ -15,6 +15,7 @@ import { MmuKernels } from "./mmu.js";
 import { PageKernels } from "./pages.js";
 import { ScratchStack } from "./scratch.js";
 import { StreamKernels } from "./stream.js";
+import { SwapInKernels } from "./swap-in.js";
 import { WorkloadKernels } from "./workloads.js";
 
 const FOUR_GIB = 2 ** 32;
@@ -46,6 +47,7 @@ export class Kernels {
   readonly workloads: WorkloadKernels;
   readonly guestPages: GuestPageKernels;
   readonly gather: GatherKernels;
+  readonly swapIn: SwapInKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -67,5 +69,6 @@ export class Kernels {
     this.workloads = new WorkloadKernels(e, this.heap, this.layout.ctrlBase);
     this.guestPages = new GuestPageKernels(e);
     this.gather = new GatherKernels(e);
+    this.swapIn = new SwapInKernels(e);
   }
 }
