@@ -50,8 +50,10 @@ export interface PrefetchCounters {
 
 interface SlotOwner { readonly guest: SwappedVm; readonly pfn: number }
 
-/** Pages per gather and file write (swap-out) or file read (swapoff): 4 MiB. */
+/** Pages per gather and file write (swap-out): 4 MiB. */
 const BATCH_PAGES = 1024;
+/** Pages per file read and kernel call of a swapoff (1 MiB): the batch is still in cache when it is hashed and copied into frames. */
+const SWAP_IN_BATCH_PAGES = 256;
 
 export class HostSwap {
   readonly host: Host;
@@ -65,7 +67,6 @@ export class HostSwap {
   readonly #prefetches = new Map<number, SwapRequest>();
   /** Write-backs of a guest's own reclaim, to give its frames back when they finish. */
   readonly #ownWriteBacks = new Map<SwapRequest, SwappedVm>();
-  readonly #page = new Uint8Array(PAGE_SIZE);
   readonly #batch = new Uint8Array(BATCH_PAGES * PAGE_SIZE);
   #prefetch = { issued: 0, hits: 0, promoted: 0, wasted: 0, cancelled: 0 };
   #closed = false;
@@ -261,13 +262,37 @@ export class HostSwap {
     this.#makeRoom(g, atNs);
     const wait = this.#read(g, slot, atNs);
     if (wait !== null && f.by === "guest") g.waits?.push(wait);
-    const ok = this.file.load(slot, this.#page);
-    this.file.release(slot);
-    this.#owners.delete(slot);
-    if (!ok) return this.#poison(g, f);
-    g.vm.states.bringBack(f.pfn, this.#page);
-    g.counters.swap_in++;
-    return "retry";
+    return this.#bringBack(g, Uint32Array.of(slot), Uint32Array.of(f.pfn)) === 1 ? "retry" : this.#poisonedAccess(g, f);
+  }
+
+  /**
+   * Reads `slots` (at most SWAP_IN_BATCH_PAGES, holding pages `pfns` of
+   * `g`) straight into kernel scratch (one read per run of slots) and brings
+   * each page back when its bytes match the slot's hash, in one kernel call;
+   * a page that does not match is poisoned. Both free their slot. Counts
+   * and returns the pages brought back. ERR_OUT_OF_FRAMES when the host ran
+   * out of frames: the pages not brought back stay swapped, their slots kept
+   * (none is lost).
+   */
+  #bringBack(g: SwappedVm, slots: Uint32Array, pfns: Uint32Array): number {
+    const flags = g.vm.states.bringBackVerified(pfns, this.file.hashesOf(slots), (into) => this.file.readSlots(slots, into));
+    let back = 0;
+    let noFrame = -1;
+    for (let i = 0; i < slots.length; i++) {
+      if (flags[i] === 2) {
+        if (noFrame < 0) noFrame = pfns[i];
+        continue;
+      }
+      this.file.release(slots[i]);
+      this.#owners.delete(slots[i]);
+      if (flags[i] === 1) back++;
+      else this.#poisonPage(g, pfns[i]);
+    }
+    g.counters.swap_in += back;
+    if (noFrame >= 0) {
+      throw new HypermemError(ErrorCode.OutOfFrames, `vm ${g.vm.id}: cannot swap in guest page ${noFrame}: the host has no free frame (it stays swapped)`, { vm: g.vm.id, pfn: noFrame });
+    }
+    return back;
   }
 
   /**
@@ -310,12 +335,7 @@ export class HostSwap {
     }
   }
 
-  /** A slot failed its checksum: the page is poisoned (no frame), the guest gets a machine check. */
-  #poison(g: SwappedVm, f: Fault): FaultAction {
-    this.#poisonPage(g, f.pfn);
-    return this.#poisonedAccess(g, f);
-  }
-
+  /** A slot failed its checksum: the page is poisoned (no frame); an access gets a machine check. */
   #poisonPage(g: SwappedVm, pfn: number): void {
     g.vm.states.bringBack(pfn, null);
     g.vm.states.receivePoisoned(pfn);
@@ -342,28 +362,20 @@ export class HostSwap {
   bringBackAll(vm: Vm): number {
     this.#alive();
     const g = this.guest(vm);
-    const mine = [...this.#owners].filter(([, o]) => o.guest === g).sort((x, y) => x[0] - y[0]);
+    const mine: number[] = [];
+    for (const [slot, o] of this.#owners) if (o.guest === g) mine.push(slot);
+    const slots = Uint32Array.from(mine).sort();
+    const pfns = slots.map((slot) => this.#owners.get(slot)!.pfn);
     let back = 0;
-    for (let at = 0; at < mine.length; at += BATCH_PAGES) {
-      const part = mine.slice(at, at + BATCH_PAGES);
-      const ok = this.file.loadMany(part.map(([slot]) => slot), this.#batch);
-      for (let i = 0; i < part.length; i++) {
-        const [slot, { pfn }] = part[i];
-        this.file.release(slot);
-        this.#owners.delete(slot);
-        if (ok[i]) {
-          vm.states.bringBack(pfn, this.#batch.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
-          back++;
-        } else {
-          this.#poisonPage(g, pfn);
-        }
+    try {
+      for (let at = 0; at < slots.length; at += SWAP_IN_BATCH_PAGES) {
+        back += this.#bringBack(g, slots.subarray(at, at + SWAP_IN_BATCH_PAGES), pfns.subarray(at, at + SWAP_IN_BATCH_PAGES));
       }
+    } finally {
+      this.#forgetFreedPrefetches();
     }
-    g.counters.swap_in += back;
-    this.#forgetFreedPrefetches();
     return back;
   }
-
   /** Drops the prefetches of slots no longer in use: queued ones cancelled, the others wasted. */
   #forgetFreedPrefetches(): void {
     for (const [slot, r] of [...this.#prefetches]) {
