@@ -217,3 +217,5 @@ export {
 export { AppCache, type AppCacheFigures, type AppCacheOptions, type CachePolicy } from "./balloon/app-cache.js";
 export { runOvercommit, type OvercommitResult, type OvercommitRunOptions, type OvercommitVmConfig, type VmOutcome } from "./balloon/run.js";
 export { conditionExperiment, idleTaxExperiment, type ConditionRow, type ExperimentOptions, type IdleTaxRow } from "./balloon/experiments.js";
+// Hypervisor swap as the overcommit scheduler's last step (issue 16).
+export { SwapReclaimStep, type SwapStepFigures } from "./swap/reclaim-step.js";

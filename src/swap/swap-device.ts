@@ -10,7 +10,9 @@
 // its limit and the host's; under `minFreeFrames + reclaimBatchPages` free,
 // the swap cache is dropped first (wasted prefetches), then the clock
 // picks victims, a batch at a time. A scheduler calls swapOut(vm, count)
-// or setFrameLimit(vm, pages) (its last step, below ballooning, as ESX).
+// or setFrameLimit(vm, pages) (its last step, below ballooning, as ESX:
+// SwapReclaimStep in reclaim-step.ts) and guards the frames swap-ins take
+// (guardFrames).
 //
 // A slot that fails its checksum is never handed to the guest: the page is
 // poisoned (no frame) and the guest gets a virtual machine check, on this
@@ -70,6 +72,7 @@ export class HostSwap {
   readonly #batch = new Uint8Array(BATCH_PAGES * PAGE_SIZE);
   #prefetch = { issued: 0, hits: 0, promoted: 0, wasted: 0, cancelled: 0 };
   #closed = false;
+  readonly #frameGuards: Array<(frames: number) => void> = [];
 
   constructor(host: Host, clock: Clock, options: SwapOptions = {}) {
     this.host = host;
@@ -135,6 +138,22 @@ export class HostSwap {
     return dropped + this.swapOut(vm, over - dropped);
   }
 
+  /**
+   * Calls `guard(1)` before a guest of this device takes a frame (a
+   * swap-in, a first write, a copy on write), ahead of the device's own
+   * limits: a memory scheduler's makeRoom, so a swap-in never takes the
+   * host's last free frames unchecked. It may throw (the access fails).
+   * Returns its remover.
+   */
+  guardFrames(guard: (frames: number) => void): () => void {
+    this.#alive();
+    this.#frameGuards.push(guard);
+    return () => {
+      const at = this.#frameGuards.indexOf(guard);
+      if (at >= 0) this.#frameGuards.splice(at, 1);
+    };
+  }
+
   /** Cancels every prefetch not yet started; returns how many. */
   cancelPrefetches(): number {
     let n = 0;
@@ -172,6 +191,7 @@ export class HostSwap {
 
   /** Before `g` takes a frame: keeps its limit and the host's, swapping out what must go. */
   #makeRoom(g: SwappedVm, atNs: number): void {
+    for (const guard of this.#frameGuards) guard(1);
     this.device.advanceTo(atNs);
     const reserve = this.options.minFreeFrames + this.options.reclaimBatchPages;
     if (g.limitPages !== null) this.#reclaimTo(g, g.limitPages, g.usedFrames(), reserve, atNs, g);
