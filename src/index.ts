@@ -219,3 +219,4 @@ export { runOvercommit, type OvercommitResult, type OvercommitRunOptions, type O
 export { conditionExperiment, idleTaxExperiment, type ConditionRow, type ExperimentOptions, type IdleTaxRow } from "./balloon/experiments.js";
 // Hypervisor swap as the overcommit scheduler's last step (issue 16).
 export { SwapReclaimStep, type SwapStepFigures } from "./swap/reclaim-step.js";
+export type { ReclaimStepContext } from "./balloon/run.js";
