@@ -225,6 +225,24 @@ describe("swap: bad input and a full file", () => {
     r.swap.close();
   });
 
+  it("a swap-in that finds no free frame is ERR_OUT_OF_FRAMES and loses nothing: the page stays swapped with its slot", () => {
+    const r = rig();
+    r.vm.write(0, new Uint8Array(4 * 4096).fill(0x5a));
+    expect(r.swap.swapOut(r.vm, 4)).toBe(4);
+    const host = r.vm.host;
+    const hog = host.createVm({ pages: host.maxFrames });
+    const bulk = host.maxFrames - host.stats().usedFrames - 8; // the hog's tables take some of the frames left
+    hog.writePages(0, new Uint8Array(bulk * 4096));
+    for (let pfn = bulk; host.stats().usedFrames < host.maxFrames; pfn++) hog.writePages(pfn, new Uint8Array(4096));
+    expect(thrownError(() => r.vm.read(4096, 4096))).toMatchObject({ code: "ERR_OUT_OF_FRAMES" });
+    expect(r.vm.states.of(1)).toMatchObject({ kind: "swapped" });
+    expect([r.vm.states.counts().swappedPages, r.swap.file.usedSlots]).toEqual([4, 4]);
+    hog.destroy();
+    expect(r.vm.read(0, 4 * 4096)).toEqual(new Uint8Array(4 * 4096).fill(0x5a));
+    expect([r.vm.states.counts().swappedPages, r.swap.file.usedSlots]).toEqual([0, 0]);
+    r.swap.close();
+  });
+
   it("a missing folder, a read-only folder, a folder, an existing file: ERR_SWAP_PATH naming the path", () => {
     const host = createHost({ memoryMiB: 8 });
     const t = new Timeline();
