@@ -396,6 +396,7 @@ export class HostSwap {
     }
     return back;
   }
+
   /** Drops the prefetches of slots no longer in use: queued ones cancelled, the others wasted. */
   #forgetFreedPrefetches(): void {
     for (const [slot, r] of [...this.#prefetches]) {
