@@ -186,6 +186,21 @@ describe("swap: a slot that fails its checksum", () => {
     r.swap.close();
   });
 
+  it("swapoff (bringBackAll) poisons the page of a corrupt slot and brings every other page back intact", () => {
+    const r = rig();
+    for (let pfn = 0; pfn < 12; pfn++) r.vm.write(pfn * 4096, new Uint8Array(4096).fill(pfn + 1));
+    expect(r.swap.swapOut(r.vm, 12)).toBe(12);
+    const state = r.vm.states.of(7);
+    if (state.kind !== "swapped") throw new Error("not swapped");
+    flipBit(r.swap.file.path, state.slot * 4096 + 2048);
+    expect(r.swap.bringBackAll(r.vm)).toBe(11);
+    expect(r.vm.states.of(7).kind).toBe("poisoned");
+    expect(r.swap.counters(r.vm)).toMatchObject({ corruptSlots: 1, swap_in: 11 });
+    for (let pfn = 0; pfn < 12; pfn++) if (pfn !== 7) expect([pfn, r.vm.read(pfn * 4096, 4096)]).toEqual([pfn, new Uint8Array(4096).fill(pfn + 1)]);
+    expect(r.swap.file.usedSlots).toBe(0);
+    r.swap.close();
+  });
+
   it("the same slot, untouched, comes back as its bytes (the check is what poisons)", () => {
     const { r } = swappedPage();
     r.vm.run([{ op: "read", gpa: 3 * 4096, length: 8 }]);
