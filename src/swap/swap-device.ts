@@ -29,6 +29,7 @@ import { ClockHand } from "./clock.js";
 import { SimulatedDevice } from "./device-sim.js";
 import { resolveSwapOptions, type ResolvedSwapOptions, type SwapOptions } from "./options.js";
 import type { SwapRequest } from "./request.js";
+import { SlotOwners } from "./slot-owners.js";
 import { SwapFile } from "./swap-file.js";
 import { SwappedVm, type VmSwapCounters } from "./swapped-vm.js";
 
@@ -50,8 +51,6 @@ export interface PrefetchCounters {
   readonly cancelled: number;
 }
 
-interface SlotOwner { readonly guest: SwappedVm; readonly pfn: number }
-
 /** Pages per gather and file write (swap-out): 4 MiB. */
 const BATCH_PAGES = 1024;
 /** Pages per file read and kernel call of a swapoff (1 MiB): the batch is still in cache when it is hashed and copied into frames. */
@@ -64,7 +63,9 @@ export class HostSwap {
   readonly device: SimulatedDevice;
   readonly #clock: Clock;
   readonly #guests = new Map<Vm, SwappedVm>();
-  readonly #owners = new Map<number, SlotOwner>();
+  readonly #owners: SlotOwners<SwappedVm>;
+  /** Each attached guest's index in #owners. */
+  readonly #ownerIndex = new Map<SwappedVm, number>();
   /** Prefetch requests by slot (queued, at the device, or done: in a swap cache). */
   readonly #prefetches = new Map<number, SwapRequest>();
   /** Write-backs of a guest's own reclaim, to give its frames back when they finish. */
@@ -79,6 +80,7 @@ export class HostSwap {
     this.#clock = clock;
     this.options = resolveSwapOptions(options);
     this.file = SwapFile.create(this.options.path, this.options.capacityPages);
+    this.#owners = new SlotOwners(this.options.capacityPages);
     this.device = new SimulatedDevice(this.options.device, this.options.queues, this.options.depthSampleNs, {
       completed: (r) => this.#completed(r),
       framesLow: () => this.#framesLow(),
@@ -92,6 +94,7 @@ export class HostSwap {
     if (this.#guests.has(vm)) throw new HypermemError(ErrorCode.BadOption, `vm ${vm.id} is already attached to this swap device`, { vm: vm.id });
     const limit = options.frameLimitPages ?? null;
     const g = new SwappedVm(vm, new ClockHand(vm), limit === null ? null : requireInt("frameLimitPages", limit, 1, 2 ** 32));
+    const index = this.#owners.register(g);
     g.dispose.push(
       vm.onFault(FaultReason.Swapped, (f) => this.#swapIn(g, f)),
       vm.onFault(FaultReason.NotPresent, (f) => this.#beforeNewFrame(g, f, f.write)),
@@ -100,6 +103,7 @@ export class HostSwap {
     // Kept after detach while the guest has pages this device poisoned: they fault for good.
     vm.onFault(FaultReason.Poisoned, (f) => this.#poisonedAccess(g, f));
     this.#guests.set(vm, g);
+    this.#ownerIndex.set(g, index);
     return g;
   }
 
@@ -245,7 +249,7 @@ export class HostSwap {
       const slots = this.file.storeMany(bytes, batch.length);
       for (let i = 0; i < batch.length; i++) {
         g.vm.states.swapOut(batch[i], slots[i]);
-        this.#owners.set(slots[i], { guest: g, pfn: batch[i] });
+        this.#owners.set(slots[i], this.#ownerIndex.get(g)!, batch[i]);
       }
       const requests = this.device.submitMany("writeBack", slots, atNs);
       if (own) {
@@ -264,7 +268,7 @@ export class HostSwap {
       this.#ownWriteBacks.delete(r);
       owner.ownWriteBacks--;
     }
-    if (r.type === "prefetch" && this.#prefetches.get(r.slot) === r) this.#owners.get(r.slot)?.guest.swapCache.add(r.slot);
+    if (r.type === "prefetch" && this.#prefetches.get(r.slot) === r) this.#owners.guestOf(r.slot)?.swapCache.add(r.slot);
   }
 
   /** A first write or a copy on write is about to take a frame: make room, let the next handler populate. */
@@ -276,7 +280,7 @@ export class HostSwap {
   /** The fault handler for swapped pages: the demand read (or the prefetch that has it), the checksum, the page back. */
   #swapIn(g: SwappedVm, f: Fault): FaultAction {
     const state = g.vm.states.of(f.pfn);
-    if (state.kind !== "swapped" || this.#owners.get(state.slot)?.guest !== g) return "pass";
+    if (state.kind !== "swapped" || this.#owners.guestOf(state.slot) !== g) return "pass";
     const slot = state.slot;
     const atNs = f.by === "guest" ? this.#nowNs(g) : this.#clock.nowNs;
     this.#makeRoom(g, atNs);
@@ -382,10 +386,7 @@ export class HostSwap {
   bringBackAll(vm: Vm): number {
     this.#alive();
     const g = this.guest(vm);
-    const mine: number[] = [];
-    for (const [slot, o] of this.#owners) if (o.guest === g) mine.push(slot);
-    const slots = Uint32Array.from(mine).sort();
-    const pfns = slots.map((slot) => this.#owners.get(slot)!.pfn);
+    const { slots, pfns } = this.#owners.slotsOf(this.#ownerIndex.get(g)!);
     let back = 0;
     try {
       for (let at = 0; at < slots.length; at += SWAP_IN_BATCH_PAGES) {
