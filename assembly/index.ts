@@ -170,3 +170,6 @@ export const ABI_BALLOON_NO_PFN: u32 = balloon.NO_PFN;
 // remote (issue 20): XXH3-64 of a run of pages in one call, the page
 // checksum of the region, baseline and dirty-list formats version 2.
 export { xxh3Pages } from "./page-hashes";
+// swap (issue 16): swapped pages brought back from bytes read into linear
+// memory, each hashed in place and checked first (assembly/swap-in.ts).
+export { swapInVerified } from "./swap-in";

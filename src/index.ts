@@ -236,3 +236,6 @@ export { conditionExperiment, idleTaxExperiment, type ConditionRow, type Experim
 export { MAX_WINDOW_PAGES, withPageWindow, xxh3Pages, type PageWindow } from "./pages/page-window.js";
 export { dirtyListEntries, hashOf, type PageMeta } from "./remote/region.js";
 export { REGION_LAYOUT_VERSION } from "./remote/region-layout.js";
+// Hypervisor swap as the overcommit scheduler's last step (issue 16).
+export { SwapReclaimStep, type SwapStepFigures } from "./swap/reclaim-step.js";
+export type { ReclaimStepContext } from "./balloon/run.js";

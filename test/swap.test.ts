@@ -186,6 +186,21 @@ describe("swap: a slot that fails its checksum", () => {
     r.swap.close();
   });
 
+  it("swapoff (bringBackAll) poisons the page of a corrupt slot and brings every other page back intact", () => {
+    const r = rig();
+    for (let pfn = 0; pfn < 12; pfn++) r.vm.write(pfn * 4096, new Uint8Array(4096).fill(pfn + 1));
+    expect(r.swap.swapOut(r.vm, 12)).toBe(12);
+    const state = r.vm.states.of(7);
+    if (state.kind !== "swapped") throw new Error("not swapped");
+    flipBit(r.swap.file.path, state.slot * 4096 + 2048);
+    expect(r.swap.bringBackAll(r.vm)).toBe(11);
+    expect(r.vm.states.of(7).kind).toBe("poisoned");
+    expect(r.swap.counters(r.vm)).toMatchObject({ corruptSlots: 1, swap_in: 11 });
+    for (let pfn = 0; pfn < 12; pfn++) if (pfn !== 7) expect([pfn, r.vm.read(pfn * 4096, 4096)]).toEqual([pfn, new Uint8Array(4096).fill(pfn + 1)]);
+    expect(r.swap.file.usedSlots).toBe(0);
+    r.swap.close();
+  });
+
   it("the same slot, untouched, comes back as its bytes (the check is what poisons)", () => {
     const { r } = swappedPage();
     r.vm.run([{ op: "read", gpa: 3 * 4096, length: 8 }]);
@@ -222,6 +237,24 @@ describe("swap: bad input and a full file", () => {
     }
     expect(code).toBe("ERR_SWAP_FULL");
     expect(firstDifference(r.vm, model)).toBe(-1);
+    r.swap.close();
+  });
+
+  it("a swap-in that finds no free frame is ERR_OUT_OF_FRAMES and loses nothing: the page stays swapped with its slot", () => {
+    const r = rig();
+    r.vm.write(0, new Uint8Array(4 * 4096).fill(0x5a));
+    expect(r.swap.swapOut(r.vm, 4)).toBe(4);
+    const host = r.vm.host;
+    const hog = host.createVm({ pages: host.maxFrames });
+    const bulk = host.maxFrames - host.stats().usedFrames - 8; // the hog's tables take some of the frames left
+    hog.writePages(0, new Uint8Array(bulk * 4096));
+    for (let pfn = bulk; host.stats().usedFrames < host.maxFrames; pfn++) hog.writePages(pfn, new Uint8Array(4096));
+    expect(thrownError(() => r.vm.read(4096, 4096))).toMatchObject({ code: "ERR_OUT_OF_FRAMES" });
+    expect(r.vm.states.of(1)).toMatchObject({ kind: "swapped" });
+    expect([r.vm.states.counts().swappedPages, r.swap.file.usedSlots]).toEqual([4, 4]);
+    hog.destroy();
+    expect(r.vm.read(0, 4 * 4096)).toEqual(new Uint8Array(4 * 4096).fill(0x5a));
+    expect([r.vm.states.counts().swappedPages, r.swap.file.usedSlots]).toEqual([0, 0]);
     r.swap.close();
   });
 

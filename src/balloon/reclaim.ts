@@ -1,5 +1,5 @@
 // Reclamation states by free host memory (Waldspurger OSDI'02 §6), and the
-// seam where the reclamation steps after ballooning plug in.
+// seam where the reclamation steps after ballooning plug in (src/host/reclaim-step.ts).
 //
 //   free ≥ high ....................... high: nothing reclaimed
 //   soft ≤ free < high  (default 4-6 %) soft: ballooning toward the targets
@@ -11,9 +11,11 @@
 //
 // Falling, the state follows free memory at once; rising, it goes back up one
 // state only when free memory is `hysteresis` above that state's threshold.
+import type { ReclaimState } from "../host/reclaim-step.js";
 import type { FreeThresholds } from "./options.js";
 
-export type ReclaimState = "high" | "soft" | "hard" | "low";
+// The step interface lives with the host (both swap and this scheduler use it).
+export type { ReclaimContext, ReclaimState, ReclaimStep } from "../host/reclaim-step.js";
 
 const ORDER: readonly ReclaimState[] = ["high", "soft", "hard", "low"];
 
@@ -32,24 +34,3 @@ export function nextState(previous: ReclaimState, freeFraction: number, t: FreeT
 
 /** Index of a state, 0 (high) to 3 (low): a number for time series and comparisons. */
 export function stateLevel(state: ReclaimState): number { return ORDER.indexOf(state); }
-
-/**
- * A reclamation step the scheduler runs after ballooning, in order (ESX:
- * sharing, ballooning, compression, swapping). Hypervisor swap (src/swap)
- * plugs in here: it is given the frames still wanted and returns how many it
- * freed. `reclaim` is called every poll period in the hard and low states,
- * and synchronously when a guest needs a frame at the low threshold. A step
- * that brings pages back itself (swap-in) calls MemoryScheduler.makeRoom(1)
- * before it takes the frame, as first touches do.
- */
-export interface ReclaimStep {
-  readonly name: string;
-  /** Frees up to `frames` host frames now (taking pages from the VMs above their targets first). Returns the frames freed. */
-  reclaim(frames: number, ctx: ReclaimContext): number;
-}
-
-/** What a reclamation step may know: each VM's allocation target against what it holds. */
-export interface ReclaimContext {
-  readonly vms: readonly { readonly vmId: number; readonly targetPages: number; readonly residentPages: number }[];
-  readonly state: ReclaimState;
-}

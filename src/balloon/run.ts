@@ -4,10 +4,12 @@
 // a run that over-commits the host stops there and says so (the error is
 // kept, not thrown: the figures up to it are the point).
 import { ErrorCode, HypermemError } from "../errors.js";
-import { createHost } from "../host/host.js";
+import { createHost, type Host } from "../host/host.js";
 import type { GuestWorkload } from "../host/guest-workload.js";
 import type { WorkloadOptions } from "../host/workload.js";
+import type { Vm } from "../host/vm.js";
 import { rejectUnknown, requireInt, requireNumber } from "../options.js";
+import type { Clock } from "../sim/clock.js";
 import { Timeline } from "../sim/timeline.js";
 import { PAGE_SIZE } from "../wasm/codes.js";
 import type { ConditionOptions } from "./condition.js";
@@ -39,8 +41,22 @@ export interface OvercommitRunOptions {
   condition?: ConditionOptions;
   /** Steps after ballooning (hypervisor swap...), in order. */
   reclaimSteps?: readonly ReclaimStep[];
+  /**
+   * Steps after ballooning that need the run's host and VMs (hypervisor
+   * swap: src/swap/reclaim-step.ts), made once the VMs exist and before
+   * the scheduler starts; they run after `reclaimSteps`.
+   */
+  makeReclaimSteps?: (ctx: ReclaimStepContext) => readonly ReclaimStep[];
   /** Called once a simulated second. */
   onProgress?: (atNs: number) => void;
+}
+
+/** What makeReclaimSteps is given: the run's host, timeline and VMs (in --vm order), and the scheduler's makeRoom. */
+export interface ReclaimStepContext {
+  readonly host: Host;
+  readonly clock: Clock;
+  readonly vms: readonly Vm[];
+  makeRoom(frames: number): void;
 }
 
 export interface VmOutcome {
@@ -83,7 +99,7 @@ function checkVm(c: OvercommitVmConfig, i: number): void {
 
 /** Runs the scenario; see OvercommitResult. */
 export function runOvercommit(options: OvercommitRunOptions): OvercommitResult {
-  rejectUnknown(options, ["hostMemoryMiB", "vms", "durationNs", "scheduler", "condition", "reclaimSteps", "onProgress"], "runOvercommit");
+  rejectUnknown(options, ["hostMemoryMiB", "vms", "durationNs", "scheduler", "condition", "reclaimSteps", "makeReclaimSteps", "onProgress"], "runOvercommit");
   if (!Array.isArray(options.vms) || options.vms.length === 0) throw new HypermemError(ErrorCode.BadOption, "runOvercommit needs at least one VM", { option: "vms" });
   options.vms.forEach(checkVm);
   const durationNs = requireInt("durationNs", options.durationNs, 0, 24 * 3600e9);
@@ -100,6 +116,8 @@ export function runOvercommit(options: OvercommitRunOptions): OvercommitResult {
       if (prefilled > 0) vm.fillPages(0, prefilled, (into, first) => { for (let at = 0; at < into.length; at += PAGE_SIZE) into.fill((first + at / PAGE_SIZE) & 0xff, at, at + PAGE_SIZE); });
       managed.push(scheduler.manage(vm, { shares: c.shares, reservationPages: c.reservationPages, limitPages: c.limitPages }));
     }
+    const made = options.makeReclaimSteps?.({ host, clock: timeline, vms: managed.map((m) => m.vm), makeRoom: (frames) => scheduler.makeRoom(frames) }) ?? [];
+    for (const r of made) scheduler.addReclaimStep(r);
     scheduler.start();
     for (const [i, c] of options.vms.entries()) {
       const w = c.workload === "idle" ? null : managed[i].vm.startWorkload(c.workload);

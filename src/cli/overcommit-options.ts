@@ -8,11 +8,12 @@
 // after boot); rate is its accesses per second (default 10000); prefill the
 // fraction of the guest written at boot. A hotcold SPEC's comma is kept
 // (`workload=hotcold:0.1,0.9`): a part without `=` continues the value before.
+import { existsSync } from "node:fs";
 import { ErrorCode, HypermemError } from "../errors.js";
 import type { OvercommitVmConfig } from "../balloon/run.js";
 import { parseWorkload } from "../host/workload.js";
 import { optionError } from "./option-error.js";
-import { choice, custom, duration, flag, integer, number, repeated, size } from "./option-kinds.js";
+import { choice, custom, duration, flag, integer, number, outputFile, repeated, size } from "./option-kinds.js";
 import type { Values } from "./registry.js";
 import { PAGE_BYTES, parseDecimal, parseSize, spellSize } from "./units.js";
 
@@ -89,6 +90,8 @@ export const OVERCOMMIT_OPTIONS = {
   "balloon-max": number({ help: "most of a guest its balloon may take, percent (ESX Mem.CtlMaxPercent)", min: 0, max: 100, default: "65", placeholder: "PERCENT" }),
   duration: duration({ help: "simulated time to run", default: "2min", minNs: 1e9, maxNs: 24 * 3600e9 }),
   seed: integer({ help: "seed of the page sampling and the workloads", default: "1", min: 0, max: 2 ** 32 - 1 }),
+  "swap-file": outputFile({ help: "hypervisor swap as the last step below ballooning (ESX's order), to this swap file (it must not exist; mode 0600, removed at the end)" }),
+  "swap-size": size({ help: "the swap file's size (with --swap-file)", multipleOf: "page", minBytes: 4096, maxBytes: 2 ** 40, maxWhy: "(2^28 slots)", defaultNote: "the VMs' memory added up" }),
   experiment: choice({ help: "a reproduction instead of your own VMs: idle-tax (Waldspurger's), condition (an application following the memory condition)", choices: ["idle-tax", "condition"] }),
   json: flag({ help: "print the result (time series included) as JSON" }),
 } as const;
@@ -96,13 +99,13 @@ export const OVERCOMMIT_OPTIONS = {
 export type OvercommitValues = Values<typeof OVERCOMMIT_OPTIONS>;
 
 export type OvercommitPlan =
-  | { readonly kind: "run"; readonly values: OvercommitValues; readonly vms: readonly VmChoice[] }
+  | { readonly kind: "run"; readonly values: OvercommitValues; readonly vms: readonly VmChoice[]; readonly swap: { readonly path: string; readonly capacityPages: number } | null }
   | { readonly kind: "experiment"; readonly values: OvercommitValues; readonly experiment: "idle-tax" | "condition" };
 
-/** The checks between flags: a run needs the host and at least one VM; reservations must fit the host. */
+/** The checks between flags: a run needs the host and at least one VM; reservations must fit the host; --swap-size needs --swap-file, which must not exist. */
 export function planOvercommit(values: OvercommitValues, given: ReadonlyMap<string, string>): OvercommitPlan {
   if (values.experiment !== undefined) {
-    for (const f of ["host-memory", "vm"]) {
+    for (const f of ["host-memory", "vm", "swap-file", "swap-size"]) {
       if (given.has(f)) throw new HypermemError(ErrorCode.BadOption, `--${f}: not with --experiment (the experiment sets its own host and VMs)`, { option: `--${f}`, conflictsWith: "--experiment" });
     }
     return { kind: "experiment", values, experiment: values.experiment };
@@ -121,5 +124,14 @@ export function planOvercommit(values: OvercommitValues, given: ReadonlyMap<stri
   if (reserved > hostPages * 0.94) {
     throw new HypermemError(ErrorCode.Admission, `--vm: the reservations add up to ${spellSize(reserved * PAGE_BYTES)}, more than the ${spellSize(Math.floor(hostPages * 0.94) * PAGE_BYTES)} the host can give its VMs (--host-memory ${spellSize(values["host-memory"])} less the 6 % kept free)`, { option: "--vm", reservedBytes: reserved * PAGE_BYTES });
   }
-  return { kind: "run", values, vms };
+  const swapFile = values["swap-file"];
+  if (swapFile === undefined && values["swap-size"] !== undefined) {
+    throw new HypermemError(ErrorCode.BadOption, `--swap-size ${given.get("swap-size")}: only with --swap-file PATH (hypervisor swap is off without it)`, { option: "--swap-size", needs: "--swap-file" });
+  }
+  if (swapFile !== undefined && existsSync(swapFile)) {
+    throw optionError("--swap-file", swapFile, "exists: the swap device creates its own file (mode 0600) and removes it at the end; name a new file");
+  }
+  const swap = swapFile === undefined ? null
+    : Object.freeze({ path: swapFile, capacityPages: values["swap-size"] === undefined ? vms.reduce((sum, v) => sum + v.config.pages, 0) : values["swap-size"] / PAGE_BYTES });
+  return { kind: "run", values, vms, swap };
 }

@@ -12,6 +12,9 @@ import type { Vm } from "./vm.js";
 /** Largest swap slot or location a non-present entry can hold (40 bits). */
 export const MAX_FRAME_FIELD = 2 ** 40 - 1;
 
+/** Most pages per bringBackVerified call (4 MiB of kernel scratch). */
+export const MAX_VERIFIED_PAGES = 1024;
+
 const OP_NAMES: Readonly<Record<PageOp, string>> = {
   1: "swap out", 2: "move elsewhere", 3: "bring back", 4: "balloon", 5: "deflate", 6: "poison",
   7: "poison (latent)", 8: "report a latent error on", 9: "poison", 10: "trace", 11: "untrace",
@@ -78,6 +81,47 @@ export class PageStates {
     return k.scratch.with(PAGE_SIZE, "bringBack", (ptr) => {
       k.heap.copyIn(ptr, bytes);
       return this.#apply(pfn, PageOp.BringBack, 0, ptr);
+    });
+  }
+
+  /**
+   * Swapped pages come back from bytes read straight into linear memory
+   * (hypervisor swap-in): `fill(into)` gets a view of pfns.length × 4096
+   * bytes of kernel scratch (page i at byte i × 4096; valid only during
+   * the call) to read the pages into; then, in one kernel call, each page's
+   * XXH3-64 is computed where it lies and it is brought back only when that
+   * equals hashes[i]. A page that does not match stays swapped (the caller
+   * decides what it becomes: its bytes never reach a frame). Returns one
+   * flag per page: 1 brought back, 0 hash mismatch, 2 not tried because
+   * the host ran out of frames (still swapped). The pages must be
+   * distinct and swapped (checked before anything changes), at most
+   * MAX_VERIFIED_PAGES of them.
+   */
+  bringBackVerified(pfns: ArrayLike<number>, hashes: ArrayLike<bigint>, fill: (into: Uint8Array) => void): Uint8Array {
+    const vm = this.#vm;
+    const count = requireInt("pfns.length", pfns.length, 0, MAX_VERIFIED_PAGES);
+    if (hashes.length !== count) throw new HypermemError(ErrorCode.Length, `bringBackVerified: ${count} pages but ${hashes.length} hashes`, { pages: count, hashes: hashes.length });
+    const seen = new Set<number>();
+    for (let i = 0; i < count; i++) {
+      const pfn = requireInt("pfn", pfns[i], 0, vm.pages - 1);
+      if (seen.has(pfn)) throw new HypermemError(ErrorCode.BadOption, `vm ${vm.id}: bringBackVerified lists guest page ${pfn} twice`, { pfn });
+      seen.add(pfn);
+    }
+    const k = vm.host.kernels;
+    return k.scratch.with(count * (PAGE_SIZE + 8 + 4 + 1), `vm ${vm.id} bringBackVerified`, (srcPtr) => {
+      const hashPtr = srcPtr + count * PAGE_SIZE;
+      const pfnPtr = hashPtr + count * 8;
+      const okPtr = pfnPtr + count * 4;
+      const u64 = k.heap.u64;
+      for (let i = 0; i < count; i++) u64[hashPtr / 8 + i] = hashes[i];
+      k.heap.u32.set(pfns, pfnPtr / 4);
+      fill(k.heap.borrow(srcPtr, count * PAGE_SIZE));
+      const status = k.swapIn.bringBackVerified(vm.slot, pfnPtr, hashPtr, srcPtr, count, okPtr);
+      if (status === -KernelStatus.PageState) {
+        const pfn = Array.from(pfns).find((x) => this.of(x).kind !== "swapped")!;
+        throw new HypermemError(ErrorCode.PageState, `vm ${vm.id}: cannot bring back guest page ${pfn}: it is ${this.of(pfn).kind}, not swapped`, { pfn, state: this.of(pfn).kind, op: "bring back" });
+      }
+      return k.heap.copyOut(okPtr, count);
     });
   }
 

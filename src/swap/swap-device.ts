@@ -10,7 +10,9 @@
 // its limit and the host's; under `minFreeFrames + reclaimBatchPages` free,
 // the swap cache is dropped first (wasted prefetches), then the clock
 // picks victims, a batch at a time. A scheduler calls swapOut(vm, count)
-// or setFrameLimit(vm, pages) (its last step, below ballooning, as ESX).
+// or setFrameLimit(vm, pages) (its last step, below ballooning, as ESX:
+// SwapReclaimStep in reclaim-step.ts) and guards the frames swap-ins take
+// (guardFrames).
 //
 // A slot that fails its checksum is never handed to the guest: the page is
 // poisoned (no frame) and the guest gets a virtual machine check, on this
@@ -27,6 +29,7 @@ import { ClockHand } from "./clock.js";
 import { SimulatedDevice } from "./device-sim.js";
 import { resolveSwapOptions, type ResolvedSwapOptions, type SwapOptions } from "./options.js";
 import type { SwapRequest } from "./request.js";
+import { SlotOwners } from "./slot-owners.js";
 import { SwapFile } from "./swap-file.js";
 import { SwappedVm, type VmSwapCounters } from "./swapped-vm.js";
 
@@ -48,10 +51,10 @@ export interface PrefetchCounters {
   readonly cancelled: number;
 }
 
-interface SlotOwner { readonly guest: SwappedVm; readonly pfn: number }
-
-/** Pages per gather and file write (swap-out) or file read (swapoff): 4 MiB. */
+/** Pages per gather and file write (swap-out): 4 MiB. */
 const BATCH_PAGES = 1024;
+/** Pages per file read and kernel call of a swapoff (1 MiB): the batch is still in cache when it is hashed and copied into frames. */
+const SWAP_IN_BATCH_PAGES = 256;
 
 export class HostSwap {
   readonly host: Host;
@@ -60,21 +63,24 @@ export class HostSwap {
   readonly device: SimulatedDevice;
   readonly #clock: Clock;
   readonly #guests = new Map<Vm, SwappedVm>();
-  readonly #owners = new Map<number, SlotOwner>();
+  readonly #owners: SlotOwners<SwappedVm>;
+  /** Each attached guest's index in #owners. */
+  readonly #ownerIndex = new Map<SwappedVm, number>();
   /** Prefetch requests by slot (queued, at the device, or done: in a swap cache). */
   readonly #prefetches = new Map<number, SwapRequest>();
   /** Write-backs of a guest's own reclaim, to give its frames back when they finish. */
   readonly #ownWriteBacks = new Map<SwapRequest, SwappedVm>();
-  readonly #page = new Uint8Array(PAGE_SIZE);
   readonly #batch = new Uint8Array(BATCH_PAGES * PAGE_SIZE);
   #prefetch = { issued: 0, hits: 0, promoted: 0, wasted: 0, cancelled: 0 };
   #closed = false;
+  readonly #frameGuards: Array<(frames: number) => void> = [];
 
   constructor(host: Host, clock: Clock, options: SwapOptions = {}) {
     this.host = host;
     this.#clock = clock;
     this.options = resolveSwapOptions(options);
     this.file = SwapFile.create(this.options.path, this.options.capacityPages);
+    this.#owners = new SlotOwners(this.options.capacityPages);
     this.device = new SimulatedDevice(this.options.device, this.options.queues, this.options.depthSampleNs, {
       completed: (r) => this.#completed(r),
       framesLow: () => this.#framesLow(),
@@ -88,6 +94,7 @@ export class HostSwap {
     if (this.#guests.has(vm)) throw new HypermemError(ErrorCode.BadOption, `vm ${vm.id} is already attached to this swap device`, { vm: vm.id });
     const limit = options.frameLimitPages ?? null;
     const g = new SwappedVm(vm, new ClockHand(vm), limit === null ? null : requireInt("frameLimitPages", limit, 1, 2 ** 32));
+    const index = this.#owners.register(g);
     g.dispose.push(
       vm.onFault(FaultReason.Swapped, (f) => this.#swapIn(g, f)),
       vm.onFault(FaultReason.NotPresent, (f) => this.#beforeNewFrame(g, f, f.write)),
@@ -96,6 +103,7 @@ export class HostSwap {
     // Kept after detach while the guest has pages this device poisoned: they fault for good.
     vm.onFault(FaultReason.Poisoned, (f) => this.#poisonedAccess(g, f));
     this.#guests.set(vm, g);
+    this.#ownerIndex.set(g, index);
     return g;
   }
 
@@ -132,6 +140,22 @@ export class HostSwap {
     if (over <= 0) return 0;
     const dropped = this.#dropSwapCache(g, over);
     return dropped + this.swapOut(vm, over - dropped);
+  }
+
+  /**
+   * Calls `guard(1)` before a guest of this device takes a frame (a
+   * swap-in, a first write, a copy on write), ahead of the device's own
+   * limits: a memory scheduler's makeRoom, so a swap-in never takes the
+   * host's last free frames unchecked. It may throw (the access fails).
+   * Returns its remover.
+   */
+  guardFrames(guard: (frames: number) => void): () => void {
+    this.#alive();
+    this.#frameGuards.push(guard);
+    return () => {
+      const at = this.#frameGuards.indexOf(guard);
+      if (at >= 0) this.#frameGuards.splice(at, 1);
+    };
   }
 
   /** Cancels every prefetch not yet started; returns how many. */
@@ -171,6 +195,7 @@ export class HostSwap {
 
   /** Before `g` takes a frame: keeps its limit and the host's, swapping out what must go. */
   #makeRoom(g: SwappedVm, atNs: number): void {
+    for (const guard of this.#frameGuards) guard(1);
     this.device.advanceTo(atNs);
     const reserve = this.options.minFreeFrames + this.options.reclaimBatchPages;
     if (g.limitPages !== null) this.#reclaimTo(g, g.limitPages, g.usedFrames(), reserve, atNs, g);
@@ -224,7 +249,7 @@ export class HostSwap {
       const slots = this.file.storeMany(bytes, batch.length);
       for (let i = 0; i < batch.length; i++) {
         g.vm.states.swapOut(batch[i], slots[i]);
-        this.#owners.set(slots[i], { guest: g, pfn: batch[i] });
+        this.#owners.set(slots[i], this.#ownerIndex.get(g)!, batch[i]);
       }
       const requests = this.device.submitMany("writeBack", slots, atNs);
       if (own) {
@@ -243,7 +268,7 @@ export class HostSwap {
       this.#ownWriteBacks.delete(r);
       owner.ownWriteBacks--;
     }
-    if (r.type === "prefetch" && this.#prefetches.get(r.slot) === r) this.#owners.get(r.slot)?.guest.swapCache.add(r.slot);
+    if (r.type === "prefetch" && this.#prefetches.get(r.slot) === r) this.#owners.guestOf(r.slot)?.swapCache.add(r.slot);
   }
 
   /** A first write or a copy on write is about to take a frame: make room, let the next handler populate. */
@@ -255,19 +280,43 @@ export class HostSwap {
   /** The fault handler for swapped pages: the demand read (or the prefetch that has it), the checksum, the page back. */
   #swapIn(g: SwappedVm, f: Fault): FaultAction {
     const state = g.vm.states.of(f.pfn);
-    if (state.kind !== "swapped" || this.#owners.get(state.slot)?.guest !== g) return "pass";
+    if (state.kind !== "swapped" || this.#owners.guestOf(state.slot) !== g) return "pass";
     const slot = state.slot;
     const atNs = f.by === "guest" ? this.#nowNs(g) : this.#clock.nowNs;
     this.#makeRoom(g, atNs);
     const wait = this.#read(g, slot, atNs);
     if (wait !== null && f.by === "guest") g.waits?.push(wait);
-    const ok = this.file.load(slot, this.#page);
-    this.file.release(slot);
-    this.#owners.delete(slot);
-    if (!ok) return this.#poison(g, f);
-    g.vm.states.bringBack(f.pfn, this.#page);
-    g.counters.swap_in++;
-    return "retry";
+    return this.#bringBack(g, Uint32Array.of(slot), Uint32Array.of(f.pfn)) === 1 ? "retry" : this.#poisonedAccess(g, f);
+  }
+
+  /**
+   * Reads `slots` (at most SWAP_IN_BATCH_PAGES, holding pages `pfns` of
+   * `g`) straight into kernel scratch (one read per run of slots) and brings
+   * each page back when its bytes match the slot's hash, in one kernel call;
+   * a page that does not match is poisoned. Both free their slot. Counts
+   * and returns the pages brought back. ERR_OUT_OF_FRAMES when the host ran
+   * out of frames: the pages not brought back stay swapped, their slots kept
+   * (none is lost).
+   */
+  #bringBack(g: SwappedVm, slots: Uint32Array, pfns: Uint32Array): number {
+    const flags = g.vm.states.bringBackVerified(pfns, this.file.hashesOf(slots), (into) => this.file.readSlots(slots, into));
+    let back = 0;
+    let noFrame = -1;
+    for (let i = 0; i < slots.length; i++) {
+      if (flags[i] === 2) {
+        if (noFrame < 0) noFrame = pfns[i];
+        continue;
+      }
+      this.file.release(slots[i]);
+      this.#owners.delete(slots[i]);
+      if (flags[i] === 1) back++;
+      else this.#poisonPage(g, pfns[i]);
+    }
+    g.counters.swap_in += back;
+    if (noFrame >= 0) {
+      throw new HypermemError(ErrorCode.OutOfFrames, `vm ${g.vm.id}: cannot swap in guest page ${noFrame}: the host has no free frame (it stays swapped)`, { vm: g.vm.id, pfn: noFrame });
+    }
+    return back;
   }
 
   /**
@@ -310,12 +359,7 @@ export class HostSwap {
     }
   }
 
-  /** A slot failed its checksum: the page is poisoned (no frame), the guest gets a machine check. */
-  #poison(g: SwappedVm, f: Fault): FaultAction {
-    this.#poisonPage(g, f.pfn);
-    return this.#poisonedAccess(g, f);
-  }
-
+  /** A slot failed its checksum: the page is poisoned (no frame); an access gets a machine check. */
   #poisonPage(g: SwappedVm, pfn: number): void {
     g.vm.states.bringBack(pfn, null);
     g.vm.states.receivePoisoned(pfn);
@@ -342,25 +386,15 @@ export class HostSwap {
   bringBackAll(vm: Vm): number {
     this.#alive();
     const g = this.guest(vm);
-    const mine = [...this.#owners].filter(([, o]) => o.guest === g).sort((x, y) => x[0] - y[0]);
+    const { slots, pfns } = this.#owners.slotsOf(this.#ownerIndex.get(g)!);
     let back = 0;
-    for (let at = 0; at < mine.length; at += BATCH_PAGES) {
-      const part = mine.slice(at, at + BATCH_PAGES);
-      const ok = this.file.loadMany(part.map(([slot]) => slot), this.#batch);
-      for (let i = 0; i < part.length; i++) {
-        const [slot, { pfn }] = part[i];
-        this.file.release(slot);
-        this.#owners.delete(slot);
-        if (ok[i]) {
-          vm.states.bringBack(pfn, this.#batch.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
-          back++;
-        } else {
-          this.#poisonPage(g, pfn);
-        }
+    try {
+      for (let at = 0; at < slots.length; at += SWAP_IN_BATCH_PAGES) {
+        back += this.#bringBack(g, slots.subarray(at, at + SWAP_IN_BATCH_PAGES), pfns.subarray(at, at + SWAP_IN_BATCH_PAGES));
       }
+    } finally {
+      this.#forgetFreedPrefetches();
     }
-    g.counters.swap_in += back;
-    this.#forgetFreedPrefetches();
     return back;
   }
 

@@ -43,7 +43,7 @@ function pathError(path: string, err: unknown): HypermemError {
 const RUN_SLOTS = 1024;
 
 /** Calls fn(firstSlot, firstIndex, count) for each run of consecutive slots in `slots` (at most RUN_SLOTS each). */
-function forRuns(slots: readonly number[], fn: (first: number, from: number, count: number) => void): void {
+function forRuns(slots: ArrayLike<number>, fn: (first: number, from: number, count: number) => void): void {
   for (let i = 0; i < slots.length;) {
     let n = 1;
     while (i + n < slots.length && n < RUN_SLOTS && slots[i + n] === slots[i] + n) n++;
@@ -141,30 +141,40 @@ export class SwapFile {
 
   /**
    * Reads the used slots `slots` into `out` (slot i at byte i × 4096), one
-   * read per run of consecutive slots; returns, per slot, whether its bytes
-   * match the checksum kept for it.
+   * read per run of consecutive slots, unchecked: the caller checks each
+   * page against hashesOf(slots) (PageStates.bringBackVerified hashes them where
+   * they land). Bytes the file no longer has (it was cut short) read as zeros.
    */
-  loadMany(slots: readonly number[], out: Uint8Array): boolean[] {
+  readSlots(slots: ArrayLike<number>, out: Uint8Array): void {
     const fd = this.#alive();
-    for (const s of slots) this.#checkUsed(s);
-    const got = new Array<boolean>(slots.length).fill(false);
+    for (let i = 0; i < slots.length; i++) this.#checkUsed(slots[i]);
     forRuns(slots, (first, from, n) => {
-      let done = 0;
-      while (done < n * PAGE_SIZE) {
-        const r = readSync(fd, out, from * PAGE_SIZE + done, n * PAGE_SIZE - done, first * PAGE_SIZE + done);
+      const end = (from + n) * PAGE_SIZE;
+      let at = from * PAGE_SIZE;
+      while (at < end) {
+        const r = readSync(fd, out, at, end - at, first * PAGE_SIZE + (at - from * PAGE_SIZE));
         if (r === 0) break;
-        done += r;
+        at += r;
       }
-      for (let i = 0; i < n; i++) {
-        const page = out.subarray((from + i) * PAGE_SIZE, (from + i + 1) * PAGE_SIZE);
-        got[from + i] = (i + 1) * PAGE_SIZE <= done && xxh3Hash64(page) === this.#hash[first + i];
-      }
+      out.fill(0, at, end);
     });
-    return got;
+  }
+
+  /** The XXH3-64s kept for the used slots `slots`: what their 4096 bytes must hash to. */
+  hashesOf(slots: ArrayLike<number>): BigUint64Array {
+    const out = new BigUint64Array(slots.length);
+    for (let i = 0; i < slots.length; i++) {
+      this.#checkUsed(slots[i]);
+      out[i] = this.#hash[slots[i]];
+    }
+    return out;
   }
 
   /** Reads slot `slot` into `out` (4096 bytes); true when its bytes match the checksum kept for it. */
-  load(slot: number, out: Uint8Array): boolean { return this.loadMany([slot], out)[0]; }
+  load(slot: number, out: Uint8Array): boolean {
+    this.readSlots([slot], out);
+    return xxh3Hash64(out.subarray(0, PAGE_SIZE)) === this.#hash[slot];
+  }
 
   /** Frees slot `slot`. */
   release(slot: number): void {

@@ -93,6 +93,7 @@ export interface HvExports {
   getBalloonFailedAt(): number;
   getBalloonHand(): number;
   xxh3Pages(srcPtr: number, count: number, outPtr: number): void;
+  swapInVerified(slot: number, pfnPtr: number, hashPtr: number, srcPtr: number, count: number, okPtr: number): number;
 
   readonly [abiConstant: `ABI_${string}`]: WebAssembly.Global;
 }

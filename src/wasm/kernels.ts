@@ -17,6 +17,7 @@ import { PageHashKernels } from "./page-hashes.js";
 import { PageKernels } from "./pages.js";
 import { ScratchStack } from "./scratch.js";
 import { StreamKernels } from "./stream.js";
+import { SwapInKernels } from "./swap-in.js";
 import { WorkloadKernels } from "./workloads.js";
 
 const FOUR_GIB = 2 ** 32;
@@ -50,6 +51,7 @@ export class Kernels {
   readonly gather: GatherKernels;
   readonly balloon: BalloonKernels;
   readonly pageHashes: PageHashKernels;
+  readonly swapIn: SwapInKernels;
 
   constructor(scratchBytes: number, maxFrames: number) {
     const e: HvExports = instantiate();
@@ -73,5 +75,6 @@ export class Kernels {
     this.gather = new GatherKernels(e);
     this.balloon = new BalloonKernels(e, this.heap, this.scratch);
     this.pageHashes = new PageHashKernels(e);
+    this.swapIn = new SwapInKernels(e);
   }
 }
