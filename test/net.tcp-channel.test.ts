@@ -3,8 +3,9 @@
 // in flight, queued), its defaults, the errors it fails with (each with its
 // code, message and details: idle timeout, a socket error, the peer gone, a
 // write that fails, too many sends, a short read), the queue and its
-// high-water mark, half-close, discardInput, and dismiss.
-import { connect, createServer, type Server, type Socket } from "node:net";
+// high-water mark, half-close, discardInput, dismiss, and sockets it cannot
+// read into a buffer of its own (no handle, or a handle without user buffers).
+import { connect, createServer, Socket, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type AcceptOptions } from "../src/net/tcp-channel.js";
@@ -75,6 +76,34 @@ describe("TcpChannel: names and defaults", () => {
     expect([named.ch.readBufferBytes, named.ch.receiveHighWaterBytes]).toEqual([16384, 100]);
     named.ch.useReadBuffer(4096, 50);
     expect([named.ch.readBufferBytes, named.ch.receiveHighWaterBytes]).toEqual([4096, 50]);
+  });
+});
+
+describe("TcpChannel: sockets it cannot read into a buffer of its own", () => {
+  it("a socket with no handle: the peer is '?:?'; accept() keeps Node's default reads (readBufferBytes 0)", () => {
+    const plain = new TcpChannel(new Socket());
+    expect([plain.peer, plain.readBufferBytes]).toEqual(["?:?", 0]);
+    plain.destroy();
+    const accepted = TcpChannel.accept(new Socket());
+    expect([accepted.peer, accepted.readBufferBytes]).toEqual(["?:?", 0]);
+    accepted.destroy();
+  });
+
+  it("an accepted socket whose handle cannot read into a user buffer is read in Node's default mode, bytes and all", async () => {
+    let got!: (ch: TcpChannel) => void;
+    const accepted = new Promise<TcpChannel>((resolve) => { got = resolve; });
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      (socket as unknown as { _handle: { useUserBuffer?: unknown } })._handle.useUserBuffer = undefined;
+      got(TcpChannel.accept(socket, { peer: "the source" }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const peer = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port });
+    peer.on("error", () => undefined);
+    const ch = await accepted;
+    cleanups.push(() => { ch.destroy(); peer.destroy(); return new Promise((r) => server.close(r)); });
+    expect([ch.peer, ch.readBufferBytes]).toEqual(["the source", 0]);
+    peer.write(Uint8Array.of(1, 2, 3));
+    expect([...(await ch.read(3))]).toEqual([1, 2, 3]);
   });
 });
 
