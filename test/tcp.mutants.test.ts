@@ -4,7 +4,8 @@
 // migration reports on each side (the figures and the exact errors), the
 // target and option checks, connect failures, the handshake deadline, the
 // eviction of the oldest handshake, the busy slot, the progress rule, other
-// stream kinds by magic, guests kept or destroyed, and the host release.
+// stream kinds by magic (a first record of exactly 4 bytes), a stream cut
+// before them, guests kept or destroyed, the host release, a closed listener.
 import { connect, createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
@@ -283,13 +284,33 @@ describe("the listener's rules", () => {
     expect((await migrateOverTcp(guest(), TEST_LIMITS, target(port))).status).toBe("completed");
   });
 
-  it("a stream that ends before its first 4 bytes fails as a truncated migration stream", async () => {
+  it("a stream that ends before its first 4 bytes fails as a truncated migration stream, its bytes counted", async () => {
     const { port, next } = await start();
     const ch = await connectMigrationChannel(target(port));
     await ch.send(Buffer.from("HM"));
     ch.close();
     const r = await next();
-    expect(r).toMatchObject({ event: "failed", error: { code: ErrorCode.StreamTruncated } });
+    expect(r).toMatchObject({ event: "failed", streamBytes: 2, error: { code: ErrorCode.StreamTruncated } });
+  });
+
+  it("a first record of exactly the 4 bytes of a magic goes to its handler at once", async () => {
+    const seen: string[] = [];
+    const { port } = await start({
+      streams: { HMXX: async ({ channel, first }) => { seen.push(Buffer.from(first).toString()); await channel.send(Buffer.from("ok")); channel.close(); } },
+    });
+    const ch = await connectMigrationChannel(target(port));
+    closers.push(() => ch.destroy());
+    await ch.send(Buffer.from("HMXX"));
+    expect(Buffer.from((await ch.receive())!).toString()).toBe("ok");
+    expect(seen).toEqual(["HMXX"]);
+  });
+
+  it("a closed listener has no address: ERR_MIGRATION_FAILED 'listener is not bound'", async () => {
+    const listener = await listenForMigrations({ port: 0, token: TOKEN, host: createHost({ memoryMiB: 16 }) });
+    await listener.close();
+    const e = (() => { try { return listener.address; } catch (err) { return err as HypermemError; } })();
+    expect(e).toBeInstanceOf(HypermemError);
+    expect([(e as HypermemError).code, (e as HypermemError).message]).toEqual([ErrorCode.MigrationFailed, "listener is not bound"]);
   });
 
   it("a throwing onGuest is reported as failed; the listener keeps serving", async () => {
