@@ -89,6 +89,19 @@ describe("TcpChannel: sockets it cannot read into a buffer of its own", () => {
     accepted.destroy();
   });
 
+  it("in Node's default reads, useReadBuffer() changes only the high-water mark and discardInput() still drops the queue", async () => {
+    const { ch, peer } = await pair({ accept: false });
+    ch.useReadBuffer(8192, 10);
+    expect([ch.readBufferBytes, ch.receiveHighWaterBytes]).toEqual([0, 10]);
+    peer.write(Uint8Array.of(1, 2, 3));
+    await until(() => ch.queuedBytes === 3);
+    ch.discardInput();
+    expect([ch.queuedBytes, ch.readBufferBytes]).toEqual([0, 0]);
+    peer.write(Uint8Array.of(4, 5));
+    await until(() => ch.bytesReceived === 5);
+    expect(ch.queuedBytes).toBe(0);
+  });
+
   it("an accepted socket whose handle cannot read into a user buffer is read in Node's default mode, bytes and all", async () => {
     let got!: (ch: TcpChannel) => void;
     const accepted = new Promise<TcpChannel>((resolve) => { got = resolve; });
@@ -336,7 +349,7 @@ describe("TcpChannel: failures", () => {
   it("dismiss with a peer that does not read: the socket goes after the linger time", async () => {
     const { ch, peer } = await pair();
     peer.pause();
-    const big = new Uint8Array(32 << 20);
+    const big = new Uint8Array(96 << 20); // more than the kernel buffers on both sides take (tcp_rmem's maximum is 32 MiB here)
     void ch.send(big).catch(() => undefined);
     ch.dismiss(new HypermemError(ErrorCode.Busy, "busy"), 30);
     expect(ch.socket.destroyed).toBe(false);
