@@ -172,6 +172,19 @@ describe("a migration over TCP, both sides", () => {
     expect(listener.served).toBe(2);
   });
 
+  it("a guest that wants more CPU than its share: steal time, as a share of the time it was attached", async () => {
+    const { port, next } = await start();
+    const vm = guest();
+    const workload = vm.startWorkload({ kind: "uniform", ratePerSec: 1e8, writeFraction: 0.1, seed: 3 });
+    closers.push(() => workload.close());
+    const r = await migrateOverTcp(vm, { ...TEST_LIMITS, workload }, target(port));
+    await next();
+    expect(r.tcp.guestStealMs).toBeGreaterThan(0);
+    // The guest was attached for at most the migration's wall time, so its steal share is at least stolen / wall.
+    expect(r.tcp.guestStealPct).toBeGreaterThanOrEqual((100 * r.tcp.guestStealMs) / r.tcp.wallMs);
+    expect(r.tcp.guestStealPct).toBeLessThanOrEqual(100);
+  });
+
   it("a stream the destination refuses: failed, with the destination's error in the result and in its report", async () => {
     const { port, next, listener } = await start({ receiverLimits: { maxGuestPages: 32 } });
     const vm = guest();
