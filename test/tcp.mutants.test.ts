@@ -273,6 +273,15 @@ describe("the listener's rules", () => {
     expect((await migrateOverTcp(guest(), TEST_LIMITS, target(port))).status).toBe("completed");
   });
 
+  it("a refused handshake leaves the slot with the source holding it: a third source is still ERR_BUSY", async () => {
+    const { port, next } = await start();
+    const first = await connectMigrationChannel(target(port));
+    closers.push(() => first.destroy());
+    expect((await rejection(connectMigrationChannel(target(port, { token: Buffer.from("not the right token at all") })))).code).toBe(ErrorCode.Auth);
+    expect(await next()).toMatchObject({ event: "refused", error: { code: ErrorCode.Auth } });
+    expect((await rejection(connectMigrationChannel(target(port)))).code).toBe(ErrorCode.Busy);
+  });
+
   it("the progress rule: an authenticated source sending too little in a window is cut with ERR_TIMEOUT saying what it sent", async () => {
     const { port, next } = await start({ minRateBytesPerSec: 1000, progressWindowMs: 50 });
     const idle = await connectMigrationChannel(target(port));
