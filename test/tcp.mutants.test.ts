@@ -315,6 +315,20 @@ describe("the listener's rules", () => {
     expect(r).toMatchObject({ event: "failed", streamBytes: 2, error: { code: ErrorCode.StreamTruncated } });
   });
 
+  it("a source's ERROR that is not a cancellation is reported as failed, with its code; a stream closed with no bytes is truncated", async () => {
+    const { port, next } = await start();
+    const t0 = performance.now();
+    const broken = await connectMigrationChannel(target(port));
+    await broken.send(Buffer.from("HM"));
+    broken.close(new HypermemError(ErrorCode.StreamDigest, "the source broke"));
+    const r = await next();
+    expect(r).toMatchObject({ event: "failed", error: { code: ErrorCode.StreamDigest, message: expect.stringMatching(/the source broke/) } });
+    if (r.event === "failed") expect(r.wallMs).toBeLessThanOrEqual(performance.now() - t0);
+    const empty = await connectMigrationChannel(target(port));
+    empty.close();
+    expect(await next()).toMatchObject({ event: "failed", streamBytes: 0, error: { code: ErrorCode.StreamTruncated } });
+  });
+
   it("a first record of exactly the 4 bytes of a magic goes to its handler at once", async () => {
     const seen: string[] = [];
     const { port } = await start({
