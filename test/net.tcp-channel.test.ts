@@ -215,6 +215,25 @@ describe("TcpChannel: receiving", () => {
     expect(ch.socket.isPaused()).toBe(ch.queuedBytes >= 4);
   });
 
+  it("a receive that leaves the queue at or above the high-water mark keeps the socket paused; end() with no parts sends nothing", async () => {
+    const { ch, peer } = await pair({ accept: { receiveHighWaterBytes: 4 } });
+    peer.write(Uint8Array.of(1));
+    await until(() => ch.queuedBytes === 1);
+    peer.write(Uint8Array.of(2, 3, 4, 5));
+    await until(() => ch.queuedBytes === 5);
+    expect(ch.socket.isPaused()).toBe(true);
+    expect([...(await ch.receive())!]).toEqual([1]);
+    expect([ch.queuedBytes, ch.socket.isPaused()]).toEqual([4, true]);
+    expect([...(await ch.receive())!]).toEqual([2, 3, 4, 5]);
+    expect([ch.queuedBytes, ch.socket.isPaused()]).toEqual([0, false]);
+    const got: Buffer[] = [];
+    peer.on("data", (d: Buffer) => got.push(d));
+    const ended = new Promise<void>((r) => peer.once("end", () => r()));
+    ch.end();
+    await ended;
+    expect([got.length, ch.bytesSent]).toEqual([0, 0]);
+  });
+
   it("read(n) takes exactly n bytes across reads and keeps the rest for the next receive; a peer that ends first is ERR_PEER_CLOSED saying how far", async () => {
     const { ch, peer } = await pair({ accept: { peer: "the source" } });
     peer.write(Uint8Array.of(1, 2));

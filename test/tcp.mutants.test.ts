@@ -139,6 +139,7 @@ describe("tcp.ts: connecting", () => {
 
 describe("a migration over TCP, both sides", () => {
   it("completed: the result's verification and TCP figures; the listener's report; the guest destroyed unless kept", async () => {
+    const t0 = performance.now();
     const kept: Vm[] = [];
     const { listener, port, next } = await start({ onGuest: (vm) => { kept.push(vm); return kept.length === 1; } });
     for (const encryption of [true, false]) {
@@ -163,6 +164,8 @@ describe("a migration over TCP, both sides", () => {
     expect(report.streamBytes).toBeGreaterThan(64 * 8);
     expect(report.chunks).toBeGreaterThanOrEqual(3);
     expect(report.mibPerSec).toBeCloseTo(report.streamBytes / 2 ** 20 / (report.wallMs / 1e3), 6);
+    expect(report.wallMs).toBeGreaterThan(0);
+    expect(report.wallMs).toBeLessThanOrEqual(performance.now() - t0);
     expect(kept[0].destroyed).toBe(false);
     expect(kept[0].read(0, 1)[0]).toBe(0x3c);
     expect(listener.host.vms).toEqual([kept[0]]);
