@@ -96,6 +96,16 @@ describe("PagePacker: counters and refusals", () => {
     expect(vm.host.stats().usedFrames).toBe(before);
   });
 
+  it("exact refusals: an XBZRLE cache that is not a power of two of pages, a pfn past the guest's end", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
+    const e = thrown(() => new PagePacker(vm, { xbzrleCacheBytes: 3 * PAGE }));
+    expect([e.code, e.message, e.details]).toEqual([ErrorCode.BadOption, "xbzrleCacheBytes must be a power-of-two number of 4096-byte pages, got 12288 (3 pages)", { option: "xbzrleCacheBytes", value: 12288 }]);
+    const p = new PagePacker(vm, { xbzrleCacheBytes: null });
+    const r = thrown(() => p.packChunk(p.scratchList([0, 1, 40]), 0, 3, "bulk", 0));
+    expect([r.code, r.message, r.details]).toEqual([ErrorCode.GpaRange, `pfn list entry 2 is pfn 40, past the end of the 32-page guest of vm ${vm.id}`, { index: 2, pfn: 40 }]);
+    p.close();
+  });
+
   it("the scratch list grows for a longer list and keeps its entries", () => {
     const { packer } = source();
     const long = Array.from({ length: 2000 }, (_, i) => i % 32);
