@@ -96,6 +96,21 @@ describe("PagePacker: counters and refusals", () => {
     expect(vm.host.stats().usedFrames).toBe(before);
   });
 
+  it("borrowed chunks: each view stays valid for chunkBuffers - 1 more chunks, then its buffer is reused", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
+    for (let pfn = 0; pfn < 4; pfn++) vm.write(pfn * PAGE, new Uint8Array(PAGE).fill(0x10 + pfn));
+    const p = new PagePacker(vm, { xbzrleCacheBytes: null, chunkBuffers: 3, borrowChunks: true });
+    const chunkOf = (pfn: number): Uint8Array => p.packChunk(p.scratchList([pfn]), 0, 1, "bulk", 0).chunk!;
+    const views = [0, 1, 2].map(chunkOf);
+    const copies = views.map((v) => v.slice());
+    expect(new Set(copies.map((c) => Buffer.from(c).toString("hex"))).size).toBe(3);
+    views.forEach((v, i) => expect(v).toEqual(copies[i]));
+    const d = chunkOf(3);
+    expect(views[0]).toEqual(d); // the ring of three buffers came round: the first view now shows the fourth chunk
+    expect([views[1], views[2]]).toEqual([copies[1], copies[2]]);
+    p.close();
+  });
+
   it("exact refusals: an XBZRLE cache that is not a power of two of pages, a pfn past the guest's end", () => {
     const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
     const e = thrown(() => new PagePacker(vm, { xbzrleCacheBytes: 3 * PAGE }));
