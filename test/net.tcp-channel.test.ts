@@ -357,7 +357,7 @@ describe("TcpChannel: failures", () => {
     const arriving = readFromSocket(peer, 3);
     void ch.send(Uint8Array.of(1, 2, 3)).catch(() => undefined);
     const why = new HypermemError(ErrorCode.Busy, "busy");
-    ch.dismiss(why, 1000);
+    ch.dismiss(why, 10_000); // the socket goes once the bytes are written, long before the linger time
     expect(await failure(reading)).toBe(why);
     expect([...(await arriving)]).toEqual([1, 2, 3]);
     await until(() => ch.socket.destroyed);
@@ -370,8 +370,10 @@ describe("TcpChannel: failures", () => {
     peer.pause();
     const big = new Uint8Array(96 << 20); // more than the kernel buffers on both sides take (tcp_rmem's maximum is 32 MiB here)
     void ch.send(big).catch(() => undefined);
-    ch.dismiss(new HypermemError(ErrorCode.Busy, "busy"), 30);
-    expect(ch.socket.destroyed).toBe(false);
+    const why = new HypermemError(ErrorCode.Busy, "busy");
+    ch.dismiss(why, 30);
+    ch.close(new Error("a later error")); // the first error wins: it does not cut the linger short
+    expect([ch.socket.destroyed, ch.error]).toEqual([false, why]);
     await until(() => ch.socket.destroyed);
   });
 });
