@@ -168,6 +168,23 @@ describe("StreamReceiver: counters, limits and endings", () => {
     expect(thrown(() => new StreamReceiver(host, { colour: 1 } as never)).code).toBe(ErrorCode.UnknownOption);
   });
 
+  it("each limit refused names its option; an unknown one names the receiver; a cut stream's error keeps its details", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const option = (limits: object): unknown => (thrown(() => new StreamReceiver(host, limits as never)).details as { option: unknown }).option;
+    expect([option({ maxGuestPages: 0 }), option({ maxChunkBytes: 7 }), option({ maxChunkBytes: 4096, maxStagedBytes: 4095 })]).toEqual(["maxGuestPages", "maxChunkBytes", "maxStagedBytes"]);
+    expect(thrown(() => new StreamReceiver(host, { colour: 1 } as never)).message).toMatch(/^StreamReceiver: unknown option "colour"/);
+    const s = stream();
+    const r = new StreamReceiver(host);
+    r.push(s.header);
+    r.push(s.chunks[0].subarray(0, 10));
+    const cut = thrown(() => r.finish());
+    expect(cut.code).toBe(ErrorCode.StreamTruncated);
+    expect([cut.message, cut.details]).toEqual([
+      `stream ended after ${s.header.length + 10} bytes, in the header of chunk 0 (10 of 16 bytes), without END_STREAM`,
+      { offset: s.header.length + 10, chunk: 0, phase: "chunk-header", have: 10, need: 16 },
+    ]);
+  });
+
   it("epochs mode: an epoch that would stage more than maxStagedBytes is refused, naming the sizes; the guest stays at the last COMMIT", () => {
     const s = stream();
     const host = createHost({ memoryMiB: 8 });
