@@ -3,8 +3,9 @@
 // in flight, queued), its defaults, the errors it fails with (each with its
 // code, message and details: idle timeout, a socket error, the peer gone, a
 // write that fails, too many sends, a short read), the queue and its
-// high-water mark, half-close, discardInput, and dismiss.
-import { connect, createServer, type Server, type Socket } from "node:net";
+// high-water mark, half-close, discardInput, dismiss, and sockets it cannot
+// read into a buffer of its own (no handle, or a handle without user buffers).
+import { connect, createServer, Socket, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, READ_BUFFER_BYTES, RECEIVE_HIGH_WATER_BYTES, SEND_DEPTH, TcpChannel, type AcceptOptions } from "../src/net/tcp-channel.js";
@@ -75,6 +76,47 @@ describe("TcpChannel: names and defaults", () => {
     expect([named.ch.readBufferBytes, named.ch.receiveHighWaterBytes]).toEqual([16384, 100]);
     named.ch.useReadBuffer(4096, 50);
     expect([named.ch.readBufferBytes, named.ch.receiveHighWaterBytes]).toEqual([4096, 50]);
+  });
+});
+
+describe("TcpChannel: sockets it cannot read into a buffer of its own", () => {
+  it("a socket with no handle: the peer is '?:?'; accept() keeps Node's default reads (readBufferBytes 0)", () => {
+    const plain = new TcpChannel(new Socket());
+    expect([plain.peer, plain.readBufferBytes]).toEqual(["?:?", 0]);
+    plain.destroy();
+    const accepted = TcpChannel.accept(new Socket());
+    expect([accepted.peer, accepted.readBufferBytes]).toEqual(["?:?", 0]);
+    accepted.destroy();
+  });
+
+  it("in Node's default reads, useReadBuffer() changes only the high-water mark and discardInput() still drops the queue", async () => {
+    const { ch, peer } = await pair({ accept: false });
+    ch.useReadBuffer(8192, 10);
+    expect([ch.readBufferBytes, ch.receiveHighWaterBytes]).toEqual([0, 10]);
+    peer.write(Uint8Array.of(1, 2, 3));
+    await until(() => ch.queuedBytes === 3);
+    ch.discardInput();
+    expect([ch.queuedBytes, ch.readBufferBytes]).toEqual([0, 0]);
+    peer.write(Uint8Array.of(4, 5));
+    await until(() => ch.bytesReceived === 5);
+    expect(ch.queuedBytes).toBe(0);
+  });
+
+  it("an accepted socket whose handle cannot read into a user buffer is read in Node's default mode, bytes and all", async () => {
+    let got!: (ch: TcpChannel) => void;
+    const accepted = new Promise<TcpChannel>((resolve) => { got = resolve; });
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      (socket as unknown as { _handle: { useUserBuffer?: unknown } })._handle.useUserBuffer = undefined;
+      got(TcpChannel.accept(socket, { peer: "the source" }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const peer = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port });
+    peer.on("error", () => undefined);
+    const ch = await accepted;
+    cleanups.push(() => { ch.destroy(); peer.destroy(); return new Promise((r) => server.close(r)); });
+    expect([ch.peer, ch.readBufferBytes]).toEqual(["the source", 0]);
+    peer.write(Uint8Array.of(1, 2, 3));
+    expect([...(await ch.read(3))]).toEqual([1, 2, 3]);
   });
 });
 
@@ -171,6 +213,25 @@ describe("TcpChannel: receiving", () => {
     expect(ch.socket.isPaused()).toBe(true);
     await ch.receive();
     expect(ch.socket.isPaused()).toBe(ch.queuedBytes >= 4);
+  });
+
+  it("a receive that leaves the queue at or above the high-water mark keeps the socket paused; end() with no parts sends nothing", async () => {
+    const { ch, peer } = await pair({ accept: { receiveHighWaterBytes: 4 } });
+    peer.write(Uint8Array.of(1));
+    await until(() => ch.queuedBytes === 1);
+    peer.write(Uint8Array.of(2, 3, 4, 5));
+    await until(() => ch.queuedBytes === 5);
+    expect(ch.socket.isPaused()).toBe(true);
+    expect([...(await ch.receive())!]).toEqual([1]);
+    expect([ch.queuedBytes, ch.socket.isPaused()]).toEqual([4, true]);
+    expect([...(await ch.receive())!]).toEqual([2, 3, 4, 5]);
+    expect([ch.queuedBytes, ch.socket.isPaused()]).toEqual([0, false]);
+    const got: Buffer[] = [];
+    peer.on("data", (d: Buffer) => got.push(d));
+    const ended = new Promise<void>((r) => peer.once("end", () => r()));
+    ch.end();
+    await ended;
+    expect([got.length, ch.bytesSent]).toEqual([0, 0]);
   });
 
   it("read(n) takes exactly n bytes across reads and keeps the rest for the next receive; a peer that ends first is ERR_PEER_CLOSED saying how far", async () => {
@@ -296,7 +357,7 @@ describe("TcpChannel: failures", () => {
     const arriving = readFromSocket(peer, 3);
     void ch.send(Uint8Array.of(1, 2, 3)).catch(() => undefined);
     const why = new HypermemError(ErrorCode.Busy, "busy");
-    ch.dismiss(why, 1000);
+    ch.dismiss(why, 10_000); // the socket goes once the bytes are written, long before the linger time
     expect(await failure(reading)).toBe(why);
     expect([...(await arriving)]).toEqual([1, 2, 3]);
     await until(() => ch.socket.destroyed);
@@ -307,10 +368,12 @@ describe("TcpChannel: failures", () => {
   it("dismiss with a peer that does not read: the socket goes after the linger time", async () => {
     const { ch, peer } = await pair();
     peer.pause();
-    const big = new Uint8Array(32 << 20);
+    const big = new Uint8Array(96 << 20); // more than the kernel buffers on both sides take (tcp_rmem's maximum is 32 MiB here)
     void ch.send(big).catch(() => undefined);
-    ch.dismiss(new HypermemError(ErrorCode.Busy, "busy"), 30);
-    expect(ch.socket.destroyed).toBe(false);
+    const why = new HypermemError(ErrorCode.Busy, "busy");
+    ch.dismiss(why, 30);
+    ch.close(new Error("a later error")); // the first error wins: it does not cut the linger short
+    expect([ch.socket.destroyed, ch.error]).toEqual([false, why]);
     await until(() => ch.socket.destroyed);
   });
 });

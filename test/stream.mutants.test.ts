@@ -96,6 +96,31 @@ describe("PagePacker: counters and refusals", () => {
     expect(vm.host.stats().usedFrames).toBe(before);
   });
 
+  it("borrowed chunks: each view stays valid for chunkBuffers - 1 more chunks, then its buffer is reused", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
+    for (let pfn = 0; pfn < 4; pfn++) vm.write(pfn * PAGE, new Uint8Array(PAGE).fill(0x10 + pfn));
+    const p = new PagePacker(vm, { xbzrleCacheBytes: null, chunkBuffers: 3, borrowChunks: true });
+    const chunkOf = (pfn: number): Uint8Array => p.packChunk(p.scratchList([pfn]), 0, 1, "bulk", 0).chunk!;
+    const views = [0, 1, 2].map(chunkOf);
+    const copies = views.map((v) => v.slice());
+    expect(new Set(copies.map((c) => Buffer.from(c).toString("hex"))).size).toBe(3);
+    views.forEach((v, i) => expect(v).toEqual(copies[i]));
+    const d = chunkOf(3);
+    expect(views[0]).toEqual(d); // the ring of three buffers came round: the first view now shows the fourth chunk
+    expect([views[1], views[2]]).toEqual([copies[1], copies[2]]);
+    p.close();
+  });
+
+  it("exact refusals: an XBZRLE cache that is not a power of two of pages, a pfn past the guest's end", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
+    const e = thrown(() => new PagePacker(vm, { xbzrleCacheBytes: 3 * PAGE }));
+    expect([e.code, e.message, e.details]).toEqual([ErrorCode.BadOption, "xbzrleCacheBytes must be a power-of-two number of 4096-byte pages, got 12288 (3 pages)", { option: "xbzrleCacheBytes", value: 12288 }]);
+    const p = new PagePacker(vm, { xbzrleCacheBytes: null });
+    const r = thrown(() => p.packChunk(p.scratchList([0, 1, 40]), 0, 3, "bulk", 0));
+    expect([r.code, r.message, r.details]).toEqual([ErrorCode.GpaRange, `pfn list entry 2 is pfn 40, past the end of the 32-page guest of vm ${vm.id}`, { index: 2, pfn: 40 }]);
+    p.close();
+  });
+
   it("the scratch list grows for a longer list and keeps its entries", () => {
     const { packer } = source();
     const long = Array.from({ length: 2000 }, (_, i) => i % 32);
@@ -141,6 +166,23 @@ describe("StreamReceiver: counters, limits and endings", () => {
     const r = new StreamReceiver(host, { maxChunkBytes: 4096, maxStagedBytes: 4096 });
     expect([r.mode, r.maxChunkBytes, r.maxStagedBytes]).toEqual(["direct", 4096, 4096]);
     expect(thrown(() => new StreamReceiver(host, { colour: 1 } as never)).code).toBe(ErrorCode.UnknownOption);
+  });
+
+  it("each limit refused names its option; an unknown one names the receiver; a cut stream's error keeps its details", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const option = (limits: object): unknown => (thrown(() => new StreamReceiver(host, limits as never)).details as { option: unknown }).option;
+    expect([option({ maxGuestPages: 0 }), option({ maxChunkBytes: 7 }), option({ maxChunkBytes: 4096, maxStagedBytes: 4095 })]).toEqual(["maxGuestPages", "maxChunkBytes", "maxStagedBytes"]);
+    expect(thrown(() => new StreamReceiver(host, { colour: 1 } as never)).message).toMatch(/^StreamReceiver: unknown option "colour"/);
+    const s = stream();
+    const r = new StreamReceiver(host);
+    r.push(s.header);
+    r.push(s.chunks[0].subarray(0, 10));
+    const cut = thrown(() => r.finish());
+    expect(cut.code).toBe(ErrorCode.StreamTruncated);
+    expect([cut.message, cut.details]).toEqual([
+      `stream ended after ${s.header.length + 10} bytes, in the header of chunk 0 (10 of 16 bytes), without END_STREAM`,
+      { offset: s.header.length + 10, chunk: 0, phase: "chunk-header", have: 10, need: 16 },
+    ]);
   });
 
   it("epochs mode: an epoch that would stage more than maxStagedBytes is refused, naming the sizes; the guest stays at the last COMMIT", () => {

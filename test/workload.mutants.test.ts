@@ -122,6 +122,43 @@ describe("GuestWorkload on a clock", () => {
   });
 });
 
+describe("GuestWorkload's descriptor slot", () => {
+  it("a second close does not free the slot another workload took since: a third workload gets a slot of its own", () => {
+    const vm = createHost({ memoryMiB: 16 }).createVm({ memoryMiB: 1 });
+    const first = vm.startWorkload({ kind: "uniform", ratePerSec: 1000, seed: 1 });
+    first.close();
+    const second = vm.startWorkload({ kind: "uniform", ratePerSec: 1000, seed: 2 });
+    second.runFor(1e9);
+    const desc = second.generator.save().desc;
+    first.close();
+    const third = vm.startWorkload({ kind: "zipf", s: 1.2, ratePerSec: 1000, seed: 3 });
+    expect(second.generator.save().desc).toEqual(desc);
+    second.close();
+    third.close();
+  });
+
+  it("a trace file that fails its check throws ERR_TRACE_FORMAT and leaves no slot taken", () => {
+    const path = tmpPath();
+    writeFileSync(path, Buffer.alloc(TRACE_HEADER_BYTES + 16, 0x41));
+    const vm = createHost({ memoryMiB: 16 }).createVm({ memoryMiB: 1 });
+    expect(thrownError(() => vm.startWorkload({ kind: "trace", path }))).toMatchObject({ code: "ERR_TRACE_FORMAT" });
+    const open = Array.from({ length: 256 }, () => vm.startWorkload({ kind: "sequential" }));
+    expect(thrownError(() => vm.startWorkload({ kind: "sequential" }))).toMatchObject({ code: "ERR_HOST_LIMIT" });
+    open.forEach((w) => w.close());
+  });
+
+  it("a trace that ran out issues nothing, so it runs on a paused VM without ERR_VM_PAUSED", () => {
+    const path = tmpPath();
+    recordTrace(path, { kind: "uniform", ratePerSec: 1000 }, 256, 10);
+    const vm = createHost({ memoryMiB: 16 }).createVm({ memoryMiB: 1 });
+    const w = vm.startWorkload({ kind: "trace", path });
+    expect(w.runFor(1e9)).toEqual({ accesses: 10, durationNs: 1e9, more: false });
+    vm.pause();
+    expect(w.runFor(1e9)).toEqual({ accesses: 0, durationNs: 1e9, more: false });
+    w.close();
+  });
+});
+
 describe("trace files", () => {
   it("TraceReader: remaining, rewind, a read into a buffer smaller than a record, and no read after close", () => {
     const path = tmpPath();
