@@ -130,6 +130,16 @@ function dirty(vm: Vm, pfn: number, count: number, fill: number): void {
   vm.write(pfn * PAGE, new Uint8Array(count * PAGE).fill(fill));
 }
 
+/** A dirty hook that runs `write` once in round 0 and once in round 1, at the first progress report of each. */
+function inRoundsZeroAndOne(write: (p: MigrationProgress, vm: Vm) => void): (p: MigrationProgress, vm: Vm) => void {
+  const seen = new Set<number>();
+  return (p, v) => {
+    if (seen.has(p.round) || p.round > 1) return;
+    seen.add(p.round);
+    write(p, v);
+  };
+}
+
 /** `actual` equals `expected` element by element, to 9 decimals. */
 function expectClose(actual: number[], expected: number[]): void {
   expect(actual.length).toBe(expected.length);
@@ -422,13 +432,8 @@ describe("precopy: XBZRLE", () => {
 
   it("pages dirtied with the bytes they had are consumed unsent, and their lookups still take encode time", async () => {
     const { vm, destination } = guest(256, 64);
-    const seen = new Set<number>();
     const done = await run(vm, destination, { downtimeLimitNs: 1e6, xbzrleCacheBytes: 2 ** 20, xbzrleEncodeNsPerPage: 1e6 }, {
-      dirty: (p, v) => {
-        if (seen.has(p.round) || p.round > 1) return;
-        seen.add(p.round);
-        dirty(v, 100, 40, 0x77);
-      },
+      dirty: inRoundsZeroAndOne((_, v) => dirty(v, 100, 40, 0x77)),
     });
     const { r, wire } = done;
     expect(r.status).toBe("completed");
@@ -443,13 +448,8 @@ describe("precopy: XBZRLE", () => {
 describe("precopy: rounds that send nothing but took time", () => {
   it("Xen: a round whose pages were all unchanged (XBZRLE hits) ends at its pass, after its encode time, not as an idle pass", async () => {
     const { vm, destination } = guest(256, 64);
-    const seen = new Set<number>();
     const done = await run(vm, destination, { policy: "xen", xbzrleCacheBytes: 2 ** 20, xbzrleEncodeNsPerPage: 1e6 }, {
-      dirty: (p, v) => {
-        if (seen.has(p.round) || p.round > 1) return;
-        seen.add(p.round);
-        dirty(v, 100, 60, 0x77);
-      },
+      dirty: inRoundsZeroAndOne((_, v) => dirty(v, 100, 60, 0x77)),
     });
     const { r, wire } = done;
     expect(r.status).toBe("completed");
@@ -470,13 +470,10 @@ describe("precopy: rounds that send nothing but took time", () => {
 describe("precopy: XBZRLE overflow", () => {
   it("pages rewritten whole after they were cached overflow: sent as PAGE records, their encode time spent", async () => {
     const { vm, destination } = guest(256, 64);
-    const seen = new Set<number>();
     const done = await run(vm, destination, { policy: "xen", xbzrleCacheBytes: 2 ** 20, xbzrleEncodeNsPerPage: 1e6 }, {
-      dirty: (p, v) => {
-        if (seen.has(p.round) || p.round > 1) return;
-        seen.add(p.round);
+      dirty: inRoundsZeroAndOne((p, v) => {
         for (let i = 0; i < 60; i++) v.write((100 + i) * PAGE, Uint8Array.from({ length: PAGE }, (_, j) => (j * 31 + i * 7 + p.round * 101) & 0xff));
-      },
+      }),
     });
     const { r, wire } = done;
     expect(r.status).toBe("completed");
