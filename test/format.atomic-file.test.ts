@@ -1,13 +1,14 @@
 // Crash-safe files (src/format/atomic-file.ts): commit, abort, mode 0o600,
 // and a failure at each step (real ones, and OS errors injected into node:fs
 // where root cannot provoke them) leaving the target as it was and no
-// temporary file behind.
+// temporary file behind; the same for writeFileAtomicAsync, whose steps are
+// node:fs's callback calls.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
-import { AtomicFile, FILE_MODE, writeFileAtomic } from "../src/format/atomic-file.js";
+import { AtomicFile, FILE_MODE, writeFileAtomic, writeFileAtomicAsync } from "../src/format/atomic-file.js";
 
 /** The next failing call: node:fs function `name` throws `code` on its (skip+1)-th call. */
 const inject = vi.hoisted(() => ({ plan: null as null | { name: string; code: string; skip: number } }));
@@ -21,8 +22,23 @@ vi.mock("node:fs", async (importOriginal) => {
     }
     return fn(...args);
   }) as unknown as F;
+  /** The same for a callback-style call: the callback gets the failure. */
+  const wrapCb = (name: string, fn: (...args: unknown[]) => unknown) => (...args: unknown[]): void => {
+    const plan = inject.plan;
+    if (plan && plan.name === name && plan.skip-- === 0) {
+      inject.plan = null;
+      const callback = args.pop() as (err: Error) => void;
+      process.nextTick(callback, Object.assign(new Error(`${plan.code}: injected failure, ${name}`), { code: plan.code }));
+      return;
+    }
+    fn(...args);
+  };
   return {
     ...fs,
+    open: wrapCb("open", fs.open as never),
+    write: wrapCb("write", fs.write as never),
+    fsync: wrapCb("fsync", fs.fsync as never),
+    rename: wrapCb("rename", fs.rename as never),
     openSync: wrap("openSync", fs.openSync),
     writeSync: wrap("writeSync", fs.writeSync),
     fsyncSync: wrap("fsyncSync", fs.fsyncSync),
@@ -161,6 +177,60 @@ describe("failures are ERR_FILE_IO naming the path and the OS code, and leave th
     f.append(bytes(10));
     inject.plan = { name: "fsyncSync", code: "EIO", skip: 1 }; // the file's fsync passes, the folder's fails
     const e = expectFileIo(() => f.commit(), path, "EIO", "fsync the folder of");
+    expect(e.message).toContain("the new file is in place");
+    expectSame(path, bytes(10));
+  });
+});
+
+describe("writeFileAtomicAsync: the same steps on the thread pool", () => {
+  async function expectFileIoAsync(run: Promise<unknown>, path: string, osCode: string, step: string): Promise<HypermemError> {
+    const e = await run.then(() => expect.fail("expected a HypermemError"), (err: unknown) => err as HypermemError);
+    expect(e).toBeInstanceOf(HypermemError);
+    expect(e.code).toBe(ErrorCode.FileIo);
+    expect(e.details).toMatchObject({ path, osCode, step });
+    expect(e.message).toContain(path);
+    return e;
+  }
+
+  it("writes the bytes with mode 0o600, replacing a wider file", async () => {
+    const path = target("async");
+    writeFileSync(path, "old", { mode: 0o644 });
+    const data = bytes(200_000, 7);
+    await writeFileAtomicAsync(path, data);
+    expectSame(path, data);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it("a missing folder (ENOENT) and a target that is a folder: ERR_FILE_IO, the folder intact", async () => {
+    const missing = join(dir, "no-such-folder", "f.bin");
+    await expectFileIoAsync(writeFileAtomicAsync(missing, bytes(4)), missing, "ENOENT", "create a temporary file for");
+    const folder = join(dir, `folder-${n++}`);
+    mkdirSync(folder);
+    writeFileSync(join(folder, "inside"), "x");
+    await expectFileIoAsync(writeFileAtomicAsync(folder, bytes(4)), folder, "EISDIR", "rename the temporary file onto");
+    expect(readFileSync(join(folder, "inside"), "utf8")).toBe("x");
+  });
+
+  const steps: [string, string, number, string][] = [
+    ["open", "EACCES", 0, "create a temporary file for"],
+    ["write", "ENOSPC", 0, "write"],
+    ["fsync", "EIO", 0, "fsync"],
+    ["rename", "EXDEV", 0, "rename the temporary file onto"],
+  ];
+  for (const [name, code, skip, step] of steps) {
+    it(`${code} from ${name}: the old file stays, no temporary file`, async () => {
+      const path = target("async");
+      writeFileSync(path, "previous contents");
+      inject.plan = { name, code, skip };
+      await expectFileIoAsync(writeFileAtomicAsync(path, bytes(10)), path, code, step);
+      expect(readFileSync(path, "utf8")).toBe("previous contents");
+    });
+  }
+
+  it("a failed fsync of the folder after the rename says the file is in place", async () => {
+    const path = target("async");
+    inject.plan = { name: "fsync", code: "EIO", skip: 1 };
+    const e = await expectFileIoAsync(writeFileAtomicAsync(path, bytes(10)), path, "EIO", "fsync the folder of");
     expect(e.message).toContain("the new file is in place");
     expectSame(path, bytes(10));
   });

@@ -6,7 +6,9 @@
 // throw, so nothing after it reaches the disk, as with a kill -9 (the page
 // cache keeps what was written before; so fsync and fdatasync are counted as
 // crash points but not run, which keeps the ~35 scenarios fast). A restart revives the file system and
-// the next connection sweeps the folder as a new destination would.
+// the next connection sweeps the folder as a new destination would. The
+// callback-style calls of the commits on libuv's thread pool are crash
+// points too: the kill reaches their callbacks.
 //
 // The scenario: attempt 1 dies right after its second commit (two intervals
 // acknowledged); attempt 2 resumes and dies at call k; attempt 3 must resume
@@ -50,7 +52,36 @@ vi.mock("node:fs", async (importOriginal) => {
       return out;
     };
   };
+  /** The same for a callback-style call (the thread-pool commits): the callback gets the kill. */
+  const changingCb = (name: string, isChange: (args: unknown[]) => boolean = () => true, skip = false) => {
+    const real = (fs as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+    return (...args: unknown[]): void => {
+      if (!isChange(args)) { real(...args); return; }
+      const callback = args.pop() as (err: Error | null, ...rest: unknown[]) => void;
+      if (kill.dead) { process.nextTick(callback, killed(name)); return; }
+      const done = (err: Error | null, ...rest: unknown[]): void => {
+        if (err) { callback(err); return; }
+        if (kill.dead) { callback(killed(name)); return; }
+        kill.calls++;
+        if (kill.calls === kill.atCall || kill.when?.(name, args)) {
+          kill.dead = true;
+          callback(killed(name));
+          return;
+        }
+        callback(null, ...rest);
+      };
+      if (skip) process.nextTick(done, null);
+      else real(...args, done);
+    };
+  };
   const wrapped = {
+    open: changingCb("open", (a) => typeof a[1] === "string" && a[1] !== "r"),
+    write: changingCb("write"),
+    fchmod: changingCb("fchmod"),
+    fsync: changingCb("fsync", undefined, true),
+    fdatasync: changingCb("fdatasync", undefined, true),
+    rename: changingCb("rename"),
+    unlink: changingCb("unlink"),
     openSync: changing("openSync", (a) => a[1] !== undefined && a[1] !== "r"),
     writeSync: changing("writeSync"),
     ftruncateSync: changing("ftruncateSync"),
@@ -116,7 +147,7 @@ afterEach(async () => {
 /** Attempt 1, killed right after its second commit's record is in place; returns what it acknowledged. */
 async function firstAttemptKilled(b: DiskBed, image: string): Promise<Attempt> {
   let records = 0;
-  kill.when = (name, args) => name === "renameSync" && String(args[1]).endsWith("/record") && ++records === 3;
+  kill.when = (name, args) => (name === "renameSync" || name === "rename") && String(args[1]).endsWith("/record") && ++records === 3;
   const a = await attempt(b, image);
   restart();
   return a;

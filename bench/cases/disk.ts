@@ -1,62 +1,87 @@
 // Wall-clock speed of a disk transfer (issue 17) beside a plain Node socket
-// moving the same bytes, in the same process and the same run. The image is
-// 128 MiB of random data (fill 1: no zero page to skip, so both sides move
-// the same bytes). The transfer is the whole library path: the listener's
-// handshake, sealed records (AES-256-GCM, or GMAC only: encryption off),
-// XXH3-64 of every block and SHA-256 of the whole file on both sides, an
-// fdatasync and a crash-safe record every 8 MiB, the final fsync and rename.
-// The baseline reads the image in 1 MiB pieces into a plain socket
-// (respecting 'drain'); the receiving end writes them to a file and fsyncs
-// it once at the end. Both are verified (the received file's SHA-256)
-// before anything is timed. Each pass times one transfer, then the plain
-// socket (alternating rounds); the scenario's figure is the transfer, and
-// its teardown prints the ratio of the medians (plain / transfer): the
-// issue's target is >= 0.8x. Both ends run on one thread here, so the
-// transfer pays its two SHA-256 and (encrypted) two AES-GCM passes on one
-// core (docs/disk-transfer.md, Figures).
+// moving the same bytes, in the same run. The image is 128 MiB of random
+// data (fill 1: no zero page to skip, so both sides move the same bytes).
+// As in use, the two ends are two processes: this one sends, and a child
+// process receives: `hypermem listen --disk-dir` for the transfer (the
+// whole library path: the listener's handshake, sealed records, AES-256-GCM
+// or GMAC only with encryption off, XXH3-64 of every block and SHA-256 of
+// the whole file on both sides, an fdatasync and a crash-safe record every
+// 8 MiB, the final fsync and rename), and a plain Node server for the
+// baseline, which writes what it receives to a file and fsyncs it once at
+// the end. The baseline's sender reads the image in 1 MiB pieces into a
+// plain socket (respecting 'drain'). Both are verified (the received
+// file's SHA-256) before anything is timed. Each pass times one transfer,
+// then the plain socket (alternating rounds); the scenario's figure is the
+// transfer, and its teardown prints the ratio of the medians (plain /
+// transfer): the issue's target is >= 0.8x (docs/disk-transfer.md, Figures).
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
-import { connect, createServer, type Server } from "node:net";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import type { ScenarioBench } from "../case.js";
-import { listenForMigrations, type MigrationListener } from "../../src/migration/listener.js";
 import { makeImage } from "../../src/storage/make-image.js";
-import { DISK_MAGIC } from "../../src/storage/protocol.js";
-import { diskStreamHandler } from "../../src/storage/receiver.js";
 import { sendDisk } from "../../src/storage/sender.js";
 import { DONE_FOLDER } from "../../src/storage/store.js";
 
 const IMAGE_BYTES = 128 * 2 ** 20;
 const CHUNK_BYTES = 2 ** 20;
-const TOKEN = new Uint8Array(32).fill(0x42);
+const TOKEN = "bench-disk-token-0123456789abcdef";
 const PASSES = 5;
+const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
-interface Bed { dir: string; image: string; sha256: string; encryption: boolean; listener: MigrationListener; plain: Server; plainPort: number; plainDone: () => Promise<void> }
+/**
+ * The baseline's receiving process: writes each connection's bytes to
+ * `path`, fsyncs once at the end, then ends its side (the sender's signal
+ * that the file is durable).
+ */
+const PLAIN_SERVER = `
+const net = require("node:net"), fs = require("node:fs");
+const server = net.createServer((socket) => {
+  const fd = fs.openSync(process.argv[1], "w", 0o600);
+  let at = 0;
+  socket.on("data", (b) => { at += fs.writeSync(fd, b, 0, b.length, at); });
+  socket.on("end", () => { fs.fsyncSync(fd); fs.closeSync(fd); socket.end(); });
+});
+server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));`;
+
+interface Receiver { readonly child: ChildProcess; readonly port: number }
+interface Bed { dir: string; image: string; sha256: string; encryption: boolean; listener: Receiver; plain: Receiver }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Starts a receiving process and waits for the port it prints (a JSON line with "port"). */
+function receiver(args: readonly string[], what: string): Promise<Receiver> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`${what} exited with ${code} before it listened`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const port = (JSON.parse(line) as { port?: number }).port;
+      if (port !== undefined) resolve({ child, port });
+    });
+  });
+}
 
 async function bed(encryption: boolean): Promise<Bed> {
   const dir = mkdtempSync(join(tmpdir(), "hypermem-bench-disk-"));
   mkdirSync(join(dir, "dst"));
   const img = makeImage(join(dir, "disk.raw"), IMAGE_BYTES, 1, 17);
-  const listener = await listenForMigrations({ port: 0, token: TOKEN, encryption, hostMiB: 1, streams: { [DISK_MAGIC]: diskStreamHandler({ dir: join(dir, "dst") }) } });
-  let finished: (() => void) | null = null;
-  const plain = createServer((socket) => {
-    const fd = openSync(join(dir, "plain.raw"), "w", 0o600);
-    let at = 0;
-    socket.on("data", (b: Buffer) => { at += writeSync(fd, b, 0, b.length, at); });
-    socket.on("end", () => { fsyncSync(fd); closeSync(fd); socket.end(); finished?.(); });
-  });
-  await new Promise<void>((r) => plain.listen(0, "127.0.0.1", () => r()));
-  const plainPort = (plain.address() as { port: number }).port;
-  return { dir, image: img.path, sha256: img.sha256, encryption, listener, plain, plainPort, plainDone: () => new Promise((r) => { finished = r; }) };
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
+  const listener = await receiver([
+    ...process.execArgv, CLI, "listen", "--port", "0", "--token-file", tokenFile, "--json", "--host-memory", "1MiB",
+    "--disk-dir", join(dir, "dst"), ...(encryption ? [] : ["--no-encryption"]),
+  ], "hypermem listen");
+  const plain = await receiver(["-e", PLAIN_SERVER, join(dir, "plain.raw")], "the plain server");
+  return { dir, image: img.path, sha256: img.sha256, encryption, listener, plain };
 }
 
-/** The image through a plain socket into a file; resolves once the file is fsynced. */
+/** The image through a plain socket into the other process's file; resolves once that file is fsynced. */
 async function plainSend(b: Bed): Promise<void> {
-  const done = b.plainDone();
-  const socket = connect({ host: "127.0.0.1", port: b.plainPort });
+  const socket = connect({ host: "127.0.0.1", port: b.plain.port });
   await new Promise<void>((r) => socket.once("connect", () => r()));
   const fd = openSync(b.image, "r");
   const buf = Buffer.allocUnsafe(CHUNK_BYTES);
@@ -69,8 +94,10 @@ async function plainSend(b: Bed): Promise<void> {
   } finally {
     closeSync(fd);
   }
+  const durable = new Promise((r) => socket.once("end", r));
+  socket.resume();
   socket.end();
-  await done;
+  await durable;
 }
 
 /**
@@ -85,7 +112,7 @@ function clearDestination(b: Bed): void {
 
 /** One whole transfer; fails unless every block of the image was sent. */
 async function diskSend(b: Bed): Promise<void> {
-  const r = await sendDisk(b.image, { host: "127.0.0.1", port: b.listener.address.port, token: TOKEN, encryption: b.encryption, retryDelaysMs: [] });
+  const r = await sendDisk(b.image, { host: "127.0.0.1", port: b.listener.port, token: new TextEncoder().encode(TOKEN), encryption: b.encryption, retryDelaysMs: [] });
   if (r.blockBytesSent !== IMAGE_BYTES) throw new Error(`disk-transfer: ${r.blockBytesSent} bytes of blocks sent, not the image's ${IMAGE_BYTES}`);
 }
 
@@ -117,8 +144,8 @@ function scenario(name: string, encryption: boolean): ScenarioBench {
           const disk = median(diskMs.slice(1));
           const plain = median(plainMs.slice(1));
           console.log(`${name}: ${disk.toFixed(0)} ms, plain socket + fs ${plain.toFixed(0)} ms, same bytes, alternating rounds: ${(plain / disk).toFixed(2)}x (target >= 0.8x)`);
-          void b.listener.close();
-          b.plain.close();
+          b.listener.child.kill();
+          b.plain.child.kill();
           rmSync(b.dir, { recursive: true, force: true });
         },
       };

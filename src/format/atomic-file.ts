@@ -9,13 +9,17 @@
 //     .commit()                    fsync, close, rename onto path, fsync <folder>
 //     .abort()                     close, unlink the temporary file
 //
+//   writeFileAtomic(path, bytes)       all of the above in one call
+//   writeFileAtomicAsync(path, bytes)  the same steps on libuv's thread pool,
+//                                      so the event loop goes on meanwhile
+//
 // A failure at any step is ERR_FILE_IO naming the path, the step and the OS
 // code (ENOSPC, EISDIR, ENOENT, EACCES...); it removes the temporary file and
 // leaves the target as it was (the one exception: the folder fsync after the
 // rename, when the new file is in place but may not survive a crash).
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync,
+  close, closeSync, fchmod, fchmodSync, fsync, fsyncSync, open, openSync, rename, renameSync, statSync, unlink, unlinkSync, write, writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, HypermemError } from "../errors.js";
@@ -56,7 +60,7 @@ export class AtomicFile {
     if (isFolder) {
       throw fileIoError(path, "replace", Object.assign(new Error("the target is a folder"), { code: "EISDIR" }));
     }
-    const tmpPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    const tmpPath = tmpPathFor(path);
     let fd: number;
     try {
       fd = openSync(tmpPath, "wx", FILE_MODE);
@@ -131,6 +135,17 @@ export class AtomicFile {
   }
 }
 
+/** A fresh temporary file's path in the folder of `path`. */
+function tmpPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+}
+
+/** The error of a failed folder fsync: the new file is in place, its rename may not survive a crash. */
+function folderSyncError(path: string, err: unknown): HypermemError {
+  const e = fileIoError(path, "fsync the folder of", err, { folder: dirname(path) });
+  return new HypermemError(e.code, `${e.message}; the new file is in place but its rename may not survive a crash`, { ...e.details });
+}
+
 /** fsync the folder of `path` so the rename into it is durable. */
 function syncFolder(path: string): void {
   if (process.platform === "win32") return; // folders cannot be opened for fsync there; the rename is what Windows offers
@@ -140,8 +155,7 @@ function syncFolder(path: string): void {
     fd = openSync(folder, "r");
     fsyncSync(fd);
   } catch (err) {
-    const e = fileIoError(path, "fsync the folder of", err, { folder });
-    throw new HypermemError(e.code, `${e.message}; the new file is in place but its rename may not survive a crash`, { ...e.details });
+    throw folderSyncError(path, err);
   } finally {
     if (fd >= 0) closeSync(fd);
   }
@@ -152,4 +166,46 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   const file = AtomicFile.open(path);
   file.append(bytes);
   file.commit();
+}
+
+/** The callback-style fs call `run` as a promise (node:fs's callback API: the crash tests wrap it by name). */
+function viaPool<T = void>(run: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
+/**
+ * writeFileAtomic with every step on libuv's thread pool: the caller's event
+ * loop keeps running through the fsyncs. Same steps, errors and guarantees.
+ */
+export async function writeFileAtomicAsync(path: string, bytes: Uint8Array): Promise<void> {
+  const tmpPath = tmpPathFor(path);
+  let fd = -1;
+  const step = async (name: string, run: () => Promise<unknown>): Promise<void> => {
+    try {
+      await run();
+    } catch (err) {
+      if (fd >= 0) await viaPool((done) => close(fd, done)).catch(() => undefined);
+      fd = -1;
+      await viaPool((done) => unlink(tmpPath, done)).catch(() => undefined);
+      throw fileIoError(path, name, err, { tmpPath });
+    }
+  };
+  await step("create a temporary file for", async () => { fd = await viaPool<number>((done) => open(tmpPath, "wx", FILE_MODE, done)); });
+  await step("set the mode of", () => viaPool((done) => fchmod(fd, FILE_MODE, done)));
+  await step("write", async () => {
+    for (let at = 0; at < bytes.byteLength;) at += await viaPool<number>((done) => write(fd, bytes, at, bytes.byteLength - at, at, done));
+  });
+  await step("fsync", () => viaPool((done) => fsync(fd, done)));
+  await step("close", async () => { const f = fd; fd = -1; await viaPool((done) => close(f, done)); });
+  await step("rename the temporary file onto", () => viaPool((done) => rename(tmpPath, path, done)));
+  if (process.platform === "win32") return;
+  let folder = -1;
+  try {
+    folder = await viaPool<number>((done) => open(dirname(path), "r", done));
+    await viaPool((done) => fsync(folder, done));
+  } catch (err) {
+    throw folderSyncError(path, err);
+  } finally {
+    if (folder >= 0) await viaPool((done) => close(folder, done)).catch(() => undefined);
+  }
 }

@@ -14,12 +14,17 @@
 //   crash-safely, then ACK ──► FINISH: the file's SHA-256 compared, the file
 //   renamed into place, DONE.
 //
+// A commit (fdatasync, record) runs on libuv's thread pool while the next
+// blocks arrive and are written, one commit at a time: the disk's flush
+// overlaps the network and the hashing, as a plain copy's single final fsync
+// overlaps nothing. A commit claims only the blocks written before it began.
+//
 // On any failure (a bad message, a cut connection, the idle timeout, a full
 // or read-only folder) the partial transfer goes to the fragment store with
 // the record of its last commit (nothing past it counts), or is deleted when
 // nothing was committed; the peer is told why; the listener serves on.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { fileIoError, FILE_MODE } from "../format/atomic-file.js";
@@ -30,7 +35,7 @@ import {
   decodeBlock, decodeDigestMessage, decodeHello, decodeStart, DISK_HELLO, encodeAck, encodeConflict, encodeDigestMessage, encodeOffer,
   maxPayloadFor, MessageReader, messageName, Msg, protocolError, Reason, REASON_TEXT, type BlockMessage, type Hello,
 } from "./protocol.js";
-import { writeRecord, type DiskRecord } from "./record.js";
+import { writeRecord, writeRecordAsync, type DiskRecord } from "./record.js";
 import { DiskStore, syncFolder } from "./store.js";
 
 /** One authenticated connection, as the listener hands it to a stream handler. */
@@ -164,6 +169,15 @@ class PartialTransfer {
       throw fileIoError(this.dataPath, "fdatasync", err);
     }
     writeRecord(this.recordPath, record);
+    this.record = record;
+  }
+
+  /** commit() on libuv's thread pool; the blocks written after the call are not in `record` and need not be durable. */
+  async commitAsync(record: DiskRecord): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      fdatasync(this.fd, (err) => (err ? reject(fileIoError(this.dataPath, "fdatasync", err)) : resolve()));
+    });
+    await writeRecordAsync(this.recordPath, record);
     this.record = record;
   }
 
@@ -303,6 +317,9 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
   let partial: PartialTransfer | null = null;
   let name: string | null = null;
   let receivedBytes = 0;
+  // The commit in flight (it never rejects: its error waits in commitError for the loop to throw).
+  let commit: Promise<void> = Promise.resolve();
+  let commitError: unknown = null;
   try {
     const helloBytes = await atLeast(sc, connection.first, DISK_HELLO.byteLength);
     const hello = decodeHello(helloBytes.subarray(0, DISK_HELLO.byteLength), `the disk hello from ${peer}`);
@@ -359,6 +376,8 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
       const m = await next();
       if (m.type === Msg.Finish) {
         if (expected !== hello.sizeBytes) throw protocolError(`FINISH from ${peer} at offset ${expected} of a ${hello.sizeBytes}-byte disk`, { field: "offset", value: expected });
+        await commit;
+        if (commitError !== null) throw commitError;
         const theirs = decodeDigestMessage(Msg.Finish, m.payload);
         const ours = new Uint8Array(partial.whole.digest());
         if (!sameBytes(ours, theirs)) {
@@ -390,14 +409,19 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
       partial.write(b.offset, b.pages, b.data);
       hashes.push(got);
       expected += length;
+      if (commitError !== null) throw commitError;
       if (expected - committed >= interval || expected === hello.sizeBytes) {
-        partial.commit({ ...partial.record, committedBytes: expected, hashes: hashes.slice(), updatedMs: o.now() });
+        await commit;
+        if (commitError !== null) throw commitError;
+        const p = partial;
+        const record: DiskRecord = { ...p.record, committedBytes: expected, hashes: hashes.slice(), updatedMs: o.now() };
         committed = expected;
-        await sc.send(encodeAck(committed));
+        commit = p.commitAsync(record).then(() => sc.send(encodeAck(record.committedBytes))).catch((err: unknown) => { commitError ??= err; });
       }
     }
   } catch (err) {
     const e = err instanceof HypermemError ? err : new HypermemError(ErrorCode.DiskProtocol, String((err as Error)?.message ?? err));
+    await commit; // its record, or none, is the fragment's
     let fragmentKept = false;
     const committedBytes = partial?.record.committedBytes ?? 0;
     if (partial && store && name) {

@@ -27,7 +27,7 @@
 import { readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { ErrorCode, HypermemError } from "../errors.js";
-import { writeFileAtomic } from "../format/atomic-file.js";
+import { writeFileAtomic, writeFileAtomicAsync } from "../format/atomic-file.js";
 import { defineHeader } from "../format/header.js";
 import { BLOCK_HASH_BYTES, checkImageName, GENERATION_BYTES, MAX_NAME_BYTES } from "./identity.js";
 
@@ -108,6 +108,11 @@ export function decodeRecord(bytes: Uint8Array, source: string): DiskRecord {
 /** Writes the record crash-safely. */
 export function writeRecord(path: string, r: DiskRecord): void {
   writeFileAtomic(path, encodeRecord(r));
+}
+
+/** writeRecord off the event loop (the same crash-safe steps on libuv's thread pool). */
+export function writeRecordAsync(path: string, r: DiskRecord): Promise<void> {
+  return writeFileAtomicAsync(path, encodeRecord(r));
 }
 
 /** Reads and decodes the record at `path`. ERR_FILE_IO when it cannot be read. */
