@@ -114,6 +114,8 @@ export const ErrorCode = {
   DiskOffsetConflict: "ERR_DISK_OFFSET_CONFLICT",
   /** The source image changed while it was being sent (its size, times or inode moved). */
   DiskSourceChanged: "ERR_DISK_SOURCE_CHANGED",
+  /** Another live process serves this disk folder (its lock file names it): two destinations would sweep each other's fragments. */
+  DiskFolderLocked: "ERR_DISK_FOLDER_LOCKED",
 
   // Hypervisor swap (src/swap).
   /** The swap file has no free slot: the page that needed one stays in memory. */

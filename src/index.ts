@@ -160,6 +160,7 @@ export {
 // Resumable virtual-disk transfer (src/storage, docs/disk-transfer.md).
 export { sendDisk, type SendAttempt, type SendDiskResult } from "./storage/sender.js";
 export { diskStreamHandler, serveDisk, type DiskConnection } from "./storage/receiver.js";
+export { LOCK_FILE, lockDiskFolder } from "./storage/folder-lock.js";
 export {
   DISK_DEFAULTS, resolveDiskServeOptions, resolveSendDiskOptions, type DiskReport, type DiskServeOptions, type ResolvedDiskServeOptions,
   type ResolvedSendDiskOptions, type SendDiskOptions, type SendProgress, type SendStart,

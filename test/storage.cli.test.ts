@@ -1,10 +1,10 @@
 // The disk commands as a user types them: `hypermem listen --disk-dir` in a
 // child process receiving `hypermem disk send` beside migrations (same
-// token), `disk make-image` and `disk fragments` with --json, and bad
-// options refused naming the flag as typed.
+// token), `disk make-image` and `disk fragments` with --json, one listener
+// per --disk-dir (its lock), and bad options refused naming the flag as typed.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,6 +85,37 @@ describe("hypermem disk", () => {
     await waitFor('"event":"disk-received"');
     listener.kill("SIGTERM");
   }, 120_000);
+
+  it("one listener per --disk-dir: a second is refused naming the holder; a killed holder's lock is taken over and released at exit", async () => {
+    const folder = join(dir, "locked");
+    mkdirSync(folder);
+    writeFileSync(join(dir, "lock-secret.txt"), randomBytes(32).toString("hex"), { mode: 0o600 });
+    const start = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, [...CLI_ARGS, "listen", "--port", "0", "--token-file", join(dir, "lock-secret.txt"), "--disk-dir", folder, "--json"], { env: { ...process.env, NO_COLOR: "1" } });
+      children.push(child);
+      let out = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on("data", (b: Buffer) => { out += b.toString(); if (out.includes('"event":"listening"')) resolve(); });
+        child.once("exit", (code) => reject(new Error(`listen exited with ${code}: ${out}`)));
+      });
+      return child;
+    };
+    const exited = (c: ChildProcess): Promise<unknown> => new Promise((r) => c.once("exit", r));
+    const first = await start();
+    const second = await runCliCaptured(["listen", "--port", "0", "--token-file", join(dir, "lock-secret.txt"), "--disk-dir", folder]);
+    expect(second.status).not.toBe(0);
+    expect(second.stderr).toContain(`--disk-dir ${folder}: process ${first.pid} already serves this disk folder`);
+    const killed = exited(first);
+    first.kill("SIGKILL");
+    await killed;
+    expect(statSync(join(folder, ".hypermem-lock")).isFile()).toBe(true); // left by the kill
+    const third = await start();
+    expect(readFileSync(join(folder, ".hypermem-lock"), "utf8")).toBe(String(third.pid));
+    const closed = exited(third);
+    third.kill("SIGTERM");
+    await closed;
+    expect(existsSync(join(folder, ".hypermem-lock"))).toBe(false);
+  }, 60_000);
 
   it("refuses bad options naming the flag as typed", async () => {
     const cases: Array<[string[], string]> = [

@@ -14,6 +14,7 @@ import { PROTECTION_MAGIC } from "../checkpoint/tcp-format.js";
 import { statSync } from "node:fs";
 import { DISK_MAGIC } from "../storage/protocol.js";
 import type { DiskReport } from "../storage/options.js";
+import { lockDiskFolder } from "../storage/folder-lock.js";
 import { diskStreamHandler } from "../storage/receiver.js";
 import { LISTENER_DEFAULTS, listenForMigrations, type ListenerReport } from "../migration/listener.js";
 import { duration, flag, inputFile, integer, rate, size, text } from "./option-kinds.js";
@@ -120,32 +121,38 @@ export const listenCommand = defineCommand({
     const hostMiB = v["host-memory"] / 2 ** 20;
     const print = (obj: object, line: string): void => { ctx.stdout.write(`${v.json ? JSON.stringify(obj) : line}\n`); };
     const encryption = !v["no-encryption"];
-    const listener = await listenForMigrations({
-      port: v.port, bindAddress: v.host, token: v.tokenFile.token, encryption, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
-      maxHandshakes: v["max-handshakes"], handshakeTimeoutMs: v["handshake-timeout"] / 1e6,
-      minRateBytesPerSec: v["min-rate"], progressWindowMs: v["progress-window"] / 1e6,
-      releaseHostAfterMs: v["keep-host-memory"] ? null : LISTENER_DEFAULTS.releaseHostAfterMs,
-      onReport: (r) => print(r, formatReport(r)),
-      streams: {
-        [PROTECTION_MAGIC]: (c) => serveProtection(c, { onReport: (r) => print(r, formatProtection(r)) }),
-        ...(v["disk-dir"] === undefined ? {} : {
-          [DISK_MAGIC]: diskStreamHandler({
-            dir: v["disk-dir"], progressIntervalBytes: v["disk-interval"], fragmentTtlMs: v["fragment-ttl"] / 1e6, maxStoreBytes: v["fragment-store-limit"],
-            onReport: (r) => print(r, formatDisk(r)),
+    const diskDir = v["disk-dir"];
+    const releaseDiskDir = diskDir === undefined ? () => undefined : lockDiskFolder(diskDir, `--disk-dir ${diskDir}`);
+    try {
+      const listener = await listenForMigrations({
+        port: v.port, bindAddress: v.host, token: v.tokenFile.token, encryption, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
+        maxHandshakes: v["max-handshakes"], handshakeTimeoutMs: v["handshake-timeout"] / 1e6,
+        minRateBytesPerSec: v["min-rate"], progressWindowMs: v["progress-window"] / 1e6,
+        releaseHostAfterMs: v["keep-host-memory"] ? null : LISTENER_DEFAULTS.releaseHostAfterMs,
+        onReport: (r) => print(r, formatReport(r)),
+        streams: {
+          [PROTECTION_MAGIC]: (c) => serveProtection(c, { onReport: (r) => print(r, formatProtection(r)) }),
+          ...(v["disk-dir"] === undefined ? {} : {
+            [DISK_MAGIC]: diskStreamHandler({
+              dir: v["disk-dir"], progressIntervalBytes: v["disk-interval"], fragmentTtlMs: v["fragment-ttl"] / 1e6, maxStoreBytes: v["fragment-store-limit"],
+              onReport: (r) => print(r, formatDisk(r)),
+            }),
           }),
-        }),
-      },
-    });
-    const { host, port } = listener.address;
-    const protection = encryption ? "encrypted" : "authenticated only, not encrypted";
-    print({ event: "listening", host, port, hostMiB, encryption }, `listening on ${host}:${port} (host memory ${formatBytes(hostMiB * 2 ** 20)}, ${protection})`);
-    const interrupted = ctx.interrupts();
-    await new Promise<void>((resolve) => {
-      if (interrupted.aborted) resolve();
-      interrupted.addEventListener("abort", () => resolve(), { once: true });
-    });
-    await listener.close();
-    print({ event: "closed", served: listener.served }, `closed after ${listener.served} connections`);
-    return 0;
+        },
+      });
+      const { host, port } = listener.address;
+      const protection = encryption ? "encrypted" : "authenticated only, not encrypted";
+      print({ event: "listening", host, port, hostMiB, encryption }, `listening on ${host}:${port} (host memory ${formatBytes(hostMiB * 2 ** 20)}, ${protection})`);
+      const interrupted = ctx.interrupts();
+      await new Promise<void>((resolve) => {
+        if (interrupted.aborted) resolve();
+        interrupted.addEventListener("abort", () => resolve(), { once: true });
+      });
+      await listener.close();
+      print({ event: "closed", served: listener.served }, `closed after ${listener.served} connections`);
+      return 0;
+    } finally {
+      releaseDiskDir();
+    }
   },
 });
