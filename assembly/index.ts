@@ -12,6 +12,7 @@ import * as npt from "./npt";
 import * as pageState from "./page-state";
 import * as stream from "./stream";
 import { POISON_MARK } from "./fingerprint";
+import { XXH3_STREAM_STATE_BYTES } from "./xxh3";
 
 export { vmInit, vmDestroy, nptLookup, nptSet, nptPopulate, nptBreakCow, nptTablesNeeded } from "./npt";
 export { mmuRun } from "./mmu";
@@ -21,6 +22,8 @@ export { pageCopy, isZeroPage, pageCompare } from "./page";
 export { xorParity } from "./parity";
 export { hash64, hashPages } from "./hash";
 export { xxh3 } from "./xxh3";
+// Migration stream (issue 18): the chunk checksum hashed while the packer writes the payload.
+export { xxh3StreamBegin, xxh3StreamCopyPage, xxh3StreamFinish } from "./xxh3";
 export { xbzrleEncode, xbzrleDecode } from "./xbzrle";
 export { workloadInit, workloadGenerate, traceValidate } from "./workload";
 export { streamPack, streamUnpack, streamPoisonList, getStreamInfoPtr, getPackStatsPtr } from "./stream";
@@ -137,6 +140,7 @@ export const ABI_REASON_OUT_OF_FRAMES: u32 = stream.REASON_OUT_OF_FRAMES;
 export const ABI_REASON_NOT_RESIDENT: u32 = stream.REASON_NOT_RESIDENT;
 export const ABI_PACK_STATS_WORDS: u32 = stream.PACK_STATS_WORDS;
 export const ABI_POISON_MARK: u64 = POISON_MARK;
+export const ABI_XXH3_STREAM_STATE_BYTES: u32 = XXH3_STREAM_STATE_BYTES;
 
 // ras (memory-error recovery): frames retired before first use, frame flags
 // (clean-backed), retirement of a host-owned frame, and the page-state

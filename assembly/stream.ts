@@ -31,7 +31,7 @@ import { OP_POISON, OP_POISON_LATENT, OP_POISON_NO_FRAME, OP_REPORT_LATENT, tran
 import { PTE_BALLOONED, PTE_COW, PTE_ELSEWHERE, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED } from "./pte";
 import { ERR_PAGE_STATE } from "./status";
 import { isZeroPage } from "./page";
-import { xxh3 } from "./xxh3";
+import { xxh3, xxh3CopyPage, xxh3StreamCopyPage } from "./xxh3";
 import { xbzrleDecode, xbzrleEncode } from "./xbzrle";
 
 // @ts-ignore: decorator
@@ -203,11 +203,19 @@ function reportLatent(d: usize, p: usize, e: u64, pfn: u32): void {
   return <i32>REC_HEADER_BYTES;
 }
 
-/** A PAGE record for `pfn` holding the page at `src`. Returns its size. */
+/** The streaming XXH3 state of the chunk being packed (assembly/xxh3.ts), or 0: set by each streamPack call. */
+let packHashState: usize = 0;
+
+/**
+ * A PAGE record for `pfn` holding the page at `src`. Returns its size. With
+ * a hash state, the page is accumulated into the chunk's checksum as it is
+ * copied (the header before it is read back with the stripe it begins in).
+ */
 // @ts-ignore: decorator
 @inline function putPage(rec: usize, pfn: u32, src: usize): i32 {
   putHeader(rec, REC_PAGE, PAGE_SIZE, pfn);
-  memory.copy(rec + REC_HEADER_BYTES, src, PAGE_SIZE);
+  if (packHashState != 0) xxh3StreamCopyPage(packHashState, rec + REC_HEADER_BYTES, src);
+  else memory.copy(rec + REC_HEADER_BYTES, src, PAGE_SIZE);
   bump(S_NORMAL);
   return <i32>MAX_RECORD_BYTES;
 }
@@ -312,15 +320,21 @@ function packOne(d: usize, pfn: u32, rec: usize, cacheMeta: usize, cachePages: u
  * number of pfns consumed (statistics in the stats block), or -1 (info
  * block: reason, list index, pfn; the stats block counts the records
  * written before that entry, so after REASON_NOT_RESIDENT the caller can
- * bring the page back and resume at it).
- * INVARIANT: the list, the output and both cache areas are inside memory.
+ * bring the page back and resume at it). `hashState`, when not 0, is the
+ * streaming XXH3 state of the payload the records extend (xxh3StreamBegin
+ * at its start, xxh3StreamFinish for the checksum): PAGE records are hashed
+ * as they are copied.
+ * INVARIANT: the list, the output, both cache areas and the hash state are
+ * inside memory; with a hash state, outPtr is the end of what the payload
+ * holds so far.
  */
 export function streamPack(
   slot: u32, listPtr: usize, count: u32, outPtr: usize, capacity: u32,
-  cacheMetaPtr: usize, cachePagesPtr: usize, cacheSlots: u32, stage: u32, generation: u32,
+  cacheMetaPtr: usize, cachePagesPtr: usize, cacheSlots: u32, stage: u32, generation: u32, hashState: usize,
 ): i32 {
   memory.fill(STATS, 0, PACK_STATS_WORDS << 2);
   store<u32>(INFO, 0);
+  packHashState = hashState;
   const d = vmDesc(slot);
   const pages = load<u64>(d, VM_GUEST_PAGES);
   const zeroDetect = (stage & STAGE_NO_ZERO_DETECTION) == 0;
@@ -472,28 +486,37 @@ function applyZero(d: usize, pfn: u32): i32 {
 }
 
 /**
- * Applies one validated data record; returns the frame written (PAGE and
- * XBZRLE), 0 (ZERO and POISON) or a negative kernel status.
+ * Applies one validated data record and, when `tablePtr` is not 0, sets the
+ * page's fingerprint-table entry to what pageFingerprints would give for it
+ * now, so END_STREAM need not read the guest again: a PAGE is copied into
+ * its frame and hashed in the same pass (xxh3CopyPage), an XBZRLE page is
+ * hashed right after its decode (still in cache). Returns 0 or a negative
+ * kernel status (nothing written to the table then).
  */
-function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: u32): i32 {
-  if (type == REC_ZERO) return applyZero(d, pfn);
-  if (type == REC_POISON) return applyPoison(d, pfn);
-  const hfn = privateFrame(slot, d, pfn, type == REC_PAGE);
-  if (hfn < 0) return hfn;
-  if (type == REC_PAGE) memory.copy(frameAddr(<u32>hfn), src, PAGE_SIZE);
-  else xbzrleDecode(src, <i32>len, frameAddr(<u32>hfn), <i32>PAGE_SIZE);
-  return hfn;
-}
-
-/**
- * The fingerprint-table entry of a page after applyRecord returned `st` for
- * a `type` record: what pageFingerprints would give, hashing the frame just
- * written (still in cache) rather than reading it all again at END_STREAM.
- */
-function appliedHash(type: u32, st: i32): u64 {
-  if (type == REC_POISON) return POISON_MARK;
-  if (type == REC_ZERO) return zeroPageHash();
-  return xxh3(frameAddr(<u32>st), PAGE_SIZE);
+function applyRecord(slot: u32, d: usize, type: u32, pfn: u32, src: usize, len: u32, tablePtr: usize): i32 {
+  let hash: u64;
+  if (type == REC_ZERO || type == REC_POISON) {
+    const st = type == REC_ZERO ? applyZero(d, pfn) : applyPoison(d, pfn);
+    if (st < 0) return st;
+    hash = type == REC_ZERO ? zeroPageHash() : POISON_MARK;
+  } else {
+    const hfn = privateFrame(slot, d, pfn, type == REC_PAGE);
+    if (hfn < 0) return hfn;
+    const frame = frameAddr(<u32>hfn);
+    if (type == REC_PAGE) {
+      if (tablePtr == 0) {
+        memory.copy(frame, src, PAGE_SIZE);
+        return 0;
+      }
+      hash = xxh3CopyPage(frame, src);
+    } else {
+      xbzrleDecode(src, <i32>len, frame, <i32>PAGE_SIZE);
+      if (tablePtr == 0) return 0;
+      hash = xxh3(frame, PAGE_SIZE);
+    }
+  }
+  if (tablePtr != 0) store<u64>(tablePtr + (<usize>pfn << 3), hash);
+  return 0;
 }
 
 /**
@@ -548,9 +571,8 @@ export function streamUnpack(slot: u32, ptr: usize, len: u32, offset: u32, flags
     const why = checkTarget(d, pfn, type);
     if (why != 0) return fail(why, off, pfn, type, plen, why == REASON_PAGE_STATE ? -ERR_PAGE_STATE : 0);
     if ((flags & UNPACK_VALIDATE_ONLY) == 0) {
-      const st = applyRecord(slot, d, type, pfn, src, plen);
+      const st = applyRecord(slot, d, type, pfn, src, plen, tablePtr);
       if (st < 0) return fail(REASON_OUT_OF_FRAMES, off, pfn, type, plen, st);
-      if (tablePtr != 0) store<u64>(tablePtr + (<usize>pfn << 3), appliedHash(type, st));
     } else if (type == REC_PAGE || type == REC_XBZRLE) {
       store<u32>(INFO, load<u32>(INFO, 28) + framesFor(d, pfn), 28);
     }

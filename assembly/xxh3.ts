@@ -152,6 +152,18 @@ function hash129to240(p: usize, len: usize): u64 {
   return i64x2.add(lo, i64x2.shl(hi, 32));
 }
 
+/** The 64-bit result of the long hash from its eight accumulators (mergeAccs, then avalanche). */
+// @ts-ignore: decorator
+@inline function mergeAccumulators(a0: v128, a1: v128, a2: v128, a3: v128, len: usize): u64 {
+  const m = SECRET + 11;
+  let r = <u64>len * PRIME64_1;
+  r += mul128Fold64(i64x2.extract_lane(a0, 0) ^ load<u64>(m), i64x2.extract_lane(a0, 1) ^ load<u64>(m, 8));
+  r += mul128Fold64(i64x2.extract_lane(a1, 0) ^ load<u64>(m, 16), i64x2.extract_lane(a1, 1) ^ load<u64>(m, 24));
+  r += mul128Fold64(i64x2.extract_lane(a2, 0) ^ load<u64>(m, 32), i64x2.extract_lane(a2, 1) ^ load<u64>(m, 40));
+  r += mul128Fold64(i64x2.extract_lane(a3, 0) ^ load<u64>(m, 48), i64x2.extract_lane(a3, 1) ^ load<u64>(m, 56));
+  return avalanche(r);
+}
+
 function hashLong(ptr: usize, len: usize): u64 {
   let a0 = i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1);
   let a1 = i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3);
@@ -184,13 +196,7 @@ function hashLong(ptr: usize, len: usize): u64 {
   a1 = accumulate16(a1, last + 16, lk + 16);
   a2 = accumulate16(a2, last + 32, lk + 32);
   a3 = accumulate16(a3, last + 48, lk + 48);
-  const m = SECRET + 11;
-  let r = <u64>len * PRIME64_1;
-  r += mul128Fold64(i64x2.extract_lane(a0, 0) ^ load<u64>(m), i64x2.extract_lane(a0, 1) ^ load<u64>(m, 8));
-  r += mul128Fold64(i64x2.extract_lane(a1, 0) ^ load<u64>(m, 16), i64x2.extract_lane(a1, 1) ^ load<u64>(m, 24));
-  r += mul128Fold64(i64x2.extract_lane(a2, 0) ^ load<u64>(m, 32), i64x2.extract_lane(a2, 1) ^ load<u64>(m, 40));
-  r += mul128Fold64(i64x2.extract_lane(a3, 0) ^ load<u64>(m, 48), i64x2.extract_lane(a3, 1) ^ load<u64>(m, 56));
-  return avalanche(r);
+  return mergeAccumulators(a0, a1, a2, a3, len);
 }
 
 /** XXH3-64 (seed 0) of `len` bytes at `ptr`. INVARIANT: ptr + len <= memory size. */
@@ -200,4 +206,202 @@ export function xxh3(ptr: usize, len: usize): u64 {
   if (len > 16) return hash17to128(ptr, len);
   if (len > 0) return hash1to16(ptr, len);
   return xxh64Avalanche(load<u64>(SECRET, 56) ^ load<u64>(SECRET, 64));
+}
+
+// ─── One 4096-byte page, copied and hashed in one pass ────────────────────
+// For len = 4096 the striped loop above is three whole blocks of 16 stripes
+// (each followed by a scramble), 15 stripes of the fourth, then the last
+// stripe at len - 64; written out with the key offsets as constants, and
+// every 16 bytes loaded for the hash stored to `dst` as well, so a page
+// written somewhere (the stream's destination frame) is hashed while its
+// bytes are in registers instead of read again.
+
+/** accumulate16, also storing the 16 bytes loaded at `p` to `q`. */
+// @ts-ignore: decorator
+@inline function copyAccumulate16(acc: v128, p: usize, q: usize, key: usize): v128 {
+  const data = v128.load(p);
+  v128.store(q, data);
+  const dk = v128.xor(data, v128.load(key));
+  const product = i64x2.extmul_low_i32x4_u(i32x4.shuffle(dk, dk, 0, 2, 0, 2), i32x4.shuffle(dk, dk, 1, 3, 1, 3));
+  return i64x2.add(acc, i64x2.add(product, i64x2.shuffle(data, data, 1, 0)));
+}
+
+/** Bytes of the page kernels. */
+// @ts-ignore: decorator
+@inline const PAGE_BYTES: usize = 4096;
+
+/**
+ * Copies the 4096-byte page at `src` to `dst` and returns its XXH3-64
+ * (seed 0): equal to xxh3(src, 4096), in one pass over the bytes.
+ * INVARIANT: both pages are inside memory and do not overlap.
+ */
+export function xxh3CopyPage(dst: usize, src: usize): u64 {
+  let a0 = i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1);
+  let a1 = i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3);
+  let a2 = i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2);
+  let a3 = i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1);
+  const sk = SECRET + SECRET_BYTES - 64;
+  let p = src;
+  let q = dst;
+  for (let block = 0; block < 4; block++) {
+    const stripes: usize = block < 3 ? STRIPES_PER_BLOCK : STRIPES_PER_BLOCK - 1;
+    for (let s: usize = 0; s < stripes; s++) {
+      const key = SECRET + s * 8;
+      a0 = copyAccumulate16(a0, p, q, key);
+      a1 = copyAccumulate16(a1, p + 16, q + 16, key + 16);
+      a2 = copyAccumulate16(a2, p + 32, q + 32, key + 32);
+      a3 = copyAccumulate16(a3, p + 48, q + 48, key + 48);
+      p += 64;
+      q += 64;
+    }
+    if (block < 3) {
+      a0 = scramble16(a0, sk);
+      a1 = scramble16(a1, sk + 16);
+      a2 = scramble16(a2, sk + 32);
+      a3 = scramble16(a3, sk + 48);
+    }
+  }
+  const lk = SECRET + SECRET_BYTES - 64 - 7;
+  a0 = copyAccumulate16(a0, p, q, lk);
+  a1 = copyAccumulate16(a1, p + 16, q + 16, lk + 16);
+  a2 = copyAccumulate16(a2, p + 32, q + 32, lk + 32);
+  a3 = copyAccumulate16(a3, p + 48, q + 48, lk + 48);
+  return mergeAccumulators(a0, a1, a2, a3, PAGE_BYTES);
+}
+
+// ─── A buffer hashed while it is written ──────────────────────────────────
+// XXH3-64 of a buffer filled front to back (the stream packer's chunk
+// payload): pages copied into it with xxh3StreamCopyPage are accumulated
+// while their bytes are in registers, whatever their offset in the buffer;
+// other bytes written in between are read back, and xxh3StreamFinish gives
+// what xxh3(base, len) would. The state lives in a caller-given area:
+//
+//   0                                      64          68          72
+//  ┌──────────────────────────────────────┬───────────┬───────────┐
+//  │ 4 × v128 accumulators (acc[0..7])    │ u32 base  │ u32 done  │  done = stripes accumulated
+//  └──────────────────────────────────────┴───────────┴───────────┘
+//
+// A stripe is accumulated only once a byte after it is written (the long
+// hash keeps the stripe that holds the last byte for its last-stripe step),
+// so the bytes written at any moment are a valid prefix of any length.
+
+/** Bytes of a streaming state area. */
+// @ts-ignore: decorator
+@inline export const XXH3_STREAM_STATE_BYTES: u32 = 72;
+// @ts-ignore: decorator
+@inline const ST_BASE: usize = 64;
+// @ts-ignore: decorator
+@inline const ST_DONE: usize = 68;
+
+/** Starts hashing the buffer at `base` with the state at `st`. */
+export function xxh3StreamBegin(st: usize, base: usize): void {
+  v128.store(st, i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1));
+  v128.store(st, i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3), 16);
+  v128.store(st, i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2), 32);
+  v128.store(st, i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1), 48);
+  store<u32>(st, <u32>base, ST_BASE);
+  store<u32>(st, 0, ST_DONE);
+}
+
+/**
+ * Accumulates stripes of the buffer (read back from it) from the state's
+ * next one while they end at or before `upTo` (a buffer offset). Returns
+ * the offset of the first stripe not accumulated.
+ */
+function streamReadBack(st: usize, upTo: usize): usize {
+  const base = <usize>load<u32>(st, ST_BASE);
+  let done = <usize>load<u32>(st, ST_DONE);
+  let a0 = v128.load(st);
+  let a1 = v128.load(st, 16);
+  let a2 = v128.load(st, 32);
+  let a3 = v128.load(st, 48);
+  const sk = SECRET + SECRET_BYTES - 64;
+  for (; (done + 1) << 6 <= upTo; done++) {
+    const p = base + (done << 6);
+    const key = SECRET + ((done & (STRIPES_PER_BLOCK - 1)) << 3);
+    a0 = accumulate16(a0, p, key);
+    a1 = accumulate16(a1, p + 16, key + 16);
+    a2 = accumulate16(a2, p + 32, key + 32);
+    a3 = accumulate16(a3, p + 48, key + 48);
+    if ((done & (STRIPES_PER_BLOCK - 1)) == STRIPES_PER_BLOCK - 1) {
+      a0 = scramble16(a0, sk);
+      a1 = scramble16(a1, sk + 16);
+      a2 = scramble16(a2, sk + 32);
+      a3 = scramble16(a3, sk + 48);
+    }
+  }
+  v128.store(st, a0);
+  v128.store(st, a1, 16);
+  v128.store(st, a2, 32);
+  v128.store(st, a3, 48);
+  store<u32>(st, <u32>done, ST_DONE);
+  return done << 6;
+}
+
+/**
+ * Copies the 4096-byte page at `src` to `dst`, the next bytes of the
+ * buffer (everything before dst is written), and accumulates every stripe
+ * it completes except one ending at its last byte: the stripes inside it
+ * from the loaded registers, the one it begins in (if any) read back.
+ * INVARIANT: dst is in the buffer at or after every byte written so far.
+ */
+export function xxh3StreamCopyPage(st: usize, dst: usize, src: usize): void {
+  const base = <usize>load<u32>(st, ST_BASE);
+  const o = dst - base;
+  const end = o + PAGE_BYTES;
+  let at = streamReadBack(st, o); // every stripe wholly before the page
+  if (at < o) { // the stripe the page begins in: its head from the page, then read back
+    memory.copy(dst, src, at + 64 - o);
+    at = streamReadBack(st, at + 64);
+  }
+  let done = <usize>load<u32>(st, ST_DONE);
+  let a0 = v128.load(st);
+  let a1 = v128.load(st, 16);
+  let a2 = v128.load(st, 32);
+  let a3 = v128.load(st, 48);
+  const sk = SECRET + SECRET_BYTES - 64;
+  for (; at + 64 < end; at += 64) {
+    const p = src + (at - o);
+    const q = base + at;
+    const key = SECRET + ((done & (STRIPES_PER_BLOCK - 1)) << 3);
+    a0 = copyAccumulate16(a0, p, q, key);
+    a1 = copyAccumulate16(a1, p + 16, q + 16, key + 16);
+    a2 = copyAccumulate16(a2, p + 32, q + 32, key + 32);
+    a3 = copyAccumulate16(a3, p + 48, q + 48, key + 48);
+    if ((done & (STRIPES_PER_BLOCK - 1)) == STRIPES_PER_BLOCK - 1) {
+      a0 = scramble16(a0, sk);
+      a1 = scramble16(a1, sk + 16);
+      a2 = scramble16(a2, sk + 32);
+      a3 = scramble16(a3, sk + 48);
+    }
+    done++;
+  }
+  memory.copy(base + at, src + (at - o), end - at); // the tail (1..64 bytes), accumulated later
+  v128.store(st, a0);
+  v128.store(st, a1, 16);
+  v128.store(st, a2, 32);
+  v128.store(st, a3, 48);
+  store<u32>(st, <u32>done, ST_DONE);
+}
+
+/**
+ * XXH3-64 (seed 0) of the `len` bytes of the buffer begun at `base` with
+ * the state at `st`: equal to xxh3(base, len). A state begun for another
+ * buffer, or one that has accumulated past len, is ignored (the buffer is
+ * hashed from scratch).
+ */
+export function xxh3StreamFinish(st: usize, base: usize, len: usize): u64 {
+  if (len <= 240 || <usize>load<u32>(st, ST_BASE) != base || (<usize>load<u32>(st, ST_DONE) << 6) > ((len - 1) & ~(<usize>63))) return xxh3(base, len);
+  streamReadBack(st, (len - 1) & ~(<usize>63));
+  let a0 = v128.load(st);
+  let a1 = v128.load(st, 16);
+  let a2 = v128.load(st, 32);
+  let a3 = v128.load(st, 48);
+  const last = base + len - 64;
+  const lk = SECRET + SECRET_BYTES - 64 - 7;
+  a0 = accumulate16(a0, last, lk);
+  a1 = accumulate16(a1, last + 16, lk + 16);
+  a2 = accumulate16(a2, last + 32, lk + 32);
+  a3 = accumulate16(a3, last + 48, lk + 48);
+  return mergeAccumulators(a0, a1, a2, a3, len);
 }

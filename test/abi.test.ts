@@ -6,7 +6,7 @@ import { KernelStatus } from "../src/errors.js";
 import {
   ACCESS_BYTES, END_STREAM_BYTES, FaultReason, FRAME_META_BYTES, MAX_RECORD_BYTES, MAX_VMS, MAX_WORKLOADS, OP_WRITE,
   PACK_STATS_WORDS, PageOp, POISON_MARK, PTE, RECORD_HEADER_BYTES, RecordType, Stage, STAGE_NO_ZERO_DETECTION, StreamReason,
-  UNPACK_VALIDATE_ONLY, UNPACK_XBZRLE, VM_DESC_BYTES, VmDesc, WORKLOAD_DESC_BYTES, WORKLOAD_SLOTS_OFFSET,
+  UNPACK_VALIDATE_ONLY, UNPACK_XBZRLE, VM_DESC_BYTES, VmDesc, WORKLOAD_DESC_BYTES, WORKLOAD_SLOTS_OFFSET, XXH3_STREAM_STATE_BYTES,
 } from "../src/wasm/codes.js";
 import { instantiate } from "../src/wasm/loader.js";
 
@@ -39,8 +39,8 @@ describe("ABI agreement", () => {
   it("stream records, stages, flags, reasons and statistics", () => {
     for (const [name, value] of Object.entries(RecordType)) expect([name, abi(`REC_${snake(name)}`)]).toEqual([name, value]);
     for (const [name, value] of Object.entries(Stage)) expect([name, abi(`STAGE_${snake(name)}`)]).toEqual([name, value]);
-    expect([RECORD_HEADER_BYTES, MAX_RECORD_BYTES, END_STREAM_BYTES, STAGE_NO_ZERO_DETECTION, UNPACK_XBZRLE, UNPACK_VALIDATE_ONLY, PACK_STATS_WORDS, POISON_MARK])
-      .toEqual(["REC_HEADER_BYTES", "MAX_RECORD_BYTES", "END_STREAM_BYTES", "STAGE_NO_ZERO_DETECTION", "UNPACK_XBZRLE", "UNPACK_VALIDATE_ONLY", "PACK_STATS_WORDS", "POISON_MARK"].map(abi));
+    expect([RECORD_HEADER_BYTES, MAX_RECORD_BYTES, END_STREAM_BYTES, STAGE_NO_ZERO_DETECTION, UNPACK_XBZRLE, UNPACK_VALIDATE_ONLY, PACK_STATS_WORDS, POISON_MARK, XXH3_STREAM_STATE_BYTES])
+      .toEqual(["REC_HEADER_BYTES", "MAX_RECORD_BYTES", "END_STREAM_BYTES", "STAGE_NO_ZERO_DETECTION", "UNPACK_XBZRLE", "UNPACK_VALIDATE_ONLY", "PACK_STATS_WORDS", "POISON_MARK", "XXH3_STREAM_STATE_BYTES"].map(abi));
     for (const name of ["PfnRange", "Flags", "PageState", "OutOfFrames", "NotResident"] as const) {
       expect([name, abi(`REASON_${snake(name)}`)]).toEqual([name, StreamReason[name]]);
     }

@@ -1,7 +1,9 @@
 // PagePacker: the source side of the page-record stream (migration,
 // checkpoints, snapshots). Pages are packed into records by the wasm kernel
 // streamPack (one call per chunk, no per-page JS), framed into checksummed
-// chunks here. Poisoned pages go out as POISON records and their bytes are
+// chunks here; the kernel hashes each page into the chunk's checksum as it
+// copies it (streaming XXH3-64 in a state area behind each output buffer),
+// so the payload is not read again to checksum it. Poisoned pages go out as POISON records and their bytes are
 // never read; a latent error the packer meets is made known on the source,
 // as a guest access would; a page that lives elsewhere (swapped, remote) is
 // brought back through the VM's page hook first (docs/migration-stream.md).
@@ -9,7 +11,7 @@ import { ErrorCode, HypermemError } from "../errors.js";
 import { PfnList } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
 import { rejectUnknown, requireInt } from "../options.js";
-import { PAGE_SIZE, STAGE_NO_ZERO_DETECTION, Stage, StreamReason } from "../wasm/codes.js";
+import { PAGE_SIZE, STAGE_NO_ZERO_DETECTION, Stage, StreamReason, XXH3_STREAM_STATE_BYTES } from "../wasm/codes.js";
 import type { Kernels } from "../wasm/kernels.js";
 import { guestDigest } from "./fingerprints.js";
 import {
@@ -89,6 +91,16 @@ const MAX_CACHE_PAGES = 1 << 20;
 const POISON_LIST_BATCH = 16384;
 /** Size of one output buffer: a chunk header and the largest payload. */
 const OUT_BUFFER_BYTES = CHUNK_HEADER_BYTES + MAX_CHUNK_PAYLOAD;
+/**
+ * One output area: the buffer, then the streaming checksum state of the
+ * payload being built in it (outside any chunk handed out).
+ *
+ *   0             16                                 OUT_BUFFER_BYTES     + 72
+ *  ┌─────────────┬──────────────────────────────────┬──────────────────┐
+ *  │ chunk header│ payload (records, ≤ 1 MiB)       │ XXH3 stream state│
+ *  └─────────────┴──────────────────────────────────┴──────────────────┘
+ */
+const OUT_AREA_BYTES = OUT_BUFFER_BYTES + XXH3_STREAM_STATE_BYTES;
 
 export class PagePacker {
   readonly vm: Vm;
@@ -137,9 +149,9 @@ export class PagePacker {
     this.#cachePtr = cachePages > 0 ? this.#k.frames.allocBuffer(this.#cacheBytes) : 0;
     const outs: number[] = [];
     try {
-      for (let i = 0; i < chunkBuffers; i++) outs.push(this.#k.frames.allocBuffer(OUT_BUFFER_BYTES));
+      for (let i = 0; i < chunkBuffers; i++) outs.push(this.#k.frames.allocBuffer(OUT_AREA_BYTES));
     } catch (err) {
-      for (const ptr of outs) this.#k.frames.freeBuffer(ptr, OUT_BUFFER_BYTES);
+      for (const ptr of outs) this.#k.frames.freeBuffer(ptr, OUT_AREA_BYTES);
       if (cachePages > 0) this.#k.frames.freeBuffer(this.#cachePtr, this.#cacheBytes);
       throw err;
     }
@@ -148,6 +160,11 @@ export class PagePacker {
 
   /** Where the chunk being built goes. */
   get #outPtr(): number { return this.#outs[this.#next]; }
+  /** The streaming checksum state of the chunk being built. */
+  get #hashState(): number { return this.#outs[this.#next] + OUT_BUFFER_BYTES; }
+
+  /** Starts the checksum of a new chunk's payload (before anything is written into it). */
+  #beginPayload(): void { this.#k.stream.hashBegin(this.#hashState, this.#outPtr + CHUNK_HEADER_BYTES); }
 
   /** The 40-byte stream header for this VM (send it first). */
   header(): Uint8Array {
@@ -182,6 +199,7 @@ export class PagePacker {
     requireInt("generation", generation, 0, 0xffff_ffff);
     requireInt("start", start, 0, list.capacity);
     requireInt("count", count, 0, list.capacity - start);
+    this.#beginPayload();
     const { consumed, payloadBytes, stats } = this.#pack(list.ptr + start * 4, count, stageCode | this.#stageFlags, generation, 0, MAX_CHUNK_PAYLOAD);
     const chunk = payloadBytes > 0 ? this.#frame(payloadBytes, this.#borrow) : null;
     stats.wireBytes = chunk ? chunk.length : 0;
@@ -203,7 +221,7 @@ export class PagePacker {
     for (;;) {
       const n = k.stream.pack(
         this.vm.slot, listPtr + consumed * 4, count - consumed, this.#outPtr + CHUNK_HEADER_BYTES + at + payloadBytes, capacity - payloadBytes,
-        slots > 0 ? this.#cachePtr + slots * PAGE_SIZE : 0, this.#cachePtr, slots, stage, generation,
+        slots > 0 ? this.#cachePtr + slots * PAGE_SIZE : 0, this.#cachePtr, slots, stage, generation, this.#hashState,
       );
       const counters = k.stream.packCounters();
       addCounters(stats, counters);
@@ -220,14 +238,15 @@ export class PagePacker {
   }
 
   /**
-   * Frames the payload in the output buffer (checksum hashed in wasm) and
-   * returns the chunk: a copy, or (`borrow`) a view of the output buffer,
-   * the next of which is then used.
+   * Frames the payload in the output buffer (its checksum finished from the
+   * streaming state: the bytes the kernel did not hash while copying are
+   * read back) and returns the chunk: a copy, or (`borrow`) a view of the
+   * output buffer, the next of which is then used.
    */
   #frame(payloadBytes: number, borrow: boolean): Uint8Array {
     const k = this.#k;
     const out = this.#outPtr;
-    const checksum = checksumOf(k.pages.xxh3(out + CHUNK_HEADER_BYTES, payloadBytes));
+    const checksum = checksumOf(k.stream.hashFinish(this.#hashState, out + CHUNK_HEADER_BYTES, payloadBytes));
     k.heap.copyIn(out, chunkHeaderBytes(this.#sequence++, payloadBytes, checksum));
     const bytes = CHUNK_HEADER_BYTES + payloadBytes;
     if (!borrow) return k.heap.copyOut(out, bytes);
@@ -279,6 +298,7 @@ export class PagePacker {
     const room = MAX_CHUNK_PAYLOAD - RECORD_HEADER_BYTES - END_STREAM_BYTES;
     const chunks: Uint8Array[] = [];
     let payload = 0;
+    this.#beginPayload();
     for (let from = 0; ;) {
       const n = k.stream.poisonList(this.vm.slot, list.ptr, POISON_LIST_BATCH, from);
       const next = k.stream.info().nextPfn;
@@ -290,6 +310,7 @@ export class PagePacker {
         if (done < n) { // the chunk is full
           chunks.push(this.#frame(payload, false));
           payload = 0;
+          this.#beginPayload();
         }
       }
       if (n < POISON_LIST_BATCH) break;
@@ -339,7 +360,7 @@ export class PagePacker {
     this.#closed = true;
     const k = this.#k;
     if (this.cachePages > 0) k.frames.freeBuffer(this.#cachePtr, this.#cacheBytes);
-    for (const ptr of this.#outs) k.frames.freeBuffer(ptr, OUT_BUFFER_BYTES);
+    for (const ptr of this.#outs) k.frames.freeBuffer(ptr, OUT_AREA_BYTES);
     this.#list?.free();
     this.#poisonList?.free();
   }

@@ -62,12 +62,15 @@ export interface HvExports {
 
   streamPack(
     slot: number, listPtr: number, count: number, outPtr: number, capacity: number,
-    cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number,
+    cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number, hashState: number,
   ): number;
   streamUnpack(slot: number, ptr: number, len: number, offset: number, flags: number, tablePtr: number): number;
   streamPoisonList(slot: number, outPtr: number, max: number, fromPfn: number): number;
   getStreamInfoPtr(): number;
   getPackStatsPtr(): number;
+  xxh3StreamBegin(statePtr: number, basePtr: number): void;
+  xxh3StreamCopyPage(statePtr: number, dstPtr: number, srcPtr: number): void;
+  xxh3StreamFinish(statePtr: number, basePtr: number, len: number): bigint;
 
   pageFingerprints(slot: number, firstPfn: number, count: number, outPtr: number, tablePtr: number): number;
   getFingerprintPoisoned(): number;

@@ -165,5 +165,8 @@ export const PACK_STATS = [
 ] as const;
 export const PACK_STATS_WORDS = PACK_STATS.length;
 
+/** Bytes of a streaming XXH3 state (assembly/xxh3.ts): the packer's chunk checksum, hashed as pages are copied. */
+export const XXH3_STREAM_STATE_BYTES = 72;
+
 /** The fingerprint of a poisoned page ("PSN_MARK"). */
 export const POISON_MARK = 0x50534e5f4d41524bn;

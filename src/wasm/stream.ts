@@ -40,10 +40,27 @@ export class StreamKernels {
    * Packs records for the `count` pfns at listPtr into outPtr (at most
    * `capacity` bytes); returns the pfns consumed, or -1 (see info()).
    * The cache areas and slots are the XBZRLE page cache (0 slots: none).
+   * `hashStatePtr` (0: none) is the payload's streaming checksum state
+   * (hashBegin): outPtr must then be where the payload ends so far.
    */
   pack(slot: number, listPtr: number, count: number, outPtr: number, capacity: number,
-    cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number): number {
-    return this.#e.streamPack(slot, listPtr, count, outPtr, capacity, cacheMetaPtr, cachePagesPtr, cacheSlots, stage, generation >>> 0);
+    cacheMetaPtr: number, cachePagesPtr: number, cacheSlots: number, stage: number, generation: number, hashStatePtr = 0): number {
+    return this.#e.streamPack(slot, listPtr, count, outPtr, capacity, cacheMetaPtr, cachePagesPtr, cacheSlots, stage, generation >>> 0, hashStatePtr);
+  }
+
+  /** Starts the streaming XXH3-64 of a payload written from basePtr on, state (XXH3_STREAM_STATE_BYTES) at statePtr. */
+  hashBegin(statePtr: number, basePtr: number): void {
+    this.#e.xxh3StreamBegin(statePtr, basePtr);
+  }
+
+  /** Copies the page at srcPtr to dstPtr, the end of the payload so far, hashing it on the way. */
+  hashCopyPage(statePtr: number, dstPtr: number, srcPtr: number): void {
+    this.#e.xxh3StreamCopyPage(statePtr, dstPtr, srcPtr);
+  }
+
+  /** XXH3-64 of the `len`-byte payload at basePtr: equal to pages.xxh3(basePtr, len) (a state begun elsewhere is ignored). */
+  hashFinish(statePtr: number, basePtr: number, len: number): bigint {
+    return BigInt.asUintN(64, this.#e.xxh3StreamFinish(statePtr, basePtr, len));
   }
 
   /** The statistics of the last pack call. */
