@@ -82,7 +82,7 @@ function harvestAndCheck(gu: Guest, bit: number, marked: Set<number>, before: Se
 /** Pages of one table by density: none, one, a few (sparse), many (dense), all. */
 function tableArb(): fc.Arbitrary<number[]> {
   return fc.oneof(
-    fc.constant([]),
+    fc.constant<number[]>([]),
     fc.nat(TABLE_ENTRIES - 1).map((e) => [e]),
     fc.uniqueArray(fc.nat(TABLE_ENTRIES - 1), { minLength: 2, maxLength: 12 }),
     fc.uniqueArray(fc.nat(TABLE_ENTRIES - 1), { minLength: 60, maxLength: 300 }),
