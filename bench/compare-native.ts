@@ -6,20 +6,30 @@
 // reports the median of each and the ratios. Optional tooling: it needs the
 // native harness beside the repository.
 //
-//   npm run bench:native [-- --rounds 3] [-- --case NAME ...]
-import { execFileSync } from "node:child_process";
+//   npm run bench:native [-- --rounds 3] [--case NAME ...] [--native PATH]
+//
+// --native: the harness's run script (default ../shared/native/run beside the
+// repository; a worktree elsewhere passes /work/shared/native/run). A child
+// that fails (an unknown case, a failed verification) stops the comparison
+// with its message and exit status 2.
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { benchArgs, usageError } from "./cli-args.js";
 
 interface Row { case: string; impl: string; bytesPerSec: number; opsPerSec: number }
 
-const NATIVE = fileURLToPath(new URL("../../shared/native/run", import.meta.url));
-const USAGE = "npm run bench:native [-- --rounds N] [--case NAME ...]";
-const values = benchArgs("bench:native", USAGE, { options: { rounds: { type: "string", default: "2" }, case: { type: "string", multiple: true } } });
+const USAGE = "npm run bench:native [-- --rounds N] [--case NAME ...] [--native PATH]";
+const values = benchArgs("bench:native", USAGE, {
+  options: {
+    rounds: { type: "string", default: "2" },
+    case: { type: "string", multiple: true },
+    native: { type: "string", default: fileURLToPath(new URL("../../shared/native/run", import.meta.url)) },
+  },
+});
+const NATIVE = values.native;
 if (!existsSync(NATIVE)) {
-  console.error(`bench:native: ${NATIVE} not found (the native harness lives beside the repository in the project workspace)`);
-  process.exit(2);
+  usageError("bench:native", USAGE, `--native ${NATIVE}: not found (the native harness lives beside the repository in the project workspace)`);
 }
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) usageError("bench:native", USAGE, `--rounds ${values.rounds}: must be a positive integer`);
@@ -27,15 +37,24 @@ const caseArgs = (values.case ?? []).flatMap((c) => ["--case", c]);
 const ours: Row[] = [];
 const native: Row[] = [];
 const native128: Row[] = [];
+const STACK_LINE = /^\s+at /;
+
+/** Rows printed (JSON) by `file args`; when it fails, its message (stack frames left out) and exit status 2. */
+function runChild(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Row[] {
+  const r = spawnSync(file, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env, maxBuffer: 64 << 20 });
+  if (r.status === 0) return JSON.parse(r.stdout) as Row[];
+  const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+  const message = (r.stderr ?? "").split("\n").filter((l) => l.trim() !== "" && !STACK_LINE.test(l)).join("\n");
+  process.stderr.write(`bench:native: ${[file, ...args].join(" ")} failed (${why})${message ? `:\n${message}` : ""}\n`);
+  process.exit(2);
+}
 /** The native harness's rows, built for `march`. */
 function runNative(march: string): Row[] {
-  return JSON.parse(execFileSync(NATIVE, ["--json", "--quick", ...caseArgs], {
-    encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, NATIVE_MARCH: march },
-  })) as Row[];
+  return runChild(NATIVE, ["--json", "--quick", ...caseArgs], { ...process.env, NATIVE_MARCH: march });
 }
 for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1}/${rounds}: hypermem\n`);
-  ours.push(...JSON.parse(execFileSync("npx", ["tsx", "bench/run.ts", "--json", "--time", "300", ...caseArgs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as Row[]);
+  ours.push(...runChild("npx", ["tsx", "bench/run.ts", "--json", "--time", "300", ...caseArgs]));
   process.stderr.write(`round ${r + 1}/${rounds}: native (-march=native)\n`);
   native.push(...runNative("native"));
   process.stderr.write(`round ${r + 1}/${rounds}: native 128-bit (-march=x86-64-v2)\n`);

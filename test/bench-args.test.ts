@@ -22,4 +22,14 @@ describe("bench command lines", () => {
     expect(o.status).toBe(2);
     expect(o.stdout).toBe("");
   }, 60_000);
+
+  it("bench:native stops with the failing child's message, status 2, no stack", () => {
+    const o = bench("bench/compare-native.ts", ["--rounds", "1", "--case", "no-such-case", "--native", process.execPath]);
+    expect(o.stderr, o.stderr).toContain(
+      "bench:native: npx tsx bench/run.ts --json --time 300 --case no-such-case failed (exit status 2):\nbench: --case no-such-case: unknown case (known: ",
+    );
+    expect(o.stderr).not.toMatch(STACK_LINE);
+    expect(o.status).toBe(2);
+    expect(o.stdout).toBe("");
+  }, 60_000);
 });

@@ -74,8 +74,11 @@ function harvestCase(name: string, dirtyCount: number): BenchCase {
       const tables = leafTables(host, vm);
       const bitmapPtr = k.frames.allocBuffer(GUEST_PAGES / 8);
       const refBitmap = new Uint32Array(GUEST_PAGES / 32);
+      const dirtyLows = Int32Array.from(dirtyList, (g) => (tables[g >>> 9] >>> 2) + (g & 511) * 2);
+      const AD = Number(PTE.A | PTE.D);
       const redirty = (): void => {
-        for (const g of dirtyList) k.mmu.set(vm.slot, g, (BigInt(g + 1) << 12n) | LEAF | PTE.A | PTE.D);
+        const u32 = k.heap.u32;
+        for (let i = 0; i < dirtyLows.length; i++) u32[dirtyLows[i]] |= AD;
       };
       let wasmFound = 0;
       let tsFound = 0;
