@@ -147,7 +147,7 @@ class SourceChannel implements Channel {
     while (have < ACK_BYTES) {
       const bytes = await this.secure.receive();
       if (bytes === null) break;
-      parts.push(bytes.slice()); // valid only until the next receive()
+      parts.push(new Uint8Array(bytes)); // a copy: valid only until the next receive(), and a Buffer's slice() is a view
       have += bytes.length;
     }
     if (have === 0) return null;
