@@ -2,11 +2,15 @@
 // exact errors of the calls they refuse (code, message, details), the
 // counters they keep (sequence, totals, wire bytes, rounds, epochs, bytes
 // and chunks received, staged bytes), the staging limit of a receiver in
-// epochs mode, and what abort() and takeCommitted() leave behind.
+// epochs mode, and what abort() and takeCommitted() leave behind; pages
+// swapped out packed exactly as resident ones.
 import { describe, expect, it } from "vitest";
 import { thrownHypermemError } from "./helpers.js";
+import { patternBytes } from "./reference/mmu.js";
 import { ErrorCode } from "../src/errors.js";
+import { FaultReason } from "../src/host/faults.js";
 import { createHost } from "../src/host/host.js";
+import type { Vm } from "../src/host/vm.js";
 import { PagePacker } from "../src/stream/packer.js";
 import { StreamReceiver } from "../src/stream/receiver.js";
 import { CHUNK_HEADER_BYTES, FLAG_XBZRLE, RECORD_HEADER_BYTES, STREAM_HEADER, STREAM_HEADER_BYTES } from "../src/stream/format.js";
@@ -261,5 +265,104 @@ describe("StreamReceiver: counters, limits and endings", () => {
     const cut = thrown(() => mid.finish());
     expect(cut.code).toBe(ErrorCode.StreamTruncated);
     expect(cut.message).toMatch(/, without END_STREAM$/);
+  });
+});
+
+describe("PagePacker: pages swapped out are brought back and packed where they are", () => {
+  /**
+   * A `pages`-page guest, page p holding patternBytes(p), and pages `out`
+   * swapped out with a fault handler that brings them back (recording
+   * whether each fault was a write). Its twin has the same bytes, all resident.
+   */
+  function swappedGuest(pages: number, out: number[]): { vm: Vm; twin: Vm; faults: Array<{ pfn: number; write: boolean }>; swapOut(pfns: number[]): void } {
+    const host = createHost({ memoryMiB: 8 });
+    const [vm, twin] = [host.createVm({ pages }), host.createVm({ pages })];
+    for (let pfn = 0; pfn < pages; pfn++) for (const v of [vm, twin]) v.write(pfn * PAGE, patternBytes(pfn * PAGE, 7, PAGE));
+    const saved = new Map<number, Uint8Array>();
+    const faults: Array<{ pfn: number; write: boolean }> = [];
+    vm.onFault(FaultReason.Swapped, (f) => {
+      faults.push({ pfn: f.pfn, write: f.write });
+      f.vm.states.bringBack(f.pfn, saved.get(f.pfn)!);
+      return "retry";
+    });
+    const swapOut = (pfns: number[]): void => {
+      for (const pfn of pfns) {
+        saved.set(pfn, vm.read(pfn * PAGE, PAGE));
+        vm.states.swapOut(pfn, 100 + pfn);
+      }
+    };
+    swapOut(out);
+    return { vm, twin, faults, swapOut };
+  }
+
+  /** Every chunk of a pass over `list` from 0, one packChunk call per chunk. */
+  function packAll(packer: PagePacker, pfns: number[], stage: "bulk" | "iterate", generation = 1): { consumed: number[]; chunks: Uint8Array[] } {
+    const list = packer.scratchList(pfns);
+    const consumed: number[] = [];
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < pfns.length;) {
+      const r = packer.packChunk(list, at, pfns.length - at, stage, generation);
+      consumed.push(r.consumed);
+      if (r.chunk) chunks.push(r.chunk);
+      at += r.consumed;
+    }
+    return { consumed, chunks };
+  }
+
+  it("the chunks are byte for byte those of an all-resident twin, across a full chunk; each swapped page faults once, as a read", () => {
+    // 300 pages of 4 KiB do not fit one 1 MiB chunk: the first ends near page 255, so a resume must respect the room left.
+    const out = [0, 3, 4, 100, 254, 255, 256, 299];
+    const { vm, twin, faults } = swappedGuest(300, out);
+    const pfns = Array.from({ length: 300 }, (_, i) => i);
+    const [a, b] = [new PagePacker(vm, { xbzrleCacheBytes: null }), new PagePacker(twin, { xbzrleCacheBytes: null })];
+    const got = packAll(a, pfns, "bulk");
+    const want = packAll(b, pfns, "bulk");
+    expect(want.consumed.length).toBe(2);
+    expect(got.consumed).toEqual(want.consumed);
+    expect(got.chunks.map((c) => Buffer.from(c).toString("hex"))).toEqual(want.chunks.map((c) => Buffer.from(c).toString("hex")));
+    expect(faults).toEqual(out.map((pfn) => ({ pfn, write: false })));
+    expect(a.totals).toEqual(b.totals);
+    // The stream decodes to the guest.
+    const r = new StreamReceiver(createHost({ memoryMiB: 8 }));
+    r.push(a.header());
+    for (const c of got.chunks) r.push(c);
+    r.push(a.endStream());
+    expect(Buffer.compare(r.finish().read(0, 300 * PAGE), twin.read(0, 300 * PAGE))).toBe(0);
+    b.close();
+  });
+
+  it("with an XBZRLE cache, deltas of pages swapped out equal the all-resident twin's", () => {
+    const { vm, twin, faults, swapOut } = swappedGuest(64, []);
+    const pfns = Array.from({ length: 64 }, (_, i) => i);
+    const [a, b] = [new PagePacker(vm, { xbzrleCacheBytes: 64 * PAGE }), new PagePacker(twin, { xbzrleCacheBytes: 64 * PAGE })];
+    const changed = [5, 6, 40, 63];
+    packAll(a, pfns, "bulk");
+    packAll(b, pfns, "bulk");
+    // A page enters the cache at its first iterate pass (sent whole) and goes as a delta from its second.
+    for (const [value, generation] of [[1, 2], [2, 3]]) {
+      for (const v of [vm, twin]) for (const pfn of changed) v.write(pfn * PAGE + 8, Uint8Array.of(value, 2, 3));
+      if (generation === 2) {
+        packAll(a, changed, "iterate", generation);
+        packAll(b, changed, "iterate", generation);
+      }
+    }
+    swapOut([6, 40, 63]);
+    faults.length = 0;
+    const got = packAll(a, changed, "iterate", 3);
+    const want = packAll(b, changed, "iterate", 3);
+    expect(b.totals.xbzrlePages).toBe(4);
+    expect(got.chunks.map((c) => Buffer.from(c).toString("hex"))).toEqual(want.chunks.map((c) => Buffer.from(c).toString("hex")));
+    expect(a.totals).toEqual(b.totals);
+    expect(faults).toEqual([6, 40, 63].map((pfn) => ({ pfn, write: false })));
+    a.close();
+    b.close();
+  });
+
+  it("a pfn past the guest's end after a swapped page is named by its index in the list", () => {
+    const { vm } = swappedGuest(32, [3]);
+    const packer = new PagePacker(vm, { xbzrleCacheBytes: null });
+    const e = thrown(() => packer.packChunk(packer.scratchList([1, 3, 2, 40, 5]), 0, 5, "bulk", 1));
+    expect([e.code, e.message, e.details]).toEqual([ErrorCode.GpaRange, `pfn list entry 3 is pfn 40, past the end of the 32-page guest of vm ${vm.id}`, { index: 3, pfn: 40 }]);
+    packer.close();
   });
 });
