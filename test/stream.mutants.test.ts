@@ -3,16 +3,17 @@
 // counters they keep (sequence, totals, wire bytes, rounds, epochs, bytes
 // and chunks received, staged bytes), the staging limit of a receiver in
 // epochs mode, and what abort() and takeCommitted() leave behind; pages
-// swapped out packed exactly as resident ones.
+// swapped out packed exactly as resident ones; a destination host without
+// room for the guest, its fingerprint table or an epoch's frames.
 import { describe, expect, it } from "vitest";
 import { thrownHypermemError } from "./helpers.js";
 import { patternBytes } from "./reference/mmu.js";
-import { ErrorCode } from "../src/errors.js";
+import { ErrorCode, type HypermemError } from "../src/errors.js";
 import { FaultReason } from "../src/host/faults.js";
 import { createHost } from "../src/host/host.js";
 import type { Vm } from "../src/host/vm.js";
 import { PagePacker } from "../src/stream/packer.js";
-import { StreamReceiver } from "../src/stream/receiver.js";
+import { DIGEST_TABLE_MAX_PAGES, StreamReceiver } from "../src/stream/receiver.js";
 import { CHUNK_HEADER_BYTES, FLAG_XBZRLE, RECORD_HEADER_BYTES, STREAM_HEADER, STREAM_HEADER_BYTES } from "../src/stream/format.js";
 
 const PAGE = 4096;
@@ -364,5 +365,78 @@ describe("PagePacker: pages swapped out are brought back and packed where they a
     const e = thrown(() => packer.packChunk(packer.scratchList([1, 3, 2, 40, 5]), 0, 5, "bulk", 1));
     expect([e.code, e.message, e.details]).toEqual([ErrorCode.GpaRange, `pfn list entry 3 is pfn 40, past the end of the 32-page guest of vm ${vm.id}`, { index: 3, pfn: 40 }]);
     packer.close();
+  });
+});
+
+describe("StreamReceiver: a destination host without room", () => {
+  /** The 40-byte stream header of a `pages`-page guest (no page of it is ever written). */
+  const headerFor = (pages: number): Uint8Array => {
+    const packer = new PagePacker(createHost({ memoryMiB: 4 }).createVm({ pages }), { xbzrleCacheBytes: null });
+    const h = packer.header();
+    packer.close();
+    return h;
+  };
+
+  it("a host with no frame left, or running its most VMs: ERR_STREAM_LIMIT naming guestPages and the host's reason", () => {
+    const full = createHost({ memoryMiB: 1 });
+    const filler = full.createVm({ pages: 1024 });
+    for (let pfn = 0; ; pfn++) {
+      try { filler.write(pfn * PAGE, new Uint8Array(PAGE).fill(1)); } catch { break; }
+    }
+    const crowded = createHost({ memoryMiB: 4 });
+    for (;;) {
+      try { crowded.createVm({ pages: 1 }); } catch { break; }
+    }
+    for (const [host, cause] of [[full, ErrorCode.OutOfFrames], [crowded, ErrorCode.HostLimit]] as const) {
+      const vms = host.vms.length;
+      const r = new StreamReceiver(host);
+      const e = thrown(() => r.push(headerFor(16)));
+      expect([e.code, e.details]).toEqual([ErrorCode.StreamLimit, { field: "guestPages", value: 16, cause }]);
+      expect(e.message).toMatch(/^stream header field guestPages is 16: the destination host cannot take the guest \((host of 1 MiB cannot hold the page table of a 16-page guest|a host runs at most \d+ VMs)/);
+      expect(host.vms.length).toBe(vms);
+    }
+  });
+
+  it("the fingerprint table: a guest of DIGEST_TABLE_MAX_PAGES pages has one (refused when the host has no room for it, naming it); one page more has none", () => {
+    const host = createHost({ memoryMiB: 4 });
+    const e = thrown(() => new StreamReceiver(host).push(headerFor(DIGEST_TABLE_MAX_PAGES)));
+    expect([e.code, e.details]).toEqual([ErrorCode.StreamLimit, { field: "guestPages", value: DIGEST_TABLE_MAX_PAGES, cause: ErrorCode.OutOfFrames }]);
+    expect(e.message).toMatch(new RegExp(`^field guestPages is ${DIGEST_TABLE_MAX_PAGES}: the destination host has no room for its fingerprint table \\(`));
+    const r = new StreamReceiver(host);
+    r.push(headerFor(DIGEST_TABLE_MAX_PAGES + 1));
+    expect(r.header?.guestPages).toBe(DIGEST_TABLE_MAX_PAGES + 1);
+    r.abort();
+  });
+
+  it("epochs mode: an epoch that needs exactly the free frames commits; one frame fewer is refused, naming both counts", () => {
+    // 16 pages (8 written), END_ROUND, COMMIT 0; before the COMMIT's chunk, the host's free frames are cut one at a time.
+    const { packer, pages } = source();
+    const list = packer.scratchList(pages());
+    const chunks = [packer.header(), packer.packChunk(list, 0, 16, "bulk", 1).chunk!, packer.endRound(0)];
+    const commit = packer.commitEpoch(0);
+    packer.close();
+    const attempt = (taken: number): { r: StreamReceiver; error: HypermemError | null } => {
+      const host = createHost({ memoryMiB: 2 });
+      const r = new StreamReceiver(host, { mode: "epochs" });
+      for (const c of chunks) r.push(c);
+      for (let i = 0; i < taken; i++) host.kernels.frames.allocBuffer(PAGE);
+      try { r.push(commit); return { r, error: null }; } catch (err) { return { r, error: err as HypermemError }; }
+    };
+    const free = createHost({ memoryMiB: 2 }).maxFrames;
+    let [lo, hi] = [0, free]; // attempt(lo) commits, attempt(hi) does not
+    expect(attempt(lo).error).toBeNull();
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (attempt(mid).error === null) lo = mid;
+      else hi = mid;
+    }
+    const fits = attempt(lo);
+    expect([fits.r.epoch, fits.r.stagedBytes]).toEqual([0, 0]);
+    expect(fits.r.vm!.read(7 * PAGE, 1)[0]).toBe(8);
+    const { r, error } = attempt(lo + 1);
+    const { framesNeeded, framesFree } = error!.details as { framesNeeded: number; framesFree: number };
+    expect(framesNeeded).toBeGreaterThanOrEqual(8); // the 8 written pages, and page tables
+    expect([error!.code, error!.details, r.epoch]).toEqual([ErrorCode.StreamLimit, { epoch: 0, framesNeeded, framesFree: framesNeeded - 1 }, -1]);
+    expect(error!.message).toMatch(new RegExp(`: epoch 0 may need ${framesNeeded} new frames, the destination host has ${framesNeeded - 1}; the epoch is dropped, the guest stays at epoch -1$`));
   });
 });
