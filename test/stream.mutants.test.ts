@@ -440,3 +440,37 @@ describe("StreamReceiver: a destination host without room", () => {
     expect(error!.message).toMatch(new RegExp(`: epoch 0 may need ${framesNeeded} new frames, the destination host has ${framesNeeded - 1}; the epoch is dropped, the guest stays at epoch -1$`));
   });
 });
+
+describe("StreamReceiver: destination pages swapped out between chunks", () => {
+  it("are brought back by a write fault before records land on them, in direct and in epochs mode", () => {
+    for (const mode of ["direct", "epochs"] as const) {
+      // A 32-page guest sent twice: pages 0..7 as written first, then 2..5 rewritten.
+      const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 32 });
+      for (let pfn = 0; pfn < 8; pfn++) vm.write(pfn * PAGE, new Uint8Array(PAGE).fill(pfn + 1));
+      const packer = new PagePacker(vm, { xbzrleCacheBytes: null });
+      const first = [packer.header(), packer.packChunk(packer.scratchList(Array.from({ length: 32 }, (_, i) => i)), 0, 32, "bulk", 1).chunk!, packer.endRound(0), packer.commitEpoch(0)];
+      for (let pfn = 2; pfn < 6; pfn++) vm.write(pfn * PAGE + 100, Uint8Array.of(0xee, pfn));
+      const second = [packer.packChunk(packer.scratchList([2, 3, 4, 5]), 0, 4, "iterate", 2).chunk!, packer.endRound(1), packer.commitEpoch(1), packer.endStream()];
+      packer.close();
+
+      const r = new StreamReceiver(createHost({ memoryMiB: 8 }), { mode });
+      for (const c of first) r.push(c);
+      const dest = r.vm!;
+      const saved = new Map<number, Uint8Array>();
+      const faults: Array<{ pfn: number; write: boolean }> = [];
+      dest.onFault(FaultReason.Swapped, (f) => {
+        faults.push({ pfn: f.pfn, write: f.write });
+        f.vm.states.bringBack(f.pfn, saved.get(f.pfn)!);
+        return "retry";
+      });
+      for (const pfn of [3, 5]) {
+        saved.set(pfn, dest.read(pfn * PAGE, PAGE));
+        dest.states.swapOut(pfn, 50 + pfn);
+      }
+      for (const c of second) r.push(c);
+      expect(faults).toEqual([{ pfn: 3, write: true }, { pfn: 5, write: true }]);
+      expect([r.done, r.epoch]).toEqual([true, 1]);
+      expect(Buffer.compare(r.finish().read(0, 32 * PAGE), vm.read(0, 32 * PAGE))).toBe(0);
+    }
+  });
+});
