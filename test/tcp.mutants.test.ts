@@ -101,6 +101,9 @@ describe("tcp.ts: arguments", () => {
     const e = (() => { try { resolveTcpMigrationOptions({ timeline: {} as never }); return null; } catch (err) { return err as HypermemError; } })();
     expect([e?.message, e?.details]).toEqual(["a timeline is simulated time; over TCP time is wall-clock time", { option: "timeline", value: {} }]);
     expect(resolveTcpMigrationOptions({ maxBandwidthBytesPerSec: 5, bandwidthBytesPerSec: undefined }).link.maxBandwidthBytesPerSec).toBe(5);
+    expect(resolveTcpMigrationOptions(undefined as never)).toEqual(resolveTcpMigrationOptions({}));
+    const none = (() => { try { resolveTcpMigrationOptions(null as never); return null; } catch (err) { return err as HypermemError; } })();
+    expect([none?.code, none?.message]).toEqual([ErrorCode.BadOption, "migrate: options must be an object, got null"]);
   });
 });
 
@@ -136,6 +139,20 @@ describe("tcp.ts: connecting", () => {
     expect((await next()).event).toBe("received");
   });
 
+  it("an abort while the handshake waits for the destination: refused at once with 'migration cancelled before it started'", async () => {
+    const controller = new AbortController();
+    const held: Socket[] = [];
+    // A destination that takes the connection, never answers, and aborts the migration when the connection arrives.
+    const server = createServer((s) => { held.push(s); controller.abort(); });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    closers.push(() => { for (const s of held) s.destroy(); return new Promise((r) => server.close(r)); });
+    const port = (server.address() as { port: number }).port;
+    const vm = guest();
+    const e = await rejection(migrateOverTcp(vm, TEST_LIMITS, target(port, { idleTimeoutMs: 10_000, signal: controller.signal })));
+    expect([e.code, e.message]).toEqual([ErrorCode.MigrationFailed, "migration cancelled before it started"]);
+    expect(vm.paused).toBe(false);
+  });
+
   it("a wrong token is the destination's refusal (ERR_AUTH), reported as refused there", async () => {
     const { port, next } = await start();
     const e = await rejection(migrateOverTcp(guest(), TEST_LIMITS, target(port, { token: Buffer.from("not the right token at all") })));
@@ -162,6 +179,7 @@ describe("a migration over TCP, both sides", () => {
       expect(r.tcp.mibPerSec).toBeCloseTo(r.tcp.bytesSent / 2 ** 20 / (r.tcp.wallMs / 1e3), 6);
       expect(r.tcp.handshakeMs).toBeGreaterThan(0);
       expect(r.tcp.wallMs).toBeGreaterThanOrEqual(r.tcp.handshakeMs);
+      expect(r.tcp.wallMs).toBeLessThanOrEqual(performance.now() - t0);
       expect(r.tcp.guestStealPct).toBe(0);
       expect(r.tcp.guestStealMs).toBe(0);
       expect(vm.paused).toBe(true);
@@ -512,6 +530,23 @@ describe("tcp.ts: the destination's answer, from a scripted destination", () => 
     const r = await migrateOverTcp(guest(), TEST_LIMITS, target(await scripted([], "close-now")));
     const message = "the destination closed the connection without acknowledging the stream";
     expect([r.status, r.stopReason, r.error]).toEqual(["failed", message, { code: ErrorCode.MigrationFailed, message }]);
+  });
+
+  it("a source that gives up keeps its own reason, whatever the destination answers after", async () => {
+    const vm = guest();
+    const dirty = new Uint8Array(16 * 4096).fill(0x5a);
+    const r = await migrateOverTcp(vm, { downtimeLimitNs: 1, maxRounds: 2, onProgress: () => vm.write(0, dirty) }, target(await scripted([], "error")));
+    expect([r.status, r.stopReason, r.error, vm.paused]).toEqual(["cancelled", "gave up after 2 rounds (maxRounds)", null, false]);
+  });
+
+  it("a destination that closes its side at once, while a larger guest is still being sent: the source sends on, then fails for want of an acknowledgement", async () => {
+    // The source's socket is half-open: the destination's FIN does not end the source's sending side.
+    const vm = createHost({ memoryMiB: 16 }).createVm({ pages: 2048 });
+    for (let pfn = 0; pfn < 2048; pfn += 256) vm.write(pfn * 4096, new Uint8Array(256 * 4096).fill(0x3c + pfn / 256));
+    const r = await migrateOverTcp(vm, TEST_LIMITS, target(await scripted([], "close-now")));
+    const message = "the destination closed the connection without acknowledging the stream";
+    expect([r.status, r.stopReason, r.error]).toEqual(["failed", message, { code: ErrorCode.MigrationFailed, message }]);
+    expect(r.tcp.bytesSent).toBeGreaterThan(2048 * 4096);
   });
 
   it("the destination's ERROR after the failure becomes the result's reason and code", async () => {
