@@ -434,7 +434,7 @@ describe("StreamReceiver: a destination host without room", () => {
     expect([fits.r.epoch, fits.r.stagedBytes]).toEqual([0, 0]);
     expect(fits.r.vm!.read(7 * PAGE, 1)[0]).toBe(8);
     const { r, error } = attempt(lo + 1);
-    const { framesNeeded, framesFree } = error!.details as { framesNeeded: number; framesFree: number };
+    const { framesNeeded } = error!.details as { framesNeeded: number };
     expect(framesNeeded).toBeGreaterThanOrEqual(8); // the 8 written pages, and page tables
     expect([error!.code, error!.details, r.epoch]).toEqual([ErrorCode.StreamLimit, { epoch: 0, framesNeeded, framesFree: framesNeeded - 1 }, -1]);
     expect(error!.message).toMatch(new RegExp(`: epoch 0 may need ${framesNeeded} new frames, the destination host has ${framesNeeded - 1}; the epoch is dropped, the guest stays at epoch -1$`));
