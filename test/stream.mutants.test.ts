@@ -90,6 +90,20 @@ describe("PagePacker: counters and refusals", () => {
     expect(thrown(() => packer.scratchList([1])).message).toBe("PagePacker.scratchList: the packer was closed");
   });
 
+  it("a host without room for the chunk buffers: ERR_OUT_OF_FRAMES, and what was taken (buffers, XBZRLE cache) is given back", () => {
+    // 3 MiB hold the cache and two 1 MiB chunk buffers at most, not three.
+    const vm = createHost({ memoryMiB: 3 }).createVm({ pages: 4 });
+    const before = vm.host.stats().usedFrames;
+    for (const xbzrleCacheBytes of [null, 16 * PAGE]) {
+      expect(thrown(() => new PagePacker(vm, { xbzrleCacheBytes, chunkBuffers: 3 })).code).toBe(ErrorCode.OutOfFrames);
+      expect(vm.host.stats().usedFrames).toBe(before);
+    }
+    const fits = new PagePacker(vm, { xbzrleCacheBytes: 16 * PAGE, chunkBuffers: 2 });
+    expect(vm.host.stats().usedFrames).toBeGreaterThan(before);
+    fits.close();
+    expect(vm.host.stats().usedFrames).toBe(before);
+  });
+
   it("chunkBuffers: 1 to 16; a bad count is refused before anything is allocated", () => {
     const vm = createHost({ memoryMiB: 32 }).createVm({ pages: 4 });
     const before = vm.host.stats().usedFrames;
