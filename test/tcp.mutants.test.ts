@@ -5,7 +5,10 @@
 // target and option checks, connect failures, the handshake deadline, the
 // eviction of the oldest handshake, the busy slot, the progress rule, other
 // stream kinds by magic (a first record of exactly 4 bytes), a stream cut
-// before them, guests kept or destroyed, the host release, a closed listener.
+// before them, guests kept or destroyed, the host release, a closed listener;
+// and, against a scripted destination, what the source makes of the answers
+// it reads after the stream: an acknowledgement in pieces, short, long or
+// absent ones, and the destination's ERROR after a failure.
 import { connect, createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, HypermemError } from "../src/errors.js";
@@ -13,6 +16,11 @@ import { createHost, type Host } from "../src/host/host.js";
 import type { Vm } from "../src/host/vm.js";
 import { HANDSHAKE_READ_BUFFER_BYTES, listenForMigrations, type ListenerOptions, type ListenerReport, type MigrationListener } from "../src/migration/listener.js";
 import { connectMigrationChannel, migrateOverTcp, parseHostPort, resolveTcpMigrationOptions } from "../src/migration/tcp.js";
+import { serverHandshake } from "../src/net/handshake.js";
+import { SecureChannel } from "../src/net/secure-channel.js";
+import { suiteFor } from "../src/net/session-keys.js";
+import { TcpChannel } from "../src/net/tcp-channel.js";
+import { ACK_BYTES, encodeAck } from "../src/stream/format.js";
 import { TEST_LIMITS } from "./helpers.js";
 
 const TOKEN = Buffer.from("a token for the tcp mutants tests");
@@ -93,6 +101,9 @@ describe("tcp.ts: arguments", () => {
     const e = (() => { try { resolveTcpMigrationOptions({ timeline: {} as never }); return null; } catch (err) { return err as HypermemError; } })();
     expect([e?.message, e?.details]).toEqual(["a timeline is simulated time; over TCP time is wall-clock time", { option: "timeline", value: {} }]);
     expect(resolveTcpMigrationOptions({ maxBandwidthBytesPerSec: 5, bandwidthBytesPerSec: undefined }).link.maxBandwidthBytesPerSec).toBe(5);
+    expect(resolveTcpMigrationOptions(undefined as never)).toEqual(resolveTcpMigrationOptions({}));
+    const none = (() => { try { resolveTcpMigrationOptions(null as never); return null; } catch (err) { return err as HypermemError; } })();
+    expect([none?.code, none?.message]).toEqual([ErrorCode.BadOption, "migrate: options must be an object, got null"]);
   });
 });
 
@@ -128,6 +139,20 @@ describe("tcp.ts: connecting", () => {
     expect((await next()).event).toBe("received");
   });
 
+  it("an abort while the handshake waits for the destination: refused at once with 'migration cancelled before it started'", async () => {
+    const controller = new AbortController();
+    const held: Socket[] = [];
+    // A destination that takes the connection, never answers, and aborts the migration when the connection arrives.
+    const server = createServer((s) => { held.push(s); controller.abort(); });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    closers.push(() => { for (const s of held) s.destroy(); return new Promise((r) => server.close(r)); });
+    const port = (server.address() as { port: number }).port;
+    const vm = guest();
+    const e = await rejection(migrateOverTcp(vm, TEST_LIMITS, target(port, { idleTimeoutMs: 10_000, signal: controller.signal })));
+    expect([e.code, e.message]).toEqual([ErrorCode.MigrationFailed, "migration cancelled before it started"]);
+    expect(vm.paused).toBe(false);
+  });
+
   it("a wrong token is the destination's refusal (ERR_AUTH), reported as refused there", async () => {
     const { port, next } = await start();
     const e = await rejection(migrateOverTcp(guest(), TEST_LIMITS, target(port, { token: Buffer.from("not the right token at all") })));
@@ -154,6 +179,7 @@ describe("a migration over TCP, both sides", () => {
       expect(r.tcp.mibPerSec).toBeCloseTo(r.tcp.bytesSent / 2 ** 20 / (r.tcp.wallMs / 1e3), 6);
       expect(r.tcp.handshakeMs).toBeGreaterThan(0);
       expect(r.tcp.wallMs).toBeGreaterThanOrEqual(r.tcp.handshakeMs);
+      expect(r.tcp.wallMs).toBeLessThanOrEqual(performance.now() - t0);
       expect(r.tcp.guestStealPct).toBe(0);
       expect(r.tcp.guestStealMs).toBe(0);
       expect(vm.paused).toBe(true);
@@ -337,6 +363,22 @@ describe("the listener's rules", () => {
     expect((await migrateOverTcp(guest(), TEST_LIMITS, target(port))).status).toBe("completed");
   });
 
+  it("with integrity only, the first bytes handed to a handler stay what the source sent after the handler's next receive", async () => {
+    // firstBytes once kept a Buffer#slice() view of the first record, which the next record read into the same buffer overwrote.
+    const seen: string[] = [];
+    const { port } = await start({
+      encryption: false,
+      streams: { HMXX: async ({ channel, first }) => { await channel.send(Buffer.from("go")); const next = Buffer.from((await channel.receive())!).toString(); seen.push(Buffer.from(first).toString(), next); channel.close(); } },
+    });
+    const ch = await connectMigrationChannel(target(port, { encryption: false }));
+    closers.push(() => ch.destroy());
+    await ch.send(Buffer.from("HMXX-one"));
+    expect(Buffer.from((await ch.receive())!).toString()).toBe("go");
+    await ch.send(Buffer.from("another"));
+    expect(await ch.receive()).toBeNull();
+    expect(seen).toEqual(["HMXX-one", "another"]);
+  });
+
   it("a stream that ends before its first 4 bytes fails as a truncated migration stream, its bytes counted", async () => {
     const { port, next } = await start();
     const ch = await connectMigrationChannel(target(port));
@@ -420,5 +462,112 @@ describe("the listener's rules", () => {
     await given.next();
     await new Promise((r) => setTimeout(r, 60));
     expect([given.listener.host, given.listener.hostReleases]).toEqual([host, 0]);
+  });
+});
+
+/**
+ * A destination that authenticates like the listener (AES-GCM, or GMAC
+ * with `encryption` false), sends `answer` (each
+ * piece its own DATA record) and reads the stream. "close-now" then sends
+ * CLOSE at once (still reading); the others wait until the source has closed
+ * its side and then send an ERROR record, a CLOSE record, or cut the
+ * connection without either.
+ */
+async function scripted(answer: Uint8Array[], end: "close-now" | "error" | "close" | "cut", encryption = true): Promise<number> {
+  const server = createServer((socket) => {
+    void (async () => {
+      const tcp = new TcpChannel(socket, { idleTimeoutMs: 3000 });
+      closers.push(() => tcp.destroy());
+      const sc = new SecureChannel(tcp, await serverHandshake(tcp, TOKEN, { suite: suiteFor(encryption) }), { role: "server" });
+      for (const piece of answer) await sc.send(piece);
+      if (end === "close-now") sc.close();
+      await (async () => { while ((await sc.receive()) !== null); })().catch(() => undefined);
+      if (end === "error") sc.close(new HypermemError(ErrorCode.StreamDigest, "the page at pfn 7 differs"));
+      else if (end === "close") sc.close();
+      else if (end === "cut") tcp.destroy();
+    })().catch(() => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  closers.push(() => new Promise((r) => server.close(r)));
+  return (server.address() as { port: number }).port;
+}
+
+describe("tcp.ts: the destination's answer, from a scripted destination", () => {
+  const ack = encodeAck();
+  const notAck = (n: number): string => `the destination answered ${n} bytes that are not an acknowledgement`;
+
+  it("an acknowledgement in two or three records is put together: completed", async () => {
+    for (const pieces of [[ack.subarray(0, 8), ack.subarray(8)], [ack.subarray(0, 1), ack.subarray(1, 2), ack.subarray(2)]]) {
+      const vm = guest();
+      const r = await migrateOverTcp(vm, TEST_LIMITS, target(await scripted(pieces, "close")));
+      expect([r.status, r.error, r.verification?.ok, vm.paused]).toEqual(["completed", null, true, true]);
+    }
+  });
+
+  it("with integrity only (records not decrypted into fresh buffers), an acknowledgement in pieces is still put together", async () => {
+    // SourceChannel.receive once kept Buffer#slice() views of the pieces, which the next record overwrote.
+    for (const pieces of [[ack.subarray(0, 8), ack.subarray(8)], [ack.subarray(0, 1), ack.subarray(1, 2), ack.subarray(2)]]) {
+      const vm = guest();
+      const r = await migrateOverTcp(vm, TEST_LIMITS, target(await scripted(pieces, "close", false), { encryption: false }));
+      expect([r.status, r.error, r.verification?.ok, vm.paused]).toEqual(["completed", null, true, true]);
+    }
+  });
+
+  it("answers that are not an acknowledgement fail the source with their length; the destination's CLOSE after that leaves the source's own error", async () => {
+    const cases: Array<[Uint8Array[], "close" | "close-now", number]> = [
+      [[new Uint8Array(ACK_BYTES)], "close", ACK_BYTES], // the right length, status and magic zero
+      [[Buffer.concat([ack, Buffer.from([0])])], "close", ACK_BYTES + 1], // an acknowledgement and one byte more, in one record
+      [[ack.subarray(0, 3)], "close-now", 3], // the first 3 bytes, then CLOSE
+    ];
+    for (const [answer, end, n] of cases) {
+      const vm = guest();
+      const r = await migrateOverTcp(vm, TEST_LIMITS, target(await scripted(answer, end)));
+      expect([r.status, r.stopReason, r.error, r.verification, vm.paused]).toEqual(["failed", notAck(n), { code: ErrorCode.MigrationFailed, message: notAck(n) }, null, false]);
+    }
+  });
+
+  it("no answer before the destination's CLOSE: 'closed the connection without acknowledging the stream'", async () => {
+    const r = await migrateOverTcp(guest(), TEST_LIMITS, target(await scripted([], "close-now")));
+    const message = "the destination closed the connection without acknowledging the stream";
+    expect([r.status, r.stopReason, r.error]).toEqual(["failed", message, { code: ErrorCode.MigrationFailed, message }]);
+  });
+
+  it("a source that gives up keeps its own reason, whatever the destination answers after", async () => {
+    const vm = guest();
+    const dirty = new Uint8Array(16 * 4096).fill(0x5a);
+    const r = await migrateOverTcp(vm, { downtimeLimitNs: 1, maxRounds: 2, onProgress: () => vm.write(0, dirty) }, target(await scripted([], "error")));
+    expect([r.status, r.stopReason, r.error, vm.paused]).toEqual(["cancelled", "gave up after 2 rounds (maxRounds)", null, false]);
+  });
+
+  it("a destination that closes its side at once, while a larger guest is still being sent: the source sends on, then fails for want of an acknowledgement", async () => {
+    // The source's socket is half-open: the destination's FIN does not end the source's sending side.
+    const vm = createHost({ memoryMiB: 16 }).createVm({ pages: 2048 });
+    for (let pfn = 0; pfn < 2048; pfn += 256) vm.write(pfn * 4096, new Uint8Array(256 * 4096).fill(0x3c + pfn / 256));
+    const r = await migrateOverTcp(vm, TEST_LIMITS, target(await scripted([], "close-now")));
+    const message = "the destination closed the connection without acknowledging the stream";
+    expect([r.status, r.stopReason, r.error]).toEqual(["failed", message, { code: ErrorCode.MigrationFailed, message }]);
+    expect(r.tcp.bytesSent).toBeGreaterThan(2048 * 4096);
+  });
+
+  it("the destination's ERROR after the failure becomes the result's reason and code", async () => {
+    const vm = guest();
+    const r = await migrateOverTcp(vm, TEST_LIMITS, target(await scripted([new Uint8Array(ACK_BYTES)], "error")));
+    const message = "destination: the page at pfn 7 differs";
+    expect([r.status, r.stopReason, r.error, vm.paused]).toEqual(["failed", message, { code: ErrorCode.StreamDigest, message }, false]);
+  });
+
+  it("a connection cut after the failure, with no ERROR or CLOSE, leaves the source's own error", async () => {
+    const r = await migrateOverTcp(guest(), TEST_LIMITS, target(await scripted([new Uint8Array(ACK_BYTES)], "cut")));
+    expect([r.status, r.stopReason, r.error]).toEqual(["failed", notAck(ACK_BYTES), { code: ErrorCode.MigrationFailed, message: notAck(ACK_BYTES) }]);
+  });
+
+  it("an abort during the stream: failed with ERR_MIGRATION_CANCELLED 'migration cancelled (interrupted)', whatever the destination answers after", async () => {
+    for (const then of ["error", "close"] as const) {
+      const controller = new AbortController();
+      const vm = guest();
+      const r = await migrateOverTcp(vm, { ...TEST_LIMITS, onProgress: () => controller.abort() }, target(await scripted([], then), { signal: controller.signal }));
+      const message = "migration cancelled (interrupted)";
+      expect([r.status, r.stopReason, r.error, vm.paused]).toEqual(["failed", message, { code: ErrorCode.MigrationCancelled, message }, false]);
+    }
   });
 });

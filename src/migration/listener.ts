@@ -50,7 +50,7 @@ async function firstBytes(sc: SecureChannel): Promise<Uint8Array | null> {
   while (length < 4) {
     const bytes = await sc.receive();
     if (bytes === null) return length === 0 ? null : Buffer.concat(pieces);
-    pieces.push(bytes.slice());
+    pieces.push(new Uint8Array(bytes)); // a copy: valid only until the next receive(), and a Buffer's slice() is a view
     length += bytes.length;
   }
   return pieces.length === 1 ? pieces[0] : new Uint8Array(Buffer.concat(pieces));

@@ -19,7 +19,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, TcpChannel } from "../net/tcp-channel.js";
 import { checkToken } from "../net/token.js";
 import { MeasuredLink } from "../sim/link.js";
 import { WallClock } from "../sim/wall-clock.js";
-import { ACK_BYTES, isAck } from "../stream/format.js";
+import { ACK_BYTES } from "../stream/format.js";
 import { resolveMigrationOptions, type MigrationOptions, type ResolvedMigrationOptions } from "./options.js";
 import { claimMigration, releaseMigration } from "./migrating.js";
 import { migrateSource } from "./precopy.js";
@@ -132,8 +132,6 @@ export async function connectMigrationChannel(target: TcpTarget): Promise<Secure
 class SourceChannel implements Channel {
   readonly secure: SecureChannel;
   readonly sendDepth: number;
-  /** The engine has read a valid acknowledgement. */
-  acked = false;
 
   constructor(secure: SecureChannel) {
     this.secure = secure;
@@ -149,13 +147,11 @@ class SourceChannel implements Channel {
     while (have < ACK_BYTES) {
       const bytes = await this.secure.receive();
       if (bytes === null) break;
-      parts.push(bytes.slice()); // valid only until the next receive()
+      parts.push(new Uint8Array(bytes)); // a copy: valid only until the next receive(), and a Buffer's slice() is a view
       have += bytes.length;
     }
     if (have === 0) return null;
-    const ack = Buffer.concat(parts);
-    this.acked = isAck(ack);
-    return ack;
+    return Buffer.concat(parts);
   }
 
   /** After a failure: the destination's reason, if it sent one before the connection went. */
@@ -217,16 +213,7 @@ async function migrateConnected(vm: Vm, o: ResolvedMigrationOptions, target: Tcp
   try {
     const clock = new WallClock();
     const result = await migrateSource(vm, source, o, new MeasuredLink(clock, o.link.maxBandwidthBytesPerSec));
-    if (result.status === "completed" && !source.acked) {
-      // An engine that does not read the acknowledgement itself: read it here.
-      const ack = await source.receive().catch((err: unknown) => err as HypermemError);
-      if (!(ack instanceof Uint8Array) || !isAck(ack)) {
-        const e = ack instanceof HypermemError ? ack : new HypermemError(ErrorCode.MigrationFailed, "the destination closed the connection without acknowledging the stream");
-        result.status = "failed";
-        result.stopReason = e.message;
-        result.error = { code: e.code, message: e.message };
-      }
-    } else if (result.status === "failed") {
+    if (result.status === "failed") {
       const remote = await source.remoteError();
       if (remote) {
         result.stopReason = remote.message;
