@@ -66,8 +66,13 @@ export function decodeDigest(payload: Uint8Array): { checkpoint: number; digest:
 export class MessageReader {
   #pending = new Uint8Array(0);
 
+  /**
+   * The messages `bytes` completes. Their payloads are views, valid until the
+   * next push (`bytes` may be a receive buffer the channel reuses); what is
+   * kept of an incomplete message is copied.
+   */
   push(bytes: Uint8Array): Array<{ kind: MessageKind; payload: Uint8Array }> {
-    const buf = this.#pending.length === 0 ? bytes.slice() : new Uint8Array(Buffer.concat([this.#pending, bytes]));
+    const buf = this.#pending.length === 0 ? bytes : new Uint8Array(Buffer.concat([this.#pending, bytes]));
     const out: Array<{ kind: MessageKind; payload: Uint8Array }> = [];
     let at = 0;
     while (buf.length - at >= MESSAGE_HEADER_BYTES) {
@@ -84,7 +89,7 @@ export class MessageReader {
       out.push({ kind: kind as MessageKind, payload: buf.subarray(at + MESSAGE_HEADER_BYTES, at + MESSAGE_HEADER_BYTES + length) });
       at += MESSAGE_HEADER_BYTES + length;
     }
-    this.#pending = buf.subarray(at);
+    this.#pending = new Uint8Array(buf.subarray(at)); // a copy: Buffer#slice would be a view of the reused buffer
     return out;
   }
 }

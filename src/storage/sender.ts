@@ -128,7 +128,7 @@ class Replies {
             const c = decodeConflict(m.payload);
             throw new HypermemError(ErrorCode.DiskOffsetConflict, `the destination committed ${c.serverOffset} bytes, not the ${c.clientOffset} this source asked to resume at: resume from ${c.serverOffset}`, { serverOffset: c.serverOffset, clientOffset: c.clientOffset });
           } else {
-            this.#pending.push({ type: m.type, payload: m.payload.slice() }); // kept past the next receive
+            this.#pending.push({ type: m.type, payload: new Uint8Array(m.payload) }); // a copy kept past the next receive (Buffer#slice would be a view)
           }
         }
         this.#wakeUp();
