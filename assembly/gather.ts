@@ -10,6 +10,14 @@
 //            no frame of its own (untouched, or mapped to the zero frame)
 //            and so reads as zeros; 0 when its frame was copied
 //
+// Pages with frames are copied four at a time, 64 bytes of each in turn
+// (copy4): four streams of cache misses in flight instead of one, where a
+// memory.copy per page waits for each page's first lines alone. Measured on
+// the checkpoint pause (bench/cases/checkpoint.ts, 2026-12-01, load 1.4-2):
+// 1.1-1.3x the rate of a memory.copy per page; eight streams about the same,
+// sixteen 0.5-0.7x. A page list that ends, or stops at a page not here,
+// first copies the pages held back.
+//
 // Per page, from its leaf entry:
 //   unpopulated, zero-mapped (or a traced zero-mapped page)  zeros, z = 1
 //   present, traced                                          the frame's bytes, z = 0
@@ -40,17 +48,60 @@ export function gatherPages(slot: u32, pfnPtr: usize, count: u32, outPtr: usize,
   for (let i: u32 = 0; i < count; i++) {
     if (<u64>load<u32>(pfnPtr + (<usize>i << 2)) >= guestPages) return -ERR_GFN_RANGE;
   }
+  // Up to three pages held back for the next copy4: (source, destination) pairs.
+  let held = 0;
+  let s0: usize = 0, d0: usize = 0, s1: usize = 0, d1: usize = 0, s2: usize = 0, d2: usize = 0;
   for (let i: u32 = 0; i < count; i++) {
     const pfn = load<u32>(pfnPtr + (<usize>i << 2));
     const p = leafEntry(d, <u64>pfn, false);
     const e: u64 = p <= 0 ? 0 : load<u64>(<usize>p);
-    if ((e & NOT_HERE) != 0) return <i32>i;
+    if ((e & NOT_HERE) != 0) {
+      copyHeld(held, s0, d0, s1, d1, s2, d2);
+      return <i32>i;
+    }
     const out = outPtr + (<usize>i << 12);
     const hfn = pteFrame(e);
     const zero = (e & (PTE_R | PTE_TRACED)) == 0 || hfn == 0;
     if (zero) memory.fill(out, 0, PAGE_SIZE);
-    else memory.copy(out, frameAddr(hfn), PAGE_SIZE);
+    else if (held == 3) {
+      copy4(s0, d0, s1, d1, s2, d2, frameAddr(hfn), out);
+      held = 0;
+    } else {
+      const src = frameAddr(hfn);
+      if (held == 0) { s0 = src; d0 = out; } else if (held == 1) { s1 = src; d1 = out; } else { s2 = src; d2 = out; }
+      held++;
+    }
     if (zeroPtr != 0) store<u8>(zeroPtr + <usize>i, zero ? 1 : 0);
   }
+  copyHeld(held, s0, d0, s1, d1, s2, d2);
   return <i32>count;
+}
+
+/** The `held` pages not yet copied, one memory.copy each. */
+function copyHeld(held: i32, s0: usize, d0: usize, s1: usize, d1: usize, s2: usize, d2: usize): void {
+  if (held > 0) memory.copy(d0, s0, PAGE_SIZE);
+  if (held > 1) memory.copy(d1, s1, PAGE_SIZE);
+  if (held > 2) memory.copy(d2, s2, PAGE_SIZE);
+}
+
+/** Four pages copied together, 64 bytes of each in turn. */
+function copy4(s0: usize, d0: usize, s1: usize, d1: usize, s2: usize, d2: usize, s3: usize, d3: usize): void {
+  for (let off: usize = 0; off < PAGE_SIZE; off += 64) {
+    copy64(s0 + off, d0 + off);
+    copy64(s1 + off, d1 + off);
+    copy64(s2 + off, d2 + off);
+    copy64(s3 + off, d3 + off);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function copy64(src: usize, dst: usize): void {
+  const a = v128.load(src);
+  const b = v128.load(src, 16);
+  const c = v128.load(src, 32);
+  const e = v128.load(src, 48);
+  v128.store(dst, a);
+  v128.store(dst, b, 16);
+  v128.store(dst, c, 32);
+  v128.store(dst, e, 48);
 }
