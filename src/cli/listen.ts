@@ -123,6 +123,9 @@ export const listenCommand = defineCommand({
     const encryption = !v["no-encryption"];
     const diskDir = v["disk-dir"];
     const releaseDiskDir = diskDir === undefined ? () => undefined : lockDiskFolder(diskDir, `--disk-dir ${diskDir}`);
+    // Watched before "listening" is printed: a SIGTERM sent as soon as a caller reads it must find the
+    // handler, not Node's default (exit at once, the lock file left behind).
+    const interrupted = ctx.interrupts();
     try {
       const listener = await listenForMigrations({
         port: v.port, bindAddress: v.host, token: v.tokenFile.token, encryption, hostMiB, idleTimeoutMs: v["idle-timeout"] / 1e6,
@@ -143,7 +146,6 @@ export const listenCommand = defineCommand({
       const { host, port } = listener.address;
       const protection = encryption ? "encrypted" : "authenticated only, not encrypted";
       print({ event: "listening", host, port, hostMiB, encryption }, `listening on ${host}:${port} (host memory ${formatBytes(hostMiB * 2 ** 20)}, ${protection})`);
-      const interrupted = ctx.interrupts();
       await new Promise<void>((resolve) => {
         if (interrupted.aborted) resolve();
         interrupted.addEventListener("abort", () => resolve(), { once: true });
