@@ -190,13 +190,17 @@ function hashLong(ptr: usize, len: usize): u64 {
       key = SECRET;
     }
   }
-  const last = ptr + len - 64;
+  return lastStripeAndMerge(a0, a1, a2, a3, ptr + len - 64, len);
+}
+
+/** The end of a long hash: the last 64 bytes (at `last`) accumulated with the end of the secret, then the merge. */
+// @ts-ignore: decorator
+@inline function lastStripeAndMerge(a0: v128, a1: v128, a2: v128, a3: v128, last: usize, len: usize): u64 {
   const lk = SECRET + SECRET_BYTES - 64 - 7;
-  a0 = accumulate16(a0, last, lk);
-  a1 = accumulate16(a1, last + 16, lk + 16);
-  a2 = accumulate16(a2, last + 32, lk + 32);
-  a3 = accumulate16(a3, last + 48, lk + 48);
-  return mergeAccumulators(a0, a1, a2, a3, len);
+  return mergeAccumulators(
+    accumulate16(a0, last, lk), accumulate16(a1, last + 16, lk + 16),
+    accumulate16(a2, last + 32, lk + 32), accumulate16(a3, last + 48, lk + 48), len,
+  );
 }
 
 /** XXH3-64 (seed 0) of `len` bytes at `ptr`. INVARIANT: ptr + len <= memory size. */
@@ -393,15 +397,5 @@ export function xxh3StreamCopyPage(st: usize, dst: usize, src: usize): void {
 export function xxh3StreamFinish(st: usize, base: usize, len: usize): u64 {
   if (len <= 240 || <usize>load<u32>(st, ST_BASE) != base || (<usize>load<u32>(st, ST_DONE) << 6) > ((len - 1) & ~(<usize>63))) return xxh3(base, len);
   streamReadBack(st, (len - 1) & ~(<usize>63));
-  let a0 = v128.load(st);
-  let a1 = v128.load(st, 16);
-  let a2 = v128.load(st, 32);
-  let a3 = v128.load(st, 48);
-  const last = base + len - 64;
-  const lk = SECRET + SECRET_BYTES - 64 - 7;
-  a0 = accumulate16(a0, last, lk);
-  a1 = accumulate16(a1, last + 16, lk + 16);
-  a2 = accumulate16(a2, last + 32, lk + 32);
-  a3 = accumulate16(a3, last + 48, lk + 48);
-  return mergeAccumulators(a0, a1, a2, a3, len);
+  return lastStripeAndMerge(v128.load(st), v128.load(st, 16), v128.load(st, 32), v128.load(st, 48), base + len - 64, len);
 }

@@ -7,7 +7,6 @@
 // hash-wasm's XXH3-64 of its payload; and the destination's fingerprint table
 // (pages copied and hashed in one pass) against the digest of the source.
 import fc from "fast-check";
-import { createXXHash3, type IHasher } from "hash-wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createHost } from "../src/host/host.js";
 import { injectMemoryError } from "../src/ras/memory-error.js";
@@ -19,18 +18,12 @@ import { XXH3_STREAM_STATE_BYTES } from "../src/wasm/codes.js";
 import { Kernels } from "../src/wasm/kernels.js";
 import { mulberry32 } from "../src/sim/prng.js";
 import { xxh3Ref } from "./reference/xxh3.js";
+import { independentXxh3 } from "./reference/xxh3-hash-wasm.js";
 
 const PAGE = 4096;
 
-let h3: IHasher;
-beforeAll(async () => { h3 = await createXXHash3(0, 0); });
-
-/** XXH3-64 (seed 0) by hash-wasm, an independent implementation (fast enough for whole chunks). */
-function xxh3Independent(bytes: Uint8Array): bigint {
-  h3.init();
-  h3.update(bytes);
-  return BigInt(`0x${h3.digest("hex")}`);
-}
+let xxh3Independent: (bytes: Uint8Array) => bigint;
+beforeAll(async () => { xxh3Independent = await independentXxh3(); });
 
 function randomBytes(n: number, seed: number): Uint8Array {
   const next = mulberry32(seed);
