@@ -24,7 +24,7 @@
 // the record of its last commit (nothing past it counts), or is deleted when
 // nothing was committed; the peer is told why; the listener serves on.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HypermemError } from "../errors.js";
 import { fileIoError, FILE_MODE } from "../format/atomic-file.js";
@@ -161,19 +161,12 @@ class PartialTransfer {
     }
   }
 
-  /** Makes the data durable, then the record (so every block it lists is on disk). */
-  commit(record: DiskRecord): void {
-    try {
-      fdatasyncSync(this.fd);
-    } catch (err) {
-      throw fileIoError(this.dataPath, "fdatasync", err);
-    }
-    writeRecord(this.recordPath, record);
-    this.record = record;
-  }
-
-  /** commit() on libuv's thread pool; the blocks written after the call are not in `record` and need not be durable. */
-  async commitAsync(record: DiskRecord): Promise<void> {
+  /**
+   * Makes the data durable, then the record (so every block it lists is on
+   * disk), on libuv's thread pool: the blocks written after the call are
+   * not in `record` and need not be durable.
+   */
+  async commit(record: DiskRecord): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       fdatasync(this.fd, (err) => (err ? reject(fileIoError(this.dataPath, "fdatasync", err)) : resolve()));
     });
@@ -365,7 +358,7 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
     if (start.offset === 0 && offered > 0) {
       reason = start.reason === Reason.Resumed ? Reason.SourceChanged : start.reason;
       partial.whole = createHash("sha256");
-      partial.commit({ ...partial.record, committedBytes: 0, hashes: [], updatedMs: o.now() });
+      await partial.commit({ ...partial.record, committedBytes: 0, hashes: [], updatedMs: o.now() });
     }
     partial.truncateTo(start.offset);
     const hashes = partial.record.hashes.slice();
@@ -416,7 +409,7 @@ export async function serveDisk(connection: DiskConnection, o: ResolvedDiskServe
         const p = partial;
         const record: DiskRecord = { ...p.record, committedBytes: expected, hashes: hashes.slice(), updatedMs: o.now() };
         committed = expected;
-        commit = p.commitAsync(record).then(() => sc.send(encodeAck(record.committedBytes))).catch((err: unknown) => { commitError ??= err; });
+        commit = p.commit(record).then(() => sc.send(encodeAck(record.committedBytes))).catch((err: unknown) => { commitError ??= err; });
       }
     }
   } catch (err) {
