@@ -3,10 +3,11 @@
 // streamPack (one call per chunk, no per-page JS), framed into checksummed
 // chunks here; the kernel hashes each page into the chunk's checksum as it
 // copies it (streaming XXH3-64 in a state area behind each output buffer),
-// so the payload is not read again to checksum it. Poisoned pages go out as POISON records and their bytes are
-// never read; a latent error the packer meets is made known on the source,
-// as a guest access would; a page that lives elsewhere (swapped, remote) is
-// brought back through the VM's page hook first (docs/migration-stream.md).
+// so the payload is not read again to checksum it. Poisoned pages go out as
+// POISON records and their bytes are never read; a latent error the packer
+// meets is made known on the source, as a guest access would; a page that
+// lives elsewhere (swapped, remote) is brought back through the VM's page
+// hook first (docs/migration-stream.md).
 import { ErrorCode, HypermemError } from "../errors.js";
 import { PfnList } from "../host/page-set.js";
 import type { Vm } from "../host/vm.js";
