@@ -54,6 +54,13 @@ function guest(): Vm {
   return vm;
 }
 
+/** A 32 MiB guest, its first 16 MiB written: enough to grow the memory of a fresh destination host. */
+function growingGuest(): Vm {
+  const vm = createHost({ memoryMiB: 64 }).createVm({ pages: 8192 });
+  vm.write(0, new Uint8Array(4096 * 4096).fill(1));
+  return vm;
+}
+
 const target = (port: number, extra: Record<string, unknown> = {}) => ({ host: "127.0.0.1", port, token: TOKEN, idleTimeoutMs: 3000, ...extra });
 
 const until = async (cond: () => boolean): Promise<void> => {
@@ -331,9 +338,7 @@ describe("the listener's rules", () => {
   it("a host of its own is kept when releaseHostAfterMs is null", async () => {
     const { port, next, listener } = await start({ host: undefined, hostMiB: 64, releaseHostAfterMs: null });
     const host = listener.host;
-    const big = createHost({ memoryMiB: 64 }).createVm({ pages: 8192 });
-    big.write(0, new Uint8Array(4096 * 4096).fill(1));
-    expect((await migrateOverTcp(big, TEST_LIMITS, target(port))).status).toBe("completed");
+    expect((await migrateOverTcp(growingGuest(), TEST_LIMITS, target(port))).status).toBe("completed");
     await next();
     await new Promise((r) => setTimeout(r, 60));
     expect([listener.hostReleases, listener.host]).toEqual([0, host]);
@@ -437,9 +442,7 @@ describe("the listener's rules", () => {
   it("close() cancels a pending host release: the host stays", async () => {
     const { port, listener, next } = await start({ host: undefined, hostMiB: 64, releaseHostAfterMs: 40 });
     const first = listener.host;
-    const big = createHost({ memoryMiB: 64 }).createVm({ pages: 8192 });
-    big.write(0, new Uint8Array(4096 * 4096).fill(1));
-    expect((await migrateOverTcp(big, TEST_LIMITS, target(port))).status).toBe("completed");
+    expect((await migrateOverTcp(growingGuest(), TEST_LIMITS, target(port))).status).toBe("completed");
     await next();
     await until(() => listener.served === 1);
     await listener.close();
@@ -450,9 +453,7 @@ describe("the listener's rules", () => {
   it("a host of its own is replaced once idle for releaseHostAfterMs after a guest grew it; a given host never is", async () => {
     const { port, listener, next } = await start({ host: undefined, hostMiB: 64, releaseHostAfterMs: 20 });
     const first = listener.host;
-    const big = createHost({ memoryMiB: 64 }).createVm({ pages: 8192 });
-    big.write(0, new Uint8Array(4096 * 4096).fill(1));
-    expect((await migrateOverTcp(big, TEST_LIMITS, target(port))).status).toBe("completed");
+    expect((await migrateOverTcp(growingGuest(), TEST_LIMITS, target(port))).status).toBe("completed");
     await next();
     await until(() => listener.hostReleases === 1);
     expect(listener.host).not.toBe(first);
