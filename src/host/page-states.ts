@@ -112,9 +112,8 @@ export class PageStates {
       const hashPtr = srcPtr + count * PAGE_SIZE;
       const pfnPtr = hashPtr + count * 8;
       const okPtr = pfnPtr + count * 4;
-      const u64 = k.heap.u64;
-      for (let i = 0; i < count; i++) u64[hashPtr / 8 + i] = hashes[i];
-      k.heap.u32.set(pfns, pfnPtr / 4);
+      k.heap.copyIn(hashPtr, new Uint8Array(BigUint64Array.from(hashes).buffer));
+      k.heap.copyIn(pfnPtr, new Uint8Array(Uint32Array.from(pfns).buffer));
       fill(k.heap.borrow(srcPtr, count * PAGE_SIZE));
       const status = k.swapIn.bringBackVerified(vm.slot, pfnPtr, hashPtr, srcPtr, count, okPtr);
       if (status === -KernelStatus.PageState) {
