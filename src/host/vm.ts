@@ -399,8 +399,8 @@ export class Vm {
       const zeroPtr = zeroFlags === undefined ? 0 : pfnPtr + batch * 4;
       for (let done = 0; done < count;) {
         const n = Math.min(count - done, batch);
-        const part = pfns instanceof Uint32Array ? pfns.subarray(done, done + n) : Array.prototype.slice.call(pfns, done, done + n) as number[];
-        k.heap.u32.set(part, pfnPtr / 4);
+        const part = pfns instanceof Uint32Array ? pfns.subarray(done, done + n) : Uint32Array.from(Array.prototype.slice.call(pfns, done, done + n) as number[]);
+        k.heap.copyIn(pfnPtr, new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
         const outPtr = into === null ? ptr : into.ptr + done * PAGE_SIZE;
         const got = check(k.gather.gather(this.slot, pfnPtr, n, outPtr, zeroPtr), "gatherPages", { pfn: pfns[done] });
         if (dst !== null) dst.set(k.heap.borrow(ptr, got * PAGE_SIZE), done * PAGE_SIZE);
