@@ -6,11 +6,15 @@
 // again, and the later record wins on the backup.
 //
 // The pause stages thousands of pages at once, so staging is cheap: an
-// entry is (pfn, staging buffer, byte offset), its view made only when it
-// is taken for the wire; entries are taken in order, so entry i is unsent
-// while i >= next. The pfn -> entry index that finds a page staged again is
-// built lazily, only when a batch is staged into a checkpoint that already
-// has entries (the pfns of one batch are distinct).
+// entry is (pfn, staging buffer, page index in it) in three typed arrays
+// that keep their room from one checkpoint to the next (a batch is two
+// memory copies and one loop over its zero flags, no object per page), its
+// view made only when it is taken for the wire. Buffers are numbered in a
+// small per-checkpoint table; -1 is a page that reads as zeros. Entries are
+// taken in order, so entry i is unsent while i >= next. The pfn -> entry
+// index that finds a page staged again is built lazily, only when a batch
+// is staged into a checkpoint that already has entries (the pfns of one
+// batch are distinct).
 
 import { HostBuffer } from "../host/host-buffer.js";
 
@@ -21,6 +25,8 @@ export type StagedPage = Uint8Array | null;
 export type StagingBuffer = Uint8Array | HostBuffer;
 
 const PAGE_BYTES = 4096;
+/** Entry room of a new checkpoint; it doubles as needed and is kept across #reset. */
+const INITIAL_ENTRIES = 64;
 
 export class PendingCheckpoint {
   /** Commit number in the stream (0, 1, 2... with no gap). */
@@ -33,11 +39,13 @@ export class PendingCheckpoint {
   commitQueued = false;
   /** Staging buffers its staged pages are copies in (src/checkpoint/staging.ts recycles them). */
   readonly buffers: StagingBuffer[] = [];
-  readonly #pfns: number[] = [];
-  /** Per entry: the buffer holding its copy (null: the page reads as zeros)... */
-  readonly #sources: (StagingBuffer | null)[] = [];
-  /** ...and the copy's byte offset in it. */
-  readonly #offsets: number[] = [];
+  /** Entries [0, #length): pfn, source (index in #sourceTable, -1 for a page that reads as zeros), page index in it. */
+  #pfns = new Uint32Array(INITIAL_ENTRIES);
+  #sources = new Int32Array(INITIAL_ENTRIES);
+  #pageIndex = new Uint32Array(INITIAL_ENTRIES);
+  #length = 0;
+  /** What entries' sources point at: gathered buffers, and single pages staged one by one. */
+  readonly #sourceTable: StagingBuffer[] = [];
   #next = 0;
   /** pfn -> its latest entry, for entries [0, #indexed). */
   readonly #entryOf = new Map<number, number>();
@@ -53,7 +61,7 @@ export class PendingCheckpoint {
   /** Stages `pfn` with `bytes`. */
   stage(pfn: number, bytes: StagedPage): void {
     this.#index();
-    this.#put(pfn, bytes, 0);
+    this.#put(pfn, bytes === null ? -1 : this.#source(bytes), 0);
   }
 
   /**
@@ -61,40 +69,70 @@ export class PendingCheckpoint {
    * i × 4096; those with `zeroFlags[i]` set as pages that read as zeros.
    */
   stageGathered(pfns: ArrayLike<number>, buffer: StagingBuffer, zeroFlags: Uint8Array): void {
-    if (this.#pfns.length > this.#next) {
+    const count = pfns.length;
+    const source = this.#source(buffer);
+    if (this.#length > this.#next) {
       this.#index();
-      for (let i = 0; i < pfns.length; i++) this.#put(pfns[i], zeroFlags[i] === 1 ? null : buffer, i * PAGE_BYTES);
+      for (let i = 0; i < count; i++) this.#put(pfns[i], zeroFlags[i] === 1 ? -1 : source, i);
       return;
     }
-    for (let i = 0; i < pfns.length; i++) {
-      this.#pfns.push(pfns[i]);
-      this.#sources.push(zeroFlags[i] === 1 ? null : buffer);
-      this.#offsets.push(i * PAGE_BYTES);
+    this.#room(this.#length + count);
+    const at = this.#length;
+    if (pfns instanceof Uint32Array) this.#pfns.set(pfns, at);
+    else for (let i = 0; i < count; i++) this.#pfns[at + i] = pfns[i];
+    const sources = this.#sources;
+    const pageIndex = this.#pageIndex;
+    for (let i = 0; i < count; i++) {
+      sources[at + i] = zeroFlags[i] === 1 ? -1 : source;
+      pageIndex[at + i] = i;
     }
+    this.#length = at + count;
   }
 
   /** Adds the entries not indexed yet to the pfn -> entry index. */
   #index(): void {
-    for (let i = this.#indexed; i < this.#pfns.length; i++) this.#entryOf.set(this.#pfns[i], i);
-    this.#indexed = this.#pfns.length;
+    for (let i = this.#indexed; i < this.#length; i++) this.#entryOf.set(this.#pfns[i], i);
+    this.#indexed = this.#length;
   }
 
-  #put(pfn: number, source: StagingBuffer | null, offset: number): void {
+  /** The number of `buffer` in the source table (added when new). */
+  #source(buffer: StagingBuffer): number {
+    const table = this.#sourceTable;
+    const last = table.length - 1;
+    if (last >= 0 && table[last] === buffer) return last;
+    table.push(buffer);
+    return last + 1;
+  }
+
+  #put(pfn: number, source: number, pageIndex: number): void {
     const at = this.#entryOf.get(pfn);
     if (at !== undefined && at >= this.#next) {
       this.#sources[at] = source;
-      this.#offsets[at] = offset;
+      this.#pageIndex[at] = pageIndex;
       return;
     }
-    this.#entryOf.set(pfn, this.#pfns.length);
-    this.#pfns.push(pfn);
-    this.#sources.push(source);
-    this.#offsets.push(offset);
-    this.#indexed = this.#pfns.length;
+    this.#room(this.#length + 1);
+    const end = this.#length++;
+    this.#entryOf.set(pfn, end);
+    this.#pfns[end] = pfn;
+    this.#sources[end] = source;
+    this.#pageIndex[end] = pageIndex;
+    this.#indexed = this.#length;
+  }
+
+  /** Grows the entry arrays (doubling) to hold `entries`. */
+  #room(entries: number): void {
+    if (entries <= this.#pfns.length) return;
+    let size = this.#pfns.length * 2;
+    while (size < entries) size *= 2;
+    const grow = <T extends Uint32Array | Int32Array>(old: T, fresh: T): T => { fresh.set(old.subarray(0, this.#length)); return fresh; };
+    this.#pfns = grow(this.#pfns, new Uint32Array(size));
+    this.#sources = grow(this.#sources, new Int32Array(size));
+    this.#pageIndex = grow(this.#pageIndex, new Uint32Array(size));
   }
 
   /** Pages staged and not sent yet. */
-  get unsentPages(): number { return this.#pfns.length - this.#next; }
+  get unsentPages(): number { return this.#length - this.#next; }
 
   /** Every page's records are on the wire and the checkpoint is closed: only COMMIT is left (or done). */
   get drained(): boolean { return this.closed && this.unsentPages === 0; }
@@ -105,22 +143,28 @@ export class PendingCheckpoint {
    * frames) until linear memory next grows: use them before the guest runs.
    */
   takeNext(): { pfn: number; bytes: StagedPage } | null {
-    if (this.#next >= this.#pfns.length) return null;
+    if (this.#next >= this.#length) return null;
     const at = this.#next++;
     const pfn = this.#pfns[at];
-    const source = this.#sources[at];
-    const offset = this.#offsets[at];
+    const number = this.#sources[at];
+    const source = number < 0 ? null : this.#sourceTable[number];
+    const offset = this.#pageIndex[at] * PAGE_BYTES;
     const bytes = source === null ? null
       : source instanceof HostBuffer ? source.view(offset, PAGE_BYTES)
       : source.length === PAGE_BYTES ? source : source.subarray(offset, offset + PAGE_BYTES);
-    if (this.#next === this.#pfns.length) this.#reset();
+    if (this.#next === this.#length) this.#reset();
     return { pfn, bytes };
   }
 
   /** Takes over `later`'s pages and epochs (the merge policy): this checkpoint then commits `later`'s pause state. */
   absorb(later: PendingCheckpoint): void {
     this.#index();
-    for (let at = later.#next; at < later.#pfns.length; at++) this.#put(later.#pfns[at], later.#sources[at], later.#offsets[at]);
+    const base = this.#sourceTable.length;
+    for (const buffer of later.#sourceTable) this.#sourceTable.push(buffer);
+    for (let at = later.#next; at < later.#length; at++) {
+      const source = later.#sources[at];
+      this.#put(later.#pfns[at], source < 0 ? -1 : base + source, later.#pageIndex[at]);
+    }
     later.#reset();
     this.epochs.push(...later.epochs);
     this.buffers.push(...later.buffers.splice(0));
@@ -129,9 +173,8 @@ export class PendingCheckpoint {
 
   /** Every entry was taken: the lists start again from empty. */
   #reset(): void {
-    this.#pfns.length = 0;
-    this.#sources.length = 0;
-    this.#offsets.length = 0;
+    this.#length = 0;
+    this.#sourceTable.length = 0;
     this.#entryOf.clear();
     this.#indexed = 0;
     this.#next = 0;
