@@ -1,7 +1,7 @@
 // The MMU: runs a batch of guest accesses against a VM's nested page table.
 // Per access: bounds check, 4-level walk, permission check, set A (and D on a
 // write) in the leaf only when missing (as hardware does), then touch the
-// bytes; walks first and bytes after, 16 accesses at a time (mmuRun). Stops
+// bytes; upper levels, leaves, then bytes, 16 accesses at a time (mmuRun). Stops
 // at the first access that needs the hypervisor and records why.
 //
 // Access record (ACCESS_BYTES = 16, little endian):
@@ -95,20 +95,27 @@ function classify(e: u64, write: bool): u32 {
 @inline const BLOCK: u32 = 16;
 /** Host addresses of one block's accesses, found by the walk. */
 const blockAddr = memory.data(BLOCK << 2, 16);
+/** Leaf-entry addresses of one block's accesses. */
+const blockLeaf = memory.data(BLOCK << 2, 16);
 
 /**
  * Runs accesses [start, end) of the batch at `batchPtr` on VM `slot`.
  * Returns the index of the first access that faults (faultReason, faultGpa
  * say why), or `end` when all completed (faultReason = 0).
  *
- * In blocks of BLOCK accesses: first every walk of the block (bounds,
- * 4-level walk, permission, A/D in the leaf), then every access's bytes.
- * The walks of a block are independent of each other, and so are the
- * bytes, so the CPU overlaps their cache misses (a walk and its bytes
- * depend on each other: one at a time, each access waits for its leaf).
- * The result is the same as one access after the other: a walk reads only
- * page tables, the bytes only guest frames, and an access that faults
- * stops the block's walks there, its predecessors completing.
+ * In blocks of BLOCK accesses, three passes: every access's bounds and
+ * upper three levels (tables near the root, in cache) to its leaf-entry
+ * address; then every leaf entry (permission, A/D); then every access's
+ * bytes. The leaf loads of a block are independent and back to back, and
+ * so are the bytes, so the CPU overlaps their cache misses (a walk and its
+ * bytes depend on each other: one at a time, each access waits for its
+ * leaf; splitting the leaf loads from the upper levels measured 1.5-2x
+ * the accesses per second of one walk per access, mmu-write, 2026-12-01).
+ * The result is the same as one access after the other: the upper passes
+ * read only tables above the leaves, the leaf pass reads and writes leaf
+ * entries in access order, the bytes only guest frames; an access that
+ * faults in either walk pass stops the block there, its predecessors
+ * completing.
  */
 export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
   const d = vmDesc(slot);
@@ -121,31 +128,32 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
   while (i < end) {
     const blockStart = i;
     const blockEnd = min(end, i + BLOCK);
-    let walked = i;
-    for (; walked < blockEnd; walked++) {
-      const rec = batchPtr + (<usize>walked << 4);
+    // Upper levels first: each access's leaf-entry address (tables near the root stay in cache).
+    let located = i;
+    for (; located < blockEnd; located++) {
+      const rec = batchPtr + (<usize>located << 4);
       const gpa = load<u64>(rec);
       const len = <u32>load<u16>(rec, 12);
-      const write = load<u8>(rec, 14) == OP_WRITE;
       const off = <u32>gpa & (PAGE_SIZE - 1);
       if (len == 0 || off + len > PAGE_SIZE || gpa >= guestBytes) {
         reason = FAULT_BAD_ACCESS;
         break;
       }
-      let table = root;
-      let e: u64 = 0;
-      let shift: u64 = 39;
-      for (; shift > 12; shift -= 9) {
-        e = load<u64>(table + ((<usize>(gpa >> shift) & 511) << 3));
-        if ((e & PTE_R) == 0) break;
-        table = frameBase + <usize>(e & PTE_FRAME_MASK);
-      }
-      if (shift > 12) {
-        reason = FAULT_NOT_PRESENT;
-        break;
-      }
-      const lp = table + ((<usize>(gpa >> 12) & 511) << 3);
-      e = load<u64>(lp);
+      const e4 = load<u64>(root + ((<usize>(gpa >> 39) & 511) << 3));
+      if ((e4 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
+      const e3 = load<u64>(frameBase + <usize>(e4 & PTE_FRAME_MASK) + ((<usize>(gpa >> 30) & 511) << 3));
+      if ((e3 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
+      const e2 = load<u64>(frameBase + <usize>(e3 & PTE_FRAME_MASK) + ((<usize>(gpa >> 21) & 511) << 3));
+      if ((e2 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
+      store<usize>(blockLeaf + (<usize>(located - blockStart) << 2), frameBase + <usize>(e2 & PTE_FRAME_MASK) + ((<usize>(gpa >> 12) & 511) << 3));
+    }
+    // Then the leaf entries: independent loads back to back, their misses in flight together.
+    let walked = i;
+    for (; walked < located; walked++) {
+      const rec = batchPtr + (<usize>walked << 4);
+      const lp = load<usize>(blockLeaf + (<usize>(walked - blockStart) << 2));
+      const e = load<u64>(lp);
+      const write = load<u8>(rec, 14) == OP_WRITE;
       const need: u64 = write ? PTE_R | PTE_W : PTE_R;
       if ((e & need) != need) {
         reason = classify(e, write);
@@ -153,7 +161,7 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
       }
       const ad: u64 = write ? PTE_A | PTE_D : PTE_A;
       if ((e & ad) != ad) store<u64>(lp, e | ad);
-      store<usize>(blockAddr + (<usize>(walked - blockStart) << 2), frameBase + <usize>(e & PTE_FRAME_MASK) + off);
+      store<usize>(blockAddr + (<usize>(walked - blockStart) << 2), frameBase + <usize>(e & PTE_FRAME_MASK) + (<usize>load<u32>(rec) & (PAGE_SIZE - 1)));
     }
     for (; i < walked; i++) {
       const rec = batchPtr + (<usize>i << 4);
