@@ -157,6 +157,30 @@ export function balloonRelease(slot: u32, framesPtr: usize, count: u32): i32 {
   return 0;
 }
 
+/**
+ * The first `max` pages of VM `slot` set in the guest's free-list bitmap at
+ * `bitmapPtr` (`words` u64) that the balloon can take, ascending, as u32 to
+ * outPtr: pages in any state (swapped or elsewhere by the hypervisor,
+ * poisoned, traced, already ballooned) are passed over and stay free in
+ * the guest, as the clock sweep passes over them. Returns how many.
+ */
+export function balloonFreeFirst(slot: u32, bitmapPtr: usize, words: u32, max: u32, outPtr: usize): u32 {
+  const d = vmDesc(slot);
+  let n: u32 = 0;
+  for (let w: u32 = 0; w < words && n < max; w++) {
+    let v = load<u64>(bitmapPtr + (<usize>w << 3));
+    while (v != 0 && n < max) {
+      const pfn = (w << 6) | <u32>ctz<u64>(v);
+      v &= v - 1;
+      const p = leafEntry(d, <u64>pfn, false);
+      if (p > 0 && (load<u64>(<usize>p) & PTE_STATE_BITS) != 0) continue;
+      store<u32>(outPtr + (<usize>n << 2), pfn);
+      n++;
+    }
+  }
+  return n;
+}
+
 /** The first `max` set bits of a `words`-word bitmap, ascending, as u32 to outPtr. Returns how many. */
 export function bitmapFirst(bitmapPtr: usize, words: u32, max: u32, outPtr: usize): u32 {
   let n: u32 = 0;

@@ -167,7 +167,7 @@ export const ABI_FRAME_HANDOVER: u16 = layout.FRAME_HANDOVER;
 // overcommit (issue 15): balloon moves by the list (assembly/balloon.ts):
 // the driver's clock sweep, BALLOON_HANDOVER, DEFLATE_ONTO / DEFLATE and
 // RELEASE_HANDOVER over a pfn or frame list in one call.
-export { balloonSweep, balloonTake, balloonGive, balloonRelease, bitmapFirst, getBalloonFailedAt, getBalloonHand } from "./balloon";
+export { balloonSweep, balloonTake, balloonGive, balloonRelease, balloonFreeFirst, bitmapFirst, getBalloonFailedAt, getBalloonHand } from "./balloon";
 import * as balloon from "./balloon";
 export const ABI_BALLOON_DATA_BIT: u32 = balloon.DATA_BIT;
 export const ABI_BALLOON_NO_PFN: u32 = balloon.NO_PFN;

@@ -142,3 +142,27 @@ describe("balloon drivers moving frames from A to B", () => {
     expect(d.deflate(pool)).toBe(100);
   });
 });
+
+describe("the balloon and pages the hypervisor moved out", () => {
+  it("passes over free pages the hypervisor swapped out (their state is not the guest's to give) and takes the next free pages", () => {
+    const vm = createHost({ memoryMiB: 8 }).createVm({ pages: 256 });
+    for (let pfn = 0; pfn < 256; pfn++) vm.write(pfn * PAGE, Uint8Array.of(pfn, 1));
+    const d = new BalloonDriver(vm, { maxPages: 256, pagesPerPoll: 64 });
+    for (let pfn = 0; pfn < 40; pfn++) d.release(pfn);
+    // The hypervisor swaps out free pages 0-9 (it does not know they are free); their swap slots are its own.
+    for (let pfn = 0; pfn < 10; pfn++) vm.states.swapOut(pfn, 1000 + pfn);
+    const pool = new FramePool();
+    d.setTarget(20);
+    expect(d.inflate(pool)).toBe(20);
+    const ballooned = Array.from({ length: 256 }, (_, pfn) => pfn).filter((pfn) => d.ballooned.has(pfn));
+    expect(ballooned).toEqual(Array.from({ length: 20 }, (_, i) => i + 10));
+    for (let pfn = 0; pfn < 10; pfn++) expect(vm.states.of(pfn).kind).toBe("swapped");
+    expect(d.freePages).toBe(20); // 0-9 still free in the guest, and 30-39
+    expect(pool.size).toBe(20);
+    // Past the free list, the clock passes over swapped pages too.
+    d.setTarget(200);
+    d.inflateToTarget(pool);
+    for (let pfn = 0; pfn < 10; pfn++) expect(d.ballooned.has(pfn)).toBe(false);
+    expect(d.actualPages).toBe(200);
+  });
+});

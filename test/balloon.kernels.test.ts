@@ -1,6 +1,7 @@
 // The balloon's list kernels (assembly/balloon.ts through BalloonPages):
 // the clock sweep equals the page-by-page clock of test/reference/
-// balloon-sweep.ts on random guests, and a list taken from VM A and given
+// balloon-sweep.ts on random guests, the free-list scan passes over pages
+// in a state of the hypervisor's (swapped, ballooned), and a list taken from VM A and given
 // to VM B lands on exactly A's frames, zeroed: no byte of A shows in B.
 // Refusals name the page or frame and leave the entries before it applied.
 import fc from "fast-check";
@@ -51,6 +52,30 @@ describe("balloonSweep", () => {
         expect(setOf(chosenSet, kinds.length)).toEqual(oracleChosen);
         refSet.free();
         chosenSet.free();
+        vm.destroy();
+      },
+    ), { numRuns: 60 });
+  });
+});
+
+describe("balloonFreeFirst", () => {
+  it("lists the first free pages the balloon can take, ascending, passing over swapped and ballooned ones", () => {
+    const host = createHost({ memoryMiB: 16 });
+    fc.assert(fc.property(
+      fc.array(fc.constantFrom(...KINDS), { minLength: 1, maxLength: 300 }).chain((kinds) => fc.record({
+        kinds: fc.constant(kinds),
+        free: fc.array(fc.boolean(), { minLength: kinds.length, maxLength: kinds.length }),
+        max: fc.integer({ min: 0, max: kinds.length + 5 }),
+      })),
+      ({ kinds, free, max }) => {
+        const vm = host.createVm({ pages: kinds.length });
+        kinds.forEach((kind, pfn) => place(vm, pfn, kind));
+        const freeSet = new PageSet(host.kernels, kinds.length);
+        free.forEach((f, pfn) => { if (f) freeSet.add(pfn); });
+        const expected = kinds.map((kind, pfn) => ({ kind, pfn })).filter(({ kind, pfn }) => free[pfn] && kind !== "other").map(({ pfn }) => pfn).slice(0, max);
+        expect(Array.from(new BalloonPages(vm).firstFree(freeSet, max))).toEqual(expected);
+        expect(setOf(freeSet, kinds.length)).toEqual(new Set(free.flatMap((f, pfn) => (f ? [pfn] : []))));
+        freeSet.free();
         vm.destroy();
       },
     ), { numRuns: 60 });

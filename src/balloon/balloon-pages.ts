@@ -69,6 +69,11 @@ export class BalloonPages {
     }
   }
 
+  /** The first `max` pages of the guest's free list `free` that the balloon can take (pages the hypervisor moved out stay free), ascending. */
+  firstFree(free: PageSet, max: number): Uint32Array {
+    return this.vm.host.kernels.balloon.firstFree(this.vm.slot, free.ptr, free.words, Math.min(max, LIST_PAGES));
+  }
+
   /** The first `max` pages of `set`, ascending. */
   first(set: PageSet, max: number): Uint32Array {
     return this.vm.host.kernels.balloon.first(set.ptr, set.words, Math.min(max, LIST_PAGES));

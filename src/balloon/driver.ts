@@ -156,14 +156,17 @@ export class BalloonDriver {
    * Up to `want` pages the guest gives up next (never `exclude`), as pfns
    * (BALLOON_DATA_BIT set when the page holds data): pages its applications
    * freed, else the clock's untouched pages and pages not referenced since
-   * the hand last passed. Empty when a whole sweep finds none.
+   * the hand last passed. Empty when a whole sweep finds none. Free pages
+   * the hypervisor swapped or moved elsewhere are passed over (they stay on
+   * the free list): their state is the hypervisor's, as the sweep leaves it.
    */
   #victims(want: number, exclude: number): Uint32Array {
-    const freed = this.#pages.first(this.#free, want + 1);
+    const freed = this.#pages.firstFree(this.#free, want + 1);
     if (freed.length > 0) {
-      for (const pfn of freed) this.#free.delete(pfn);
-      const kept = freed.filter((pfn) => pfn !== exclude);
-      if (kept.length > 0) return kept.subarray(0, want);
+      const kept = freed.filter((pfn) => pfn !== exclude).subarray(0, want);
+      for (const pfn of kept) this.#free.delete(pfn);
+      if (freed.includes(exclude)) this.#free.delete(exclude); // the page being touched is in use again
+      if (kept.length > 0) return kept;
     }
     const { victims, hand } = this.#pages.sweep(this.#hand, want, exclude, this.#referenced.pages, this.ballooned);
     this.#hand = hand;

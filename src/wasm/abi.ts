@@ -92,6 +92,7 @@ export interface HvExports {
   balloonTake(slot: number, pfnPtr: number, count: number, balloonedPtr: number, framesOutPtr: number): number;
   balloonGive(slot: number, pfnPtr: number, count: number, framesPtr: number, frameCount: number, balloonedPtr: number): number;
   balloonRelease(slot: number, framesPtr: number, count: number): number;
+  balloonFreeFirst(slot: number, bitmapPtr: number, words: number, max: number, outPtr: number): number;
   bitmapFirst(bitmapPtr: number, words: number, max: number, outPtr: number): number;
   getBalloonFailedAt(): number;
   getBalloonHand(): number;

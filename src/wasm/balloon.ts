@@ -70,6 +70,14 @@ export class BalloonKernels {
     });
   }
 
+  /** The first `max` pages of VM `slot` in the free-list bitmap that the balloon can take (no page state), ascending. */
+  firstFree(slot: number, bitmapPtr: number, words: number, max: number): Uint32Array {
+    return this.#scratch.with(max * 4, "balloon first free", (out) => {
+      const n = this.#e.balloonFreeFirst(slot, bitmapPtr, words, max, out) >>> 0;
+      return this.#heap.u32.slice(out >>> 2, (out >>> 2) + n);
+    });
+  }
+
   /** The first `max` set bits of a `words`-word bitmap, ascending. */
   first(bitmapPtr: number, words: number, max: number): Uint32Array {
     return this.#scratch.with(max * 4, "balloon first", (out) => {
