@@ -104,8 +104,8 @@ const blockLeaf = memory.data(BLOCK << 2, 16);
  * say why), or `end` when all completed (faultReason = 0).
  *
  * In blocks of BLOCK accesses, three passes: every access's bounds and
- * upper three levels (tables near the root, in cache) to its leaf-entry
- * address; then every leaf entry (permission, A/D); then every access's
+ * upper three levels (tables near the root, in cache; the page directory
+ * of the last GiB is kept for the run) to its leaf-entry address; then every leaf entry (permission, A/D); then every access's
  * bytes. The leaf loads of a block are independent and back to back, and
  * so are the bytes, so the CPU overlaps their cache misses (a walk and its
  * bytes depend on each other: one at a time, each access waits for its
@@ -125,6 +125,11 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
   let writes = writeCount;
   let reason = FAULT_NONE;
   let i = start;
+  // The page directory of the last GiB walked (a paging-structure cache, as
+  // a hardware MMU keeps): upper entries cannot change during a run, which
+  // allocates no table (a fault ends it).
+  let pdGib: u64 = U64.MAX_VALUE;
+  let pd: usize = 0;
   while (i < end) {
     const blockStart = i;
     const blockEnd = min(end, i + BLOCK);
@@ -139,11 +144,16 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
         reason = FAULT_BAD_ACCESS;
         break;
       }
-      const e4 = load<u64>(root + ((<usize>(gpa >> 39) & 511) << 3));
-      if ((e4 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
-      const e3 = load<u64>(frameBase + <usize>(e4 & PTE_FRAME_MASK) + ((<usize>(gpa >> 30) & 511) << 3));
-      if ((e3 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
-      const e2 = load<u64>(frameBase + <usize>(e3 & PTE_FRAME_MASK) + ((<usize>(gpa >> 21) & 511) << 3));
+      const gib = gpa >> 30;
+      if (gib != pdGib) {
+        const e4 = load<u64>(root + ((<usize>(gpa >> 39) & 511) << 3));
+        if ((e4 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
+        const e3 = load<u64>(frameBase + <usize>(e4 & PTE_FRAME_MASK) + ((<usize>gib & 511) << 3));
+        if ((e3 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
+        pd = frameBase + <usize>(e3 & PTE_FRAME_MASK);
+        pdGib = gib;
+      }
+      const e2 = load<u64>(pd + ((<usize>(gpa >> 21) & 511) << 3));
       if ((e2 & PTE_R) == 0) { reason = FAULT_NOT_PRESENT; break; }
       store<usize>(blockLeaf + (<usize>(located - blockStart) << 2), frameBase + <usize>(e2 & PTE_FRAME_MASK) + ((<usize>(gpa >> 12) & 511) << 3));
     }
@@ -168,7 +178,8 @@ export function mmuRun(slot: u32, batchPtr: usize, start: u32, end: u32): u32 {
       const p = load<usize>(blockAddr + (<usize>(i - blockStart) << 2));
       const len = <u32>load<u16>(rec, 12);
       if (load<u8>(rec, 14) == OP_WRITE) {
-        writePattern(p, load<u64>(rec), load<u32>(rec, 8), len);
+        if (len == 8) store<u64>(p, ~load<u64>(rec) ^ (<u64>load<u32>(rec, 8) * SEED_MIX)); // writePattern's one word
+        else writePattern(p, load<u64>(rec), load<u32>(rec, 8), len);
         writes++;
       } else {
         sum ^= readFold(p, len);

@@ -43,6 +43,30 @@ describe("MMU against the guest-memory model", () => {
     );
   });
 
+  it("agrees with the model when accesses alternate between the GiBs of a 3 GiB guest (the run keeps the last GiB's page directory)", () => {
+    const GIB_PAGES = 262_144;
+    const pfnArb = fc.tuple(fc.constantFrom(0, 1, 2), fc.integer({ min: -3, max: 3 })).map(([gib, d]) => Math.min(3 * GIB_PAGES - 1, Math.max(0, gib * GIB_PAGES + d)));
+    const access = fc.record({ op: fc.constantFrom<"read" | "write">("read", "write"), pfn: pfnArb, offset: fc.nat(4088), seed: fc.nat() })
+      .map(({ op, pfn, offset, seed }): ModelAccess => ({ op, gpa: pfn * 4096 + offset, length: 8, seed }));
+    fc.assert(
+      fc.property(fc.array(fc.array(access, { maxLength: 40 }), { minLength: 1, maxLength: 3 }), (rounds) => {
+        const host = createHost({ memoryMiB: 16 });
+        const vm = host.createVm({ pages: 3 * GIB_PAGES });
+        const model = new GuestModel(3 * GIB_PAGES);
+        for (const batch of rounds) {
+          vm.run(batch);
+          batch.forEach((a) => model.apply(a));
+          expect(vm.harvestDirty().toArray()).toEqual(model.harvestDirty());
+          expect(vm.harvestAccessed().toArray()).toEqual(model.harvestAccessed());
+        }
+        for (const pfn of new Set(rounds.flat().map((a) => Math.floor(a.gpa / 4096)))) {
+          expect(Buffer.compare(vm.read(pfn * 4096, 4096), model.read(pfn * 4096, 4096))).toBe(0);
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   it("counts accesses and writes, and faults once per first touch", () => {
     const host = createHost({ memoryMiB: 4 });
     const vm = host.createVm({ pages: 8 });
