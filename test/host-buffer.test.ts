@@ -65,3 +65,75 @@ describe("host buffers", () => {
     expect(thrownHypermemError(() => vm.gatherPagesInto([0], small))?.message).toContain("freed");
   });
 });
+
+describe("host buffers, at their limits", () => {
+  it("lend exactly the frames left once every guest page not backed yet (and a table frame per 256 pages) is set aside", () => {
+    const host = createHost({ memoryMiB: 16 });
+    const vm = host.createVm({ pages: 1024 });
+    for (let pfn = 0; pfn < 100; pfn++) vm.write(pfn * 4096, Uint8Array.of(1)); // 100 pages backed, 924 not
+    const s = host.stats();
+    const room = s.maxFrames - s.usedFrames - (1024 - 100 + 4);
+    expect(room).toBeGreaterThan(1000);
+    expect(HostBuffer.tryAlloc(host, room * 4096 + 1)).toBeNull(); // one byte more is one frame more
+    const all = HostBuffer.tryAlloc(host, room * 4096);
+    expect(all).not.toBeNull();
+    expect(host.stats().usedFrames).toBe(s.usedFrames + room);
+    expect(HostBuffer.tryAlloc(host, 1)).toBeNull();
+    all!.free();
+    expect(host.stats().usedFrames).toBe(s.usedFrames);
+  });
+
+  it("return null, not an error, when the free frames are enough but no run of them is contiguous", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const s = host.stats();
+    const a = HostBuffer.tryAlloc(host, 4096)!;
+    const b = HostBuffer.tryAlloc(host, 4096)!;
+    const c = HostBuffer.tryAlloc(host, 4096)!;
+    const rest = HostBuffer.tryAlloc(host, (s.maxFrames - s.usedFrames - 3) * 4096);
+    expect(rest).not.toBeNull();
+    expect(host.stats().usedFrames).toBe(s.maxFrames);
+    a.free();
+    c.free(); // two free frames with b between them
+    expect(HostBuffer.tryAlloc(host, 2 * 4096)).toBeNull();
+    const one = HostBuffer.tryAlloc(host, 4096);
+    expect(one).not.toBeNull();
+    expect(b.freed).toBe(false);
+  });
+
+  it("view(offset, length) is the bytes at that offset of the buffer, and an empty view is allowed", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const buffer = HostBuffer.tryAlloc(host, 3 * 4096)!;
+    const whole = buffer.view(0, 3 * 4096);
+    for (let i = 0; i < whole.length; i++) whole[i] = (i * 7 + (i >> 12)) & 0xff;
+    const part = buffer.view(4096 + 5, 10);
+    expect([...part]).toEqual([...whole.subarray(4096 + 5, 4096 + 15)]);
+    part[0] = 0xee;
+    expect(buffer.view(4096 + 5, 1)[0]).toBe(0xee);
+    expect(buffer.view(0, 0).length).toBe(0);
+    expect(buffer.view(3 * 4096, 0).length).toBe(0);
+  });
+
+  it("refuses views at offsets or lengths that are not safe integers or are negative, naming them in the details", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const buffer = HostBuffer.tryAlloc(host, 8192)!;
+    for (const [offset, length] of [[1.5, 1], [0, 1.5], [Number.NaN, 1], [0, Number.NaN], [0, -1], [-1, 1], [8192, 1]]) {
+      const e = thrownHypermemError(() => buffer.view(offset, length));
+      expect(e?.code).toBe("ERR_LENGTH");
+      expect(e?.details).toEqual({ offset, length });
+    }
+    const size = thrownHypermemError(() => HostBuffer.tryAlloc(host, -4096));
+    expect(size?.code).toBe("ERR_LENGTH");
+    expect(size?.message).toBe("a host buffer of -4096 bytes");
+    expect(size?.details).toEqual({ bytes: -4096 });
+  });
+
+  it("a freed buffer's error names its address", () => {
+    const host = createHost({ memoryMiB: 8 });
+    const buffer = HostBuffer.tryAlloc(host, 4096)!;
+    buffer.free();
+    const e = thrownHypermemError(() => buffer.view(0, 1));
+    expect(e?.code).toBe("ERR_PAGE_STATE");
+    expect(e?.message).toBe(`the host buffer at ${buffer.ptr} was freed`);
+    expect(e?.details).toEqual({ ptr: buffer.ptr });
+  });
+});

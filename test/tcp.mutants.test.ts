@@ -173,7 +173,8 @@ describe("a migration over TCP, both sides", () => {
   it("completed: the result's verification and TCP figures; the listener's report; the guest destroyed unless kept", async () => {
     const t0 = performance.now();
     const kept: Vm[] = [];
-    const { listener, port, next } = await start({ onGuest: (vm) => { kept.push(vm); return kept.length === 1; } });
+    const offered: ListenerReport[] = [];
+    const { listener, port, next } = await start({ onGuest: (vm, report) => { kept.push(vm); offered.push(report); return kept.length === 1; } });
     for (const encryption of [true, false]) {
       const { port: p2 } = encryption ? { port } : await start({ encryption: false });
       const vm = guest();
@@ -206,6 +207,8 @@ describe("a migration over TCP, both sides", () => {
     expect((await next()).event).toBe("received");
     expect(kept[1].destroyed).toBe(true);
     expect(listener.served).toBe(2);
+    // onGuest decides whether the guest is kept: the report it is shown says "not kept" until then.
+    expect(offered.map((r) => r.event === "received" && r.kept)).toEqual([false, false]);
   });
 
   it("a guest that wants more CPU than its share: steal time, as a share of the time it was attached", async () => {
