@@ -7,7 +7,8 @@
 //
 // The pause stages thousands of pages at once, so staging is cheap: an
 // entry is (pfn, staging buffer, page index in it) in three typed arrays
-// that keep their room from one checkpoint to the next (a batch is two
+// that double as needed and keep their room when the checkpoint's entries
+// have all gone (a batch is two
 // memory copies and one loop over its zero flags, no object per page), its
 // view made only when it is taken for the wire. Buffers are numbered in a
 // small per-checkpoint table; -1 is a page that reads as zeros. Entries are
