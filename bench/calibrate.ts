@@ -8,7 +8,7 @@
 // runs on a shared machine.
 //
 //   npx tsx bench/calibrate.ts [--runs 6] [--rounds 7] [--time 150] [--case NAME ...]
-//                              [--save FILE] [--from FILE ...] [--write] [--accept-noisy NAME ...]
+//                              [--save FILE] [--from FILE ...] [--write [--lower-only]] [--accept-noisy NAME ...]
 //
 // --save keeps this session's runs in FILE (after every run); --from adds the
 // runs of earlier sessions before the gates are derived, so `--runs 0 --from
@@ -18,12 +18,16 @@
 // be above median / 2: that one is left as it was and the exit code is 1,
 // unless it is named by --accept-noisy, which records the noise-proof gate
 // with a note saying in how many calibration runs a 2x slower kernel would
-// have failed (bench/gates.md).
+// have failed (bench/gates.md). With --lower-only it writes only the cases
+// whose new gate is under the committed one: on a second CI machine (another
+// CPU), a gate is lowered where that machine needs it and never raised, so
+// every gate holds on every machine calibrated so far.
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { calibrationRun, loadSession, saveSession, type CalibrationRun } from "./calibrate-session.js";
 import { allCases } from "./cases/index.js";
 import { benchArgs, usageError } from "./cli-args.js";
-import { CAUGHT_SLOWDOWN, deriveGate, type GateDerivation } from "./gate.js";
+import { CAUGHT_SLOWDOWN, deriveGate, keepsCommittedGate, type GateDerivation } from "./gate.js";
 import { loadGates, saveGates, type GateRecord } from "./gates-file.js";
 import { median, spread, type Spread } from "./stats.js";
 
@@ -31,7 +35,7 @@ import { median, spread, type Spread } from "./stats.js";
 const noisyNote = (caught: number, runs: number): string =>
   `gate = p5 / 1.25 is not above median / 2: the kernel made 2x slower would have failed ${caught} of the ${runs} calibration runs (bench/gates.md)`;
 
-const USAGE = "npx tsx bench/calibrate.ts [--runs 6] [--rounds 7] [--time 150] [--case NAME ...] [--save FILE] [--from FILE ...] [--write] [--accept-noisy NAME ...]";
+const USAGE = "npx tsx bench/calibrate.ts [--runs 6] [--rounds 7] [--time 150] [--case NAME ...] [--save FILE] [--from FILE ...] [--write [--lower-only]] [--accept-noisy NAME ...]";
 const values = benchArgs("calibrate", USAGE, {
   options: {
     runs: { type: "string", default: "6" },
@@ -41,6 +45,7 @@ const values = benchArgs("calibrate", USAGE, {
     save: { type: "string" },
     from: { type: "string", multiple: true },
     write: { type: "boolean", default: false },
+    "lower-only": { type: "boolean", default: false },
     "accept-noisy": { type: "string", multiple: true },
   },
 });
@@ -60,6 +65,7 @@ for (const [flag, list] of [["--case", values.case], ["--accept-noisy", values["
     if (!kernelNames.includes(name)) usageError("calibrate", USAGE, `${flag} ${name}: not a kernel case (known: ${kernelNames.join(", ")})`);
   }
 }
+if (values["lower-only"] && !values.write) usageError("calibrate", USAGE, "--lower-only: only with --write (it chooses which gates are written)");
 const names = values.case ?? kernelNames;
 const acceptNoisy = new Set(values["accept-noisy"] ?? []);
 
@@ -106,16 +112,29 @@ const conflicts = measured.filter((m) => !m.derived.catchesSlowdown && !acceptNo
 for (const m of conflicts) {
   console.error(`calibrate: ${m.name}: gate ${x(m.derived.gate)} is not above median / 2 = ${x(m.derived.slowdownMedian)}; not written (see bench/gates.md, --accept-noisy)`);
 }
+/** The widest x86 vector extension this CPU reports (the native kernels' and V8's width differ by it). */
+function vectorWidth(): string {
+  try {
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim().split(/\s+/) ?? []);
+    return ["avx512f", "avx2", "sse4_2"].find((f) => flags.has(f)) ?? "no avx";
+  } catch {
+    return "vector width unknown";
+  }
+}
+
 if (values.write) {
   const cpu = cpus();
   const measuredBy = {
-    machine: `${cpu[0]?.model ?? "unknown cpu"}, ${cpu.length} cpus`,
+    machine: `${cpu[0]?.model ?? "unknown cpu"} (${vectorWidth()}), ${cpu.length} cpus`,
     node: process.version,
     command: `npx tsx bench/calibrate.ts ${process.argv.slice(2).join(" ")}`,
     date: new Date().toISOString().slice(0, 10),
   };
   const cases: Record<string, GateRecord> = { ...loadGates().cases };
-  const written = measured.filter((m) => !conflicts.includes(m));
+  const committed = (m: Measured): number | undefined => cases[m.name]?.gate;
+  const kept = values["lower-only"] ? measured.filter((m) => !conflicts.includes(m) && keepsCommittedGate(committed(m), m.derived.gate)) : [];
+  for (const m of kept) console.log(`calibrate: ${m.name}: kept the committed gate ${x(committed(m) ?? 0)} (this machine's would be ${x(m.derived.gate)}; --lower-only)`);
+  const written = measured.filter((m) => !conflicts.includes(m) && !kept.includes(m));
   for (const m of written) {
     const runMedians = { runs: m.runMedians.length, min: Math.min(...m.runMedians), max: Math.max(...m.runMedians) };
     const note = m.derived.catchesSlowdown ? {} : { note: noisyNote(m.caughtRuns, m.runMedians.length) };

@@ -41,6 +41,16 @@ export function deriveGate(observed: Spread): GateDerivation {
   return Object.freeze({ gate, slowdownMedian, catchesSlowdown: gate > slowdownMedian });
 }
 
+/**
+ * Under `calibrate --write --lower-only`: whether the committed gate stays
+ * (true) or this machine's derived gate replaces it. A gate is lowered where
+ * another machine needs it and never raised, so it still holds on the
+ * machines it was calibrated on before; a case without a gate gets one.
+ */
+export function keepsCommittedGate(committedGate: number | undefined, derivedGate: number): boolean {
+  return committedGate !== undefined && committedGate <= derivedGate;
+}
+
 /** The judgement of one run of one case. */
 export type GateVerdict =
   | {

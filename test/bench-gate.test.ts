@@ -5,7 +5,7 @@
 // bench/gates.json against the rules it was derived by.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CAUGHT_SLOWDOWN, GATE_MARGIN_FACTOR, deriveGate, floorSignificant, judgeRatios } from "../bench/gate.js";
+import { CAUGHT_SLOWDOWN, GATE_MARGIN_FACTOR, deriveGate, floorSignificant, judgeRatios, keepsCommittedGate } from "../bench/gate.js";
 import { loadGates, parseGates } from "../bench/gates-file.js";
 import { median, quantile, spread } from "../bench/stats.js";
 import { thrownCode } from "./helpers.js";
@@ -83,6 +83,15 @@ describe("deriveGate", () => {
   it("uses the documented factors", () => {
     expect(GATE_MARGIN_FACTOR).toBe(1.25);
     expect(CAUGHT_SLOWDOWN).toBe(2);
+  });
+});
+
+describe("keepsCommittedGate (calibrate --lower-only)", () => {
+  it("keeps a committed gate at or under this machine's, replaces a higher one, and gives a new case its gate", () => {
+    expect(keepsCommittedGate(2.8, 1.5)).toBe(false); // another CPU needs a lower gate: lowered
+    expect(keepsCommittedGate(1.5, 2.8)).toBe(true); // this machine would raise it: kept, so the other CPU still passes
+    expect(keepsCommittedGate(2.8, 2.8)).toBe(true);
+    expect(keepsCommittedGate(undefined, 2.8)).toBe(false);
   });
 });
 
