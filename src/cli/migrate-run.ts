@@ -3,7 +3,7 @@
 // by `hypermem migrate` and by the demo.
 import { migrate } from "../migration/migrate.js";
 import type { MigrationOptions } from "../migration/options.js";
-import { buildScenario, type Scenario, type ScenarioOptions } from "../migration/scenario.js";
+import { buildScenario, scenarioHostMiB, scenarioHosts, type Scenario, type ScenarioHosts, type ScenarioOptions } from "../migration/scenario.js";
 import type { MigrationResult } from "../migration/stats.js";
 import { migrateOverTcp, type TcpMigrationResult, type TcpTransfer } from "../migration/tcp.js";
 import type { TcpPlan } from "./migrate-plan.js";
@@ -11,17 +11,33 @@ import { ProgressReporter } from "./progress.js";
 import type { TextSink } from "./registry.js";
 import { formatCount } from "./units.js";
 
-/** Builds the scenario (its default host size makes room for the XBZRLE cache). */
-function build(scenario: ScenarioOptions, migration: MigrationOptions): Scenario {
+/** The scenario's options, with room in its default host size for the XBZRLE cache. */
+function sized(scenario: ScenarioOptions, migration: MigrationOptions): ScenarioOptions {
   const cache = migration.xbzrleCacheBytes;
-  return buildScenario(cache ? { extraHostMiB: cache / 2 ** 20, ...scenario } : scenario);
+  return cache ? { extraHostMiB: cache / 2 ** 20, ...scenario } : scenario;
 }
 
-/** Runs one scenario's migration in-process, with progress on `progress` (none when null); `signal` cancels it (the result then says cancelled). */
+/** Hosts big enough for every one of `runs` (a scenario and its migration options), to run them one after another. */
+export function hostsFor(runs: ReadonlyArray<readonly [ScenarioOptions, MigrationOptions]>): ScenarioHosts {
+  const memoryMiB = Math.max(...runs.map(([scenario, migration]) => scenarioHostMiB(sized(scenario, migration))));
+  return scenarioHosts({ guestMiB: 0, hostMiB: memoryMiB });
+}
+
+function build(scenario: ScenarioOptions, migration: MigrationOptions, hosts?: ScenarioHosts): Scenario {
+  const options = sized(scenario, migration);
+  return buildScenario(options, hosts ?? scenarioHosts(options));
+}
+
+/**
+ * Runs one scenario's migration in-process, with progress on `progress`
+ * (none when null); `signal` cancels it (the result then says cancelled). On
+ * `hosts` when given (see hostsFor): both guests are destroyed afterwards, so
+ * the next run reuses their frames.
+ */
 export async function runMigration(
-  scenario: ScenarioOptions, migration: MigrationOptions, progress: TextSink | null, signal?: AbortSignal,
+  scenario: ScenarioOptions, migration: MigrationOptions, progress: TextSink | null, signal?: AbortSignal, hosts?: ScenarioHosts,
 ): Promise<MigrationResult> {
-  const s = build(scenario, migration);
+  const s = build(scenario, migration, hosts);
   const reporter = progress ? new ProgressReporter(s.vm.memoryBytes, progress) : null;
   try {
     const result = await migrate(s.vm, s.destination, {
@@ -31,11 +47,13 @@ export async function runMigration(
       signal,
       onProgress: reporter ? (p) => reporter.update(p) : null,
     });
-    const { destination: _destination, ...plain } = result;
+    const { destination, ...plain } = result;
+    destination?.destroy();
     return plain;
   } finally {
     reporter?.done();
     s.workload.close();
+    s.vm.destroy();
   }
 }
 

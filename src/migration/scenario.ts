@@ -39,12 +39,35 @@ export interface Scenario {
   readonly prefilledPages: number;
 }
 
-export function buildScenario(o: ScenarioOptions): Scenario {
-  const hostMiB = o.hostMiB ?? Math.min(4096, Math.ceil(o.guestMiB * (o.prefill ?? 1)) + (o.extraHostMiB ?? 0) + 256);
+/** The two hosts of a scenario. */
+export interface ScenarioHosts {
+  readonly source: Host;
+  readonly destination: Host;
+}
+
+type HostSizing = Pick<ScenarioOptions, "guestMiB" | "hostMiB" | "extraHostMiB" | "prefill">;
+
+/** Memory of each host `o` needs, MiB: hostMiB, or room for the prefilled guest, extraHostMiB and 256 MiB. */
+export function scenarioHostMiB(o: HostSizing): number {
+  return o.hostMiB ?? Math.min(4096, Math.ceil(o.guestMiB * (o.prefill ?? 1)) + (o.extraHostMiB ?? 0) + 256);
+}
+
+/** Two new hosts of scenarioHostMiB(o) each. */
+export function scenarioHosts(o: HostSizing): ScenarioHosts {
+  const memoryMiB = scenarioHostMiB(o);
+  return { source: createHost({ memoryMiB }), destination: createHost({ memoryMiB }) };
+}
+
+/**
+ * Builds the scenario on `hosts` (new ones sized by the options when not
+ * given). Hosts that served an earlier scenario, whose VMs were destroyed,
+ * hand out frames the process has already touched: no first-touch page
+ * faults of the OS for the new guest.
+ */
+export function buildScenario(o: ScenarioOptions, hosts: ScenarioHosts = scenarioHosts(o)): Scenario {
   const prefill = requireNumber("prefill", o.prefill ?? 1, 0, 1);
   const seed = o.seed ?? 1;
-  const source = createHost({ memoryMiB: hostMiB });
-  const destination = createHost({ memoryMiB: hostMiB });
+  const { source, destination } = hosts;
   const vm = source.createVm({ memoryMiB: o.guestMiB });
   const prefilledPages = Math.round(prefill * vm.pages);
   if (prefilledPages > 0) {
