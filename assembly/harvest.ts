@@ -18,7 +18,8 @@ import { PTE_R } from "./pte";
 /**
  * Bit `bit` (8..14) of the 16 entries at `p`, fetched and cleared (8 loads,
  * 8 stores), returned as a 16-bit mask in entry order (bit i = entry i).
- * `mask` is 1 << bit in each u64 lane, `m32` the same in each u32 lane.
+ * `keep` is ~(1 << bit) in each u64 lane (an AND, where an AND-NOT costs V8
+ * a register copy per vector), `m32` is 1 << bit in each u32 lane.
  * The bit lives in the low u32 of an entry: gather the low halves, mask
  * them (0 or 1 << bit), and narrow with unsigned saturation: i32 -> u16
  * keeps 1 << bit (< 2^15), i16 -> u8 turns it into 0xff, whose sign bit
@@ -32,7 +33,7 @@ import { PTE_R } from "./pte";
  *   i8x16.bitmask          bit i = entry i
  */
 // @ts-ignore: decorator
-@inline function harvest16(p: usize, mask: v128, m32: v128): i32 {
+@inline function harvest16(p: usize, keep: v128, m32: v128): i32 {
   const v0 = v128.load(p);
   const v1 = v128.load(p, 16);
   const v2 = v128.load(p, 32);
@@ -41,14 +42,14 @@ import { PTE_R } from "./pte";
   const v5 = v128.load(p, 80);
   const v6 = v128.load(p, 96);
   const v7 = v128.load(p, 112);
-  v128.store(p, v128.andnot(v0, mask));
-  v128.store(p, v128.andnot(v1, mask), 16);
-  v128.store(p, v128.andnot(v2, mask), 32);
-  v128.store(p, v128.andnot(v3, mask), 48);
-  v128.store(p, v128.andnot(v4, mask), 64);
-  v128.store(p, v128.andnot(v5, mask), 80);
-  v128.store(p, v128.andnot(v6, mask), 96);
-  v128.store(p, v128.andnot(v7, mask), 112);
+  v128.store(p, v128.and(v0, keep));
+  v128.store(p, v128.and(v1, keep), 16);
+  v128.store(p, v128.and(v2, keep), 32);
+  v128.store(p, v128.and(v3, keep), 48);
+  v128.store(p, v128.and(v4, keep), 64);
+  v128.store(p, v128.and(v5, keep), 80);
+  v128.store(p, v128.and(v6, keep), 96);
+  v128.store(p, v128.and(v7, keep), 112);
   const lo = i16x8.narrow_i32x4_u(v128.and(lows(v0, v1), m32), v128.and(lows(v2, v3), m32));
   const hi = i16x8.narrow_i32x4_u(v128.and(lows(v4, v5), m32), v128.and(lows(v6, v7), m32));
   return i8x16.bitmask(i8x16.narrow_i16x8_u(lo, hi));
@@ -65,17 +66,18 @@ import { PTE_R } from "./pte";
  */
 export function harvestLeaf(table: usize, bytes: usize, bit: u32, dense: bool): u32 {
   const mask = i64x2.splat(<i64>1 << bit);
+  const keep = v128.not(mask);
   const m32 = i32x4.splat(<i32>1 << bit);
   let found: u32 = 0;
   if (dense) {
-    for (let g: usize = 0; g < 8; g++) {
-      const p = table + (g << 9);
-      const lo = <u32>harvest16(p, mask, m32) | (<u32>harvest16(p + 128, mask, m32) << 16);
-      const hi = <u32>harvest16(p + 256, mask, m32) | (<u32>harvest16(p + 384, mask, m32) << 16);
-      const w = <u64>lo | (<u64>hi << 32);
-      const bm = bytes + (g << 3);
-      store<u64>(bm, load<u64>(bm) | w);
-      found += <u32>popcnt<u64>(w);
+    // One bitmap store per 16 entries: it orders each group's bit gathering
+    // before the next group's loads, where a word per 64 entries let V8 sink
+    // the gathering past them and spill the entries to the stack.
+    for (let q: usize = 0; q < 32; q++) {
+      const b = <u32>harvest16(table + (q << 7), keep, m32);
+      const bm = bytes + (q << 1);
+      store<u16>(bm, load<u16>(bm) | <u16>b);
+      found += <u32>popcnt<u32>(b);
     }
     return found;
   }
@@ -86,7 +88,7 @@ export function harvestLeaf(table: usize, bytes: usize, bit: u32, dense: bool): 
       v128.or(v128.or(v128.load(p, 64), v128.load(p, 80)), v128.or(v128.load(p, 96), v128.load(p, 112))),
     );
     if (!v128.any_true(v128.and(any, mask))) continue;
-    const b = <u32>harvest16(p, mask, m32);
+    const b = <u32>harvest16(p, keep, m32);
     const bm = bytes + (q << 1);
     store<u16>(bm, load<u16>(bm) | <u16>b);
     found += <u32>popcnt<u32>(b);
