@@ -2,7 +2,7 @@
 // bitmap (1 bit per guest page, bit g % 64 of u64 word g / 64): fetch and
 // clear, as a KVM dirty-log read does. Unpopulated subtrees are skipped;
 // within a leaf table, sparse mode skips 16 clean entries for 8 vector loads
-// and no stores, and dense mode is branch-free (one bitmap word per 64
+// and no stores, and dense mode is branch-free (16 bitmap bits per 16
 // entries). Also: write-protect and trace a set of pages.
 import { frameAddr } from "./layout";
 import { VM_GUEST_PAGES, VM_ROOT, pteFrame, vmDesc } from "./npt";
@@ -58,8 +58,8 @@ import { PTE_R } from "./pte";
 /**
  * Fetch-and-clear bit `bit` (8..14) of the 512 entries of one leaf table at
  * `table`, OR-ing them into the 64 bitmap bytes at `bytes` (8-byte aligned).
- * Dense mode is branch-free: 64 entries at a time, one bitmap word OR-ed
- * per group. Sparse mode tests 16 entries at a time and skips clean ones (no
+ * Dense mode is branch-free: 16 entries at a time, their 16 bitmap bits
+ * OR-ed in. Sparse mode tests 16 entries at a time and skips clean ones (no
  * stores), for tables where few hold a set bit (dense mode's stores would
  * dominate). Returns the number of set bits fetched (the caller chooses the
  * next table's mode by it and counts the bitmap's bits itself).
