@@ -4,6 +4,7 @@ import { bitmapCases } from "./bitmaps.js";
 import { checkpointCases } from "./checkpoint.js";
 import { clusterScenarios } from "./cluster.js";
 import { diskScenarios } from "./disk.js";
+import { guestScenarios } from "./guest.js";
 import { dirtyLogCases } from "./dirty-log.js";
 import { hostCases } from "./host.js";
 import { lockstepCases } from "./lockstep.js";
@@ -19,4 +20,4 @@ import { xbzrleCases } from "./xbzrle.js";
 export const allCases: readonly BenchCase[] = [...pageCases, ...xbzrleCases, ...hostCases, ...dirtyLogCases, ...bitmapCases, ...rasCases, ...snapshotCases, ...checkpointCases, ...lockstepCases, ...swapCases, ...remoteCases, ...nvmCases, ...overcommitCases];
 
 /** Whole scenarios timed by wall clock (no reference, no gate), after the migration benches. */
-export const scenarioCases: readonly ScenarioBench[] = [...clusterScenarios, ...diskScenarios, ...overcommitScenarios];
+export const scenarioCases: readonly ScenarioBench[] = [...guestScenarios, ...clusterScenarios, ...diskScenarios, ...overcommitScenarios];
