@@ -23,7 +23,7 @@ import { usedFrames } from "./frames";
 import { leafEntry, nptBreakCow, nptPopulateForOverwrite, nptTablesNeeded, pteFrame, vmDesc, VM_GUEST_PAGES } from "./npt";
 import { PTE_A, PTE_BALLOONED, PTE_COW, PTE_D, PTE_ELSEWHERE, PTE_LATENT, PTE_POISONED, PTE_R, PTE_SWAPPED, PTE_TRACED } from "./pte";
 import { ERR_GFN_RANGE, ERR_OUT_OF_FRAMES, ERR_PAGE_STATE } from "./status";
-import { xxh3 } from "./xxh3";
+import { xxh3CopyPage } from "./xxh3";
 
 /** Entry bits of a page that is not in memory: neither read nor written here. */
 // @ts-ignore: decorator
@@ -120,8 +120,9 @@ export function guestPagesWrite(slot: u32, first: u32, count: u32, srcPtr: usize
     const p = <usize>leafEntry(d, <u64>gfn, false);
     const now = load<u64>(p);
     const src = srcPtr + (<usize>i << 12);
-    if (hashPtr != 0) store<u64>(hashPtr + (<usize>i << 3), xxh3(src, PAGE_SIZE));
-    memory.copy(frameAddr(pteFrame(now)), src, PAGE_SIZE);
+    const dst = frameAddr(pteFrame(now));
+    if (hashPtr != 0) store<u64>(hashPtr + (<usize>i << 3), xxh3CopyPage(dst, src)); // one pass: copy and fingerprint
+    else memory.copy(dst, src, PAGE_SIZE);
     store<u64>(p, now | PTE_A | PTE_D);
   }
   return <i32>count;
