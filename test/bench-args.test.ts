@@ -15,6 +15,7 @@ describe("bench command lines", () => {
   it.each([
     ["bench/run.ts", ["--help"], "bench: Unknown option '--help'"],
     ["bench/calibrate.ts", ["--time", "0"], "calibrate: --time 0: must be a number of ms >= 1\nusage: npx tsx bench/calibrate.ts"],
+    ["bench/calibrate.ts", ["--runs", "0", "--from", "x.json", "--lower-only"], "calibrate: --lower-only: only with --write (it chooses which gates are written)\nusage: npx tsx bench/calibrate.ts"],
   ])("%s %j is refused naming the flag, status 2, no stack", (script, args, start) => {
     const o = bench(script, args);
     expect(o.stderr.startsWith(start), o.stderr).toBe(true);
