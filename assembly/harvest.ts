@@ -55,6 +55,14 @@ import { PTE_R } from "./pte";
   return i8x16.bitmask(i8x16.narrow_i16x8_u(lo, hi));
 }
 
+/** harvest16 of the 16 entries at `p`, their bits OR-ed into the u16 at `bm`; returns how many were set. */
+// @ts-ignore: decorator
+@inline function harvestGroup(p: usize, bm: usize, keep: v128, m32: v128): u32 {
+  const b = <u32>harvest16(p, keep, m32);
+  store<u16>(bm, load<u16>(bm) | <u16>b);
+  return <u32>popcnt<u32>(b);
+}
+
 /**
  * Fetch-and-clear bit `bit` (8..14) of the 512 entries of one leaf table at
  * `table`, OR-ing them into the 64 bitmap bytes at `bytes` (8-byte aligned).
@@ -73,12 +81,7 @@ export function harvestLeaf(table: usize, bytes: usize, bit: u32, dense: bool): 
     // One bitmap store per 16 entries: it orders each group's bit gathering
     // before the next group's loads, where a word per 64 entries let V8 sink
     // the gathering past them and spill the entries to the stack.
-    for (let q: usize = 0; q < 32; q++) {
-      const b = <u32>harvest16(table + (q << 7), keep, m32);
-      const bm = bytes + (q << 1);
-      store<u16>(bm, load<u16>(bm) | <u16>b);
-      found += <u32>popcnt<u32>(b);
-    }
+    for (let q: usize = 0; q < 32; q++) found += harvestGroup(table + (q << 7), bytes + (q << 1), keep, m32);
     return found;
   }
   for (let q: usize = 0; q < 32; q++) {
@@ -88,10 +91,7 @@ export function harvestLeaf(table: usize, bytes: usize, bit: u32, dense: bool): 
       v128.or(v128.or(v128.load(p, 64), v128.load(p, 80)), v128.or(v128.load(p, 96), v128.load(p, 112))),
     );
     if (!v128.any_true(v128.and(any, mask))) continue;
-    const b = <u32>harvest16(p, keep, m32);
-    const bm = bytes + (q << 1);
-    store<u16>(bm, load<u16>(bm) | <u16>b);
-    found += <u32>popcnt<u32>(b);
+    found += harvestGroup(p, bytes + (q << 1), keep, m32);
   }
   return found;
 }

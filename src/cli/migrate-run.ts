@@ -3,7 +3,7 @@
 // by `hypermem migrate` and by the demo.
 import { migrate } from "../migration/migrate.js";
 import type { MigrationOptions } from "../migration/options.js";
-import { buildScenario, scenarioHostMiB, scenarioHosts, type Scenario, type ScenarioHosts, type ScenarioOptions } from "../migration/scenario.js";
+import { buildScenario, hostPair, scenarioHostMiB, type Scenario, type ScenarioHosts, type ScenarioOptions } from "../migration/scenario.js";
 import type { MigrationResult } from "../migration/stats.js";
 import { migrateOverTcp, type TcpMigrationResult, type TcpTransfer } from "../migration/tcp.js";
 import type { TcpPlan } from "./migrate-plan.js";
@@ -19,13 +19,11 @@ function sized(scenario: ScenarioOptions, migration: MigrationOptions): Scenario
 
 /** Hosts big enough for every one of `runs` (a scenario and its migration options), to run them one after another. */
 export function hostsFor(runs: ReadonlyArray<readonly [ScenarioOptions, MigrationOptions]>): ScenarioHosts {
-  const memoryMiB = Math.max(...runs.map(([scenario, migration]) => scenarioHostMiB(sized(scenario, migration))));
-  return scenarioHosts({ guestMiB: 0, hostMiB: memoryMiB });
+  return hostPair(Math.max(...runs.map(([scenario, migration]) => scenarioHostMiB(sized(scenario, migration)))));
 }
 
 function build(scenario: ScenarioOptions, migration: MigrationOptions, hosts?: ScenarioHosts): Scenario {
-  const options = sized(scenario, migration);
-  return buildScenario(options, hosts ?? scenarioHosts(options));
+  return buildScenario(sized(scenario, migration), hosts);
 }
 
 /**

@@ -45,16 +45,13 @@ export interface ScenarioHosts {
   readonly destination: Host;
 }
 
-type HostSizing = Pick<ScenarioOptions, "guestMiB" | "hostMiB" | "extraHostMiB" | "prefill">;
-
 /** Memory of each host `o` needs, MiB: hostMiB, or room for the prefilled guest, extraHostMiB and 256 MiB. */
-export function scenarioHostMiB(o: HostSizing): number {
+export function scenarioHostMiB(o: Pick<ScenarioOptions, "guestMiB" | "hostMiB" | "extraHostMiB" | "prefill">): number {
   return o.hostMiB ?? Math.min(4096, Math.ceil(o.guestMiB * (o.prefill ?? 1)) + (o.extraHostMiB ?? 0) + 256);
 }
 
-/** Two new hosts of scenarioHostMiB(o) each. */
-export function scenarioHosts(o: HostSizing): ScenarioHosts {
-  const memoryMiB = scenarioHostMiB(o);
+/** Two new hosts of `memoryMiB` each. */
+export function hostPair(memoryMiB: number): ScenarioHosts {
   return { source: createHost({ memoryMiB }), destination: createHost({ memoryMiB }) };
 }
 
@@ -64,7 +61,7 @@ export function scenarioHosts(o: HostSizing): ScenarioHosts {
  * hand out frames the process has already touched: no first-touch page
  * faults of the OS for the new guest.
  */
-export function buildScenario(o: ScenarioOptions, hosts: ScenarioHosts = scenarioHosts(o)): Scenario {
+export function buildScenario(o: ScenarioOptions, hosts: ScenarioHosts = hostPair(scenarioHostMiB(o))): Scenario {
   const prefill = requireNumber("prefill", o.prefill ?? 1, 0, 1);
   const seed = o.seed ?? 1;
   const { source, destination } = hosts;
