@@ -16,12 +16,22 @@ describe("bench command lines", () => {
     ["bench/run.ts", ["--help"], "bench: Unknown option '--help'"],
     ["bench/calibrate.ts", ["--time", "0"], "calibrate: --time 0: must be a number of ms >= 1\nusage: npx tsx bench/calibrate.ts"],
     ["bench/calibrate.ts", ["--runs", "0", "--from", "x.json", "--lower-only"], "calibrate: --lower-only: only with --write (it chooses which gates are written)\nusage: npx tsx bench/calibrate.ts"],
+    ["bench/migration-passes.ts", ["--guest", "8"], "migration-passes: --guest 8: must be a whole number of MiB from 16 to 4096\nusage: npx tsx bench/migration-passes.ts"],
   ])("%s %j is refused naming the flag, status 2, no stack", (script, args, start) => {
     const o = bench(script, args);
     expect(o.stderr.startsWith(start), o.stderr).toBe(true);
     expect(o.stderr).not.toMatch(STACK_LINE);
     expect(o.status).toBe(2);
     expect(o.stdout).toBe("");
+  }, 60_000);
+
+  it("bench/migration-passes.ts times the three passes and the plain copy of a small guest", () => {
+    const o = bench("bench/migration-passes.ts", ["--guest", "16", "--passes", "1"]);
+    expect(o.status, o.stderr).toBe(0);
+    for (const row of ["source: pack", "destination: receive", "source: END_STREAM digest", "the three passes", "plain copy"]) {
+      expect(o.stdout).toMatch(new RegExp(`^${row}.* \\d+ +\\d+\\.\\d\\d$`, "m"));
+    }
+    expect(o.stdout).toMatch(/^16 MiB guest, 0\.017 GB on the wire/m);
   }, 60_000);
 
   it("bench:native stops with the failing child's message, status 2, no stack", () => {
