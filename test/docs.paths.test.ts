@@ -1,0 +1,66 @@
+// The files and links the documentation names exist: every repository path
+// in README.md, docs/*.md and bench/gates.md (src/, test/, bench/, assembly/,
+// docs/, .ci/; a module specifier ending .js names its .ts source), and every
+// relative Markdown link with its #anchor, slugged as GitHub slugs headings.
+// A renamed module or heading would otherwise leave a reader a dead pointer.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, normalize } from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO } from "./docs/examples.js";
+
+const DOCS = ["README.md", "bench/gates.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const PATH = /(?<![\w/.-])(?:src|test|bench|assembly|docs|\.ci)\/[\w./-]*\w\.(?:ts|md|mjs|json|js|c)\b/g;
+const LINK = /\]\(([^)\s]+)\)/g;
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+}
+
+/** The anchors of a Markdown file's headings (outside code blocks), with GitHub's -1, -2 for repeats. */
+function anchors(file: string): Set<string> {
+  const out = new Set<string>();
+  const seen = new Map<string, number>();
+  let fenced = false;
+  for (const line of readFileSync(join(REPO, file), "utf8").split("\n")) {
+    if (line.startsWith("```")) fenced = !fenced;
+    const h = fenced ? null : /^#{1,6} (.+)$/.exec(line);
+    if (!h) continue;
+    const base = slug(h[1]);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return out;
+}
+
+const exists = (path: string): boolean => existsSync(join(REPO, path)) || (path.endsWith(".js") && existsSync(join(REPO, path.replace(/\.js$/, ".ts"))));
+
+describe("paths and links in the documentation", () => {
+  it("slugs headings as GitHub does", () => {
+    expect(slug("Wall-clock cost")).toBe("wall-clock-cost");
+    expect(slug("The swap cases (issue 16)")).toBe("the-swap-cases-issue-16");
+    expect(slug("`hypermem migrate` options")).toBe("hypermem-migrate-options");
+  });
+
+  for (const file of DOCS) {
+    it(`${file}: every repository path it names exists`, () => {
+      const text = readFileSync(join(REPO, file), "utf8");
+      const missing = [...new Set(text.match(PATH) ?? [])].filter((p) => !exists(p));
+      expect(missing).toEqual([]);
+    });
+
+    it(`${file}: every relative link and its anchor resolve`, () => {
+      const text = readFileSync(join(REPO, file), "utf8");
+      const broken: string[] = [];
+      for (const [, target] of text.matchAll(LINK)) {
+        if (/^[a-z]+:/i.test(target)) continue;
+        const [path, anchor] = target.split("#");
+        const resolved = path === "" ? file : normalize(join(dirname(file), path));
+        if (!existsSync(join(REPO, resolved))) broken.push(target);
+        else if (anchor !== undefined && resolved.endsWith(".md") && !anchors(resolved).has(anchor)) broken.push(target);
+      }
+      expect(broken).toEqual([]);
+    });
+  }
+});
