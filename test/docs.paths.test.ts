@@ -1,16 +1,23 @@
 // The files and links the documentation names exist: every repository path
 // in README.md, docs/*.md and bench/gates.md (src/, test/, bench/, assembly/,
 // docs/, .ci/; a module specifier ending .js names its .ts source), and every
-// relative Markdown link with its #anchor, slugged as GitHub slugs headings.
-// A renamed module or heading would otherwise leave a reader a dead pointer.
+// relative Markdown link with its #anchor, slugged as GitHub slugs headings,
+// and every bench case a `--case NAME` names. A renamed module, heading or
+// case would otherwise leave a reader a dead pointer or a refused command.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import { describe, expect, it } from "vitest";
+import { allCases, scenarioCases } from "../bench/cases/index.js";
+import { migrationBench } from "../bench/migration.bench.js";
+import { tcpBenches } from "../bench/tcp.bench.js";
 import { REPO } from "./docs/examples.js";
 
 const DOCS = ["README.md", "bench/gates.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
 const PATH = /(?<![\w/.-])(?:src|test|bench|assembly|docs|\.ci)\/[\w./-]*\w\.(?:ts|md|mjs|json|js|c)\b/g;
 const LINK = /\]\(([^)\s]+)\)/g;
+/** `--case NAME` in a command; NAME in capitals is a placeholder. */
+const CASE = /--case ([a-z0-9][\w-]*)/g;
+const CASES = new Set([...allCases, ...scenarioCases, migrationBench, ...tcpBenches].map((c) => c.name));
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
@@ -61,6 +68,11 @@ describe("paths and links in the documentation", () => {
         else if (anchor !== undefined && resolved.endsWith(".md") && !anchors(resolved).has(anchor)) broken.push(target);
       }
       expect(broken).toEqual([]);
+    });
+
+    it(`${file}: every bench case a --case names exists`, () => {
+      const text = readFileSync(join(REPO, file), "utf8");
+      expect([...text.matchAll(CASE)].map((m) => m[1]).filter((name) => !CASES.has(name))).toEqual([]);
     });
   }
 });
