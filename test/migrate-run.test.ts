@@ -31,12 +31,12 @@ describe("runMigration on reused hosts", () => {
     const used = (): [number, number] => [hosts.source.stats().usedFrames, hosts.destination.stats().usedFrames];
     const idle = used();
     for (const options of [XBZRLE, PLAIN, XBZRLE]) {
-      const reused = await runMigration(SCENARIO, options, null, undefined, hosts);
+      const reused = await runMigration(SCENARIO, options, { progress: null, hosts });
       expect(used()).toEqual(idle);
       expect(hosts.source.stats().peakUsedFrames).toBeGreaterThan(4096); // the guest lived on these hosts
       expect(hosts.destination.stats().peakUsedFrames).toBeGreaterThan(4096);
 
-      const fresh = await runMigration(SCENARIO, options, null);
+      const fresh = await runMigration(SCENARIO, options, { progress: null });
       expect(reused.status).toBe("completed");
       expect(reused.verification).toMatchObject({ ok: true, firstMismatchPfn: null });
       expect(figures(reused)).toEqual(figures(fresh));

@@ -29,7 +29,7 @@ async function runMigrationDemo(progress: TextSink | null): Promise<{ text: stri
   const hosts = hostsFor(runs.map(([, migration]) => [MIGRATION_DEMO.scenario, migration] as const));
   for (const [title, migration] of runs) {
     progress?.write(`migrating (${title})\n`);
-    results.push(await runMigration(MIGRATION_DEMO.scenario, migration, progress, undefined, hosts));
+    results.push(await runMigration(MIGRATION_DEMO.scenario, migration, { progress, hosts }));
   }
   const s = MIGRATION_DEMO.scenario;
   const head = [

@@ -26,15 +26,22 @@ function build(scenario: ScenarioOptions, migration: MigrationOptions, hosts?: S
   return buildScenario(sized(scenario, migration), hosts);
 }
 
+/** How runMigration runs: where progress goes, what cancels it, on which hosts. */
+export interface RunOptions {
+  /** Progress lines (none when null). */
+  progress: TextSink | null;
+  /** Cancels the migration (the result then says cancelled). */
+  signal?: AbortSignal;
+  /** Hosts to run on (see hostsFor), new ones sized for the scenario when not given. */
+  hosts?: ScenarioHosts;
+}
+
 /**
- * Runs one scenario's migration in-process, with progress on `progress`
- * (none when null); `signal` cancels it (the result then says cancelled). On
- * `hosts` when given (see hostsFor): both guests are destroyed afterwards, so
- * the next run reuses their frames.
+ * Runs one scenario's migration in-process. Both guests are destroyed
+ * afterwards, so a next run on the same hosts reuses their frames.
  */
-export async function runMigration(
-  scenario: ScenarioOptions, migration: MigrationOptions, progress: TextSink | null, signal?: AbortSignal, hosts?: ScenarioHosts,
-): Promise<MigrationResult> {
+export async function runMigration(scenario: ScenarioOptions, migration: MigrationOptions, run: RunOptions): Promise<MigrationResult> {
+  const { progress, signal, hosts } = run;
   const s = build(scenario, migration, hosts);
   const reporter = progress ? new ProgressReporter(s.vm.memoryBytes, progress) : null;
   try {

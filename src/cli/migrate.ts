@@ -27,7 +27,7 @@ async function overTcp(plan: MigratePlan, ctx: CommandContext): Promise<number> 
 
 async function inProcess(plan: MigratePlan, ctx: CommandContext): Promise<number> {
   const signal = ctx.interrupts();
-  const result = await runMigration(plan.scenario, plan.migration, ctx.stderr, signal);
+  const result = await runMigration(plan.scenario, plan.migration, { progress: ctx.stderr, signal });
   if (plan.json) {
     ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
