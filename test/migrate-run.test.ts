@@ -40,6 +40,21 @@ describe("runMigration on reused hosts", () => {
       expect(reused.status).toBe("completed");
       expect(reused.verification).toMatchObject({ ok: true, firstMismatchPfn: null });
       expect(figures(reused)).toEqual(figures(fresh));
+      // The run's options and workload reached the migration: its cache, its link, a guest dirtying pages.
+      expect(reused.xbzrleCache?.cacheSize ?? null).toBe(options.xbzrleCacheBytes ?? null);
+      expect(reused.ram.mbps).toBeLessThanOrEqual(1000);
+      expect(reused.ram.dirtySyncCount).toBeGreaterThan(1);
+      expect(reused.rounds.some((r) => r.pagesDirtied > 0)).toBe(true);
     }
   }, 120_000);
+
+  it("a cancelled run returns its result, keeps no destination and leaves no guest", async () => {
+    const hosts = hostsFor([[SCENARIO, PLAIN]]);
+    const idle = [hosts.source.stats().usedFrames, hosts.destination.stats().usedFrames];
+    const cancel = new AbortController();
+    cancel.abort();
+    const r = await runMigration(SCENARIO, PLAIN, { progress: null, hosts, signal: cancel.signal });
+    expect(r.status).toBe("cancelled");
+    expect([hosts.source.stats().usedFrames, hosts.destination.stats().usedFrames]).toEqual(idle);
+  }, 60_000);
 });
