@@ -63,6 +63,7 @@ describe("floorSignificant", () => {
 
   it("refuses zero, negative and non-finite values", () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(thrownCode(() => floorSignificant(bad, 2))).toBe("ERR_BAD_OPTION");
+    expect(() => floorSignificant(-1, 2)).toThrow(expect.objectContaining({ message: "cannot round -1: not a positive finite number", details: { value: -1 } }));
   });
 });
 
@@ -71,6 +72,13 @@ describe("deriveGate", () => {
     // p5 = 3.3, median = 3.9: gate 2.64 -> 2.6, above 1.95
     const d = deriveGate({ n: 40, min: 3.1, p5: 3.3, median: 3.9, p95: 4.4, max: 4.6 });
     expect(d).toEqual({ gate: 2.6, slowdownMedian: 1.95, catchesSlowdown: true });
+  });
+
+  it("a gate equal to a 2x slower kernel's median does not catch it (the kernel would pass at the gate)", () => {
+    // p5 = 2.5: gate 2.0; median = 4: a 2x slower median of 2.0 meets the gate
+    const d = deriveGate({ n: 40, min: 2.4, p5: 2.5, median: 4, p95: 4.4, max: 4.6 });
+    expect(d).toEqual({ gate: 2, slowdownMedian: 2, catchesSlowdown: false });
+    expect(judgeRatios([d.slowdownMedian], d.gate).status).toBe("pass");
   });
 
   it("flags a spread too wide to keep both promises", () => {
@@ -120,6 +128,7 @@ describe("judgeRatios", () => {
   it("refuses a gate that is not a positive number", () => {
     expect(thrownCode(() => judgeRatios([2], 0))).toBe("ERR_BAD_OPTION");
     expect(thrownCode(() => judgeRatios([2], Number.NaN))).toBe("ERR_BAD_OPTION");
+    expect(() => judgeRatios([2], -3)).toThrow(expect.objectContaining({ message: "gate -3 is not a positive finite number", details: { gate: -3 } }));
   });
 
   it("with a derived gate that catches 2x: the calibration rounds pass and the same rounds halved fail", () => {
