@@ -162,6 +162,7 @@ describe("ChunkParser checks, each before the sink sees the chunk", () => {
       expect(error.code).toBe(ErrorCode.StreamCorrupt);
       expect(error.details).toMatchObject({ field: "sequence", value: seqs[badIndex], expected: badIndex, chunk: badIndex, offset: offset + 4, problem });
       expect(error.message).toContain(text);
+      expect(error.message).toContain(`field sequence (stream offset ${offset + 4}) is ${seqs[badIndex]}, expected ${badIndex}: `);
       expect(calls.filter((c) => c.startsWith("begin")).length).toBe(badIndex);
     }
   });
@@ -170,12 +171,22 @@ describe("ChunkParser checks, each before the sink sees the chunk", () => {
     const big = refused(stream([new Uint8Array(10), new Uint8Array(4097)]));
     expect(big.error.code).toBe(ErrorCode.StreamLimit);
     expect(big.error.details).toMatchObject({ field: "payloadBytes", value: 4097, limit: 4096, chunk: 1, offset: 26 + 8 });
+    expect(big.error.message).toContain("field payloadBytes (stream offset 34) is 4097, above the limit of 4096");
     expect(big.at).toBe(26 + 15);
     expect(big.calls.at(-1)).toBe("end 0");
     const small = refused(stream([new Uint8Array(10), new Uint8Array(7)]), { minPayloadBytes: 8 });
     expect(small.error.code).toBe(ErrorCode.StreamCorrupt);
-    expect(small.error.message).toContain("is 7, below the minimum of 8");
+    expect(small.error.details).toMatchObject({ field: "payloadBytes", value: 7, chunk: 1, offset: 34 });
+    expect(small.error.message).toContain("field payloadBytes (stream offset 34) is 7, below the minimum of 8");
     expect(small.calls.at(-1)).toBe("end 0");
+  });
+
+  it("a payload of exactly the limit, and of exactly the minimum, is taken", () => {
+    const sink = new BufferSink();
+    const p = parser(sink, { minPayloadBytes: 8 });
+    p.push(stream([new Uint8Array(4096).fill(7), new Uint8Array(8).fill(9)]));
+    p.finish();
+    expect(sink.payloads.map((x) => [x.length, x[0]])).toEqual([[4096, 7], [8, 9]]);
   });
 
   it("a checksum mismatch fails before the sink's end()", () => {
@@ -183,7 +194,10 @@ describe("ChunkParser checks, each before the sink sees the chunk", () => {
     bad[second + CHUNK_HEADER_BYTES + 150] ^= 1;
     const { error, at, calls } = refused(bad);
     expect(at).toBe(second + CHUNK_HEADER_BYTES + 199);
-    expect(error.details).toMatchObject({ field: "checksum", chunk: 1, offset: second + 12 });
+    const actual = chunkChecksum(bad.subarray(second + CHUNK_HEADER_BYTES, second + CHUNK_HEADER_BYTES + 200));
+    expect(error.details).toMatchObject({ field: "checksum", chunk: 1, offset: second + 12, actual });
+    expect(error.message).toContain(`field checksum (stream offset ${second + 12}) is 0x`);
+    expect(error.message).toContain(`the 200-byte payload's is 0x${actual.toString(16)}`);
     expect(calls).toContain("begin 1");
     expect(calls).not.toContain("end 1");
   });

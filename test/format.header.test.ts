@@ -113,6 +113,16 @@ describe("decode checks, in order", () => {
   it("headerBytes outside 16..64 KiB is refused before the crc", () => {
     expectFailure(edit(good, (v) => v.setUint32(8, 15, true)), ErrorCode.StreamCorrupt, "headerBytes", 8, "is 15, outside 16..65536");
     expectFailure(edit(good, (v) => v.setUint32(8, MAX_HEADER_BYTES + 1, true)), ErrorCode.StreamCorrupt, "headerBytes", 8, "65537");
+    // the bounds themselves pass this check (what an incremental reader asks before buffering the rest)
+    for (const hb of [16, MAX_HEADER_BYTES]) expect(codec.decodePrefix(edit(good, (v) => v.setUint32(8, hb, true)))).toEqual({ major: 3, minor: 0, headerBytes: hb });
+  });
+
+  it("checkMagic needs the 4 bytes of the magic, and takes exactly those", () => {
+    const e = catchError(() => codec.checkMagic(good.subarray(0, 3)));
+    expect(e.code).toBe(ErrorCode.StreamCorrupt);
+    expect(e.message).toContain("is truncated: 3 bytes, fewer than the 4 of the magic");
+    expect(e.details).toMatchObject({ field: "length", value: 3, expected: ">= 4" });
+    expect(() => codec.checkMagic(good.subarray(0, 4))).not.toThrow();
   });
 
   it("a flipped bit anywhere in the header is refused: magic, headerBytes or crc", () => {
@@ -146,6 +156,8 @@ describe("decode checks, in order", () => {
       expect(e.message).toBe(`toy header version ${found} is not supported (this hypermem reads 3.0 up to minor 0)`);
       expect(e.details).toEqual({ format: "toy", found, supported: "3.0" });
     }
+    const named = catchError(() => codec.decode(reseal(edit(good, (v) => v.setUint16(4, 4, true))), { source: "/tmp/x.bin" }));
+    expect(named.details).toEqual({ format: "toy", found: "4.0", supported: "3.0", source: "/tmp/x.bin" });
   });
 
   it("a headerBytes that is not the size of its version's layout is refused", () => {
