@@ -88,12 +88,13 @@ describe("a component saved and restored through a state record", () => {
 describe("every check of a state record fails", () => {
   const good = encodeState(SPEC, toBytes({ count: 5, label: "five" }));
 
-  function expectCorrupt(bytes: Uint8Array, field: string, ...parts: string[]): void {
+  function expectCorrupt(bytes: Uint8Array, field: string, ...parts: string[]): HypermemError {
     const e = catchError(() => decodeState(SPEC, bytes, { source: "/var/x.state" }));
     expect(e.code).toBe(ErrorCode.StateCorrupt);
     expect(e.details.field).toBe(field);
     expect(e.message).toContain("counter /var/x.state");
     for (const p of parts) expect(e.message).toContain(p);
+    return e;
   }
 
   it("magic, header crc, truncated, trailing bytes, payload crc, over the limit", () => {
@@ -104,13 +105,17 @@ describe("every check of a state record fails", () => {
     hdr[13] ^= 1;
     expectCorrupt(hdr, "crc");
     expectCorrupt(good.subarray(0, good.length - 1), "payloadBytes", "truncated", "record is 36 bytes, but 35 are there");
-    expectCorrupt(Buffer.concat([good, new Uint8Array(2)]), "payloadBytes", "trailing bytes");
+    const trailing = expectCorrupt(Buffer.concat([good, new Uint8Array(2)]), "payloadBytes", "trailing bytes");
+    expect(trailing.details).toMatchObject({ value: 8, expected: 10 });
+    const unnamed = catchError(() => decodeState(SPEC, good.subarray(0, good.length - 1)));
+    expect(unnamed.message).toMatch(/^counter state record: truncated/);
     const payload = good.slice();
     payload[30] ^= 0x80;
     expectCorrupt(payload, "payloadCrc32", "field payloadCrc32 is 0x");
     const e = catchError(() => decodeState(SPEC, good, { maxPayloadBytes: 7 }));
     expect(e.code).toBe(ErrorCode.StateCorrupt);
     expect(e.message).toContain("payload of 8 bytes is above the limit of 7");
+    expect(decodeState(SPEC, good, { maxPayloadBytes: 8 }).payload.length).toBe(8); // exactly the limit is taken
     const huge = reseal(good.slice());
     new DataView(huge.buffer).setBigUint64(12, 2n ** 40n, true);
     expectCorrupt(reseal(huge), "payloadBytes", "above the limit of 1073741824");
