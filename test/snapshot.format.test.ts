@@ -129,6 +129,16 @@ describe("structural damage is refused before any guest is created", () => {
     expectCorrupt(restoreError(field(16, 0)), "guestPages", /guest of 0 pages/);
     expectCorrupt(restoreError(field(12, 1, 4)), "baseId", /diff snapshot without a base id/);
     expectCorrupt(restoreError(field(12, 2, 4)), "flags", /unknown flag bits/);
+    // the fields after dataPages, each one past its rule
+    const { header } = layout(new Uint8Array(readFileSync(GOOD)));
+    expectCorrupt(restoreError(field(72, header.dataPages + 1)), "workingSetSlot", new RegExp(`working set from slot ${header.dataPages + 1}, past the ${header.dataPages} data slots`));
+    expectCorrupt(restoreError(field(80, 65)), "indexEntries", /65 index entries for a guest of 64 pages/);
+    expectCorrupt(restoreError(field(88, 65)), "activeRuns", /65 active runs for a guest of 64 pages/);
+    expectCorrupt(restoreError(field(96, 1, 4)), "configBytes", /config of 1 bytes is outside 2\.\./);
+    expectCorrupt(restoreError(field(96, 2 ** 32 - 1, 4)), "configBytes", /config of 4294967295 bytes is outside 2\.\./);
+    expectCorrupt(restoreError(field(16, 2 ** 40)), "guestPages", /guest of 1099511627776 pages is outside 1\.\./);
+    expectCorrupt(restoreError(damaged((b) => { b.fill(0, 24, 40); resealHeader(b); })), "snapshotId", /a snapshot id of zeros/);
+    expectCorrupt(restoreError(damaged((b) => { b[40] = 1; resealHeader(b); })), "baseId", /a base id in a snapshot that is not a diff/);
   });
 
   it("a flipped bit in the index, the active set or the config: the trailer's metadata crc", () => {
@@ -146,6 +156,10 @@ describe("structural damage is refused before any guest is created", () => {
       new DataView(b.buffer).setBigUint64(s.trailerOffset + 8, 5n, true);
       new DataView(b.buffer).setUint32(s.trailerOffset + 20, crc32(b.subarray(s.trailerOffset, s.trailerOffset + 20)) >>> 0, true);
     })), "trailer", /records a 5-byte file/);
+    expectCorrupt(restoreError(damaged((b) => {
+      new DataView(b.buffer).setUint32(s.trailerOffset + 4, 1, true);
+      new DataView(b.buffer).setUint32(s.trailerOffset + 20, crc32(b.subarray(s.trailerOffset, s.trailerOffset + 20)) >>> 0, true);
+    })), "trailer", /reserved word is not 0/);
   });
 
   /** GOOD with index entry `i` changed by `edit` (a DataView at the entry), the tail resealed. */
@@ -162,9 +176,11 @@ describe("structural damage is refused before any guest is created", () => {
     expectCorrupt(restoreError(entry(1, (v) => v.setUint32(0, 0, true))), "index", /does not come after/);
     expectCorrupt(restoreError(entry(0, (v) => v.setUint8(4, 9))), "index", /unknown kind 9/);
     expectCorrupt(restoreError(entry(0, (v) => v.setUint8(6, 1))), "index", /reserved bytes/);
+    expectCorrupt(restoreError(entry(0, (v) => v.setUint8(5, 1))), "index", /reserved bytes/);
     expectCorrupt(restoreError(entry(0, (v) => v.setUint8(4, 0))), "index", /zero entry in a full snapshot/);
     expectCorrupt(restoreError(entry(1, (v) => v.setUint32(8, new DataView(readFileSync(GOOD).buffer).getUint32(layout(new Uint8Array(readFileSync(GOOD))).s.indexOffset + 8, true), true))), "index", /used twice/);
     expectCorrupt(restoreError(entry(0, (v) => v.setUint8(4, 2))), "index", /poisoned page with slot/);
+    expectCorrupt(restoreError(entry(0, (v) => { v.setUint8(4, 3); v.setUint32(8, 0, true); v.setUint32(12, 7, true); })), "index", /a ballooned page with slot 0 and checksum 7/);
   });
 
   /** GOOD with active run `i` changed. */
@@ -182,6 +198,11 @@ describe("structural damage is refused before any guest is created", () => {
     expectCorrupt(restoreError(run(0, 2 ** 32 - 1, 2)), "activeSet", /beyond the 64-page guest/);
     expectCorrupt(restoreError(run(0, 3, 0)), "activeSet", /is empty/);
     expectCorrupt(restoreError(run(1, 0, 1)), "activeSet", /not after the run before/);
+    // a run that starts right where the one before ends should have been one run
+    const good = new Uint8Array(readFileSync(GOOD));
+    const first = new DataView(good.buffer, layout(good).s.activeOffset, RUN_BYTES);
+    const end = first.getUint32(0, true) + first.getUint32(4, true);
+    expectCorrupt(restoreError(run(1, end, 1)), "activeSet", new RegExp(`active run 1 starts at page ${end}, not after the run before \\(which ends at page ${end - 1}\\)`));
   });
 
   /** GOOD with its config replaced by `text` (same length: padded with spaces). */
