@@ -13,9 +13,7 @@ export function pair(guestMiB = 2): { primary: Vm; secondaryHost: Host } {
   const a = createHost({ memoryMiB: 16 + 3 * guestMiB });
   const b = createHost({ memoryMiB: 16 + 3 * guestMiB });
   const primary = a.createVm({ memoryMiB: guestMiB });
-  const fill = primary.startWorkload({ kind: "sequential", ratePerSec: primary.pages, writeFraction: 1, writeBytes: 4096, seed: 7 });
-  fill.runFor(1e9);
-  fill.close();
+  primary.prefillPages(0, primary.pages, 7);
   return { primary, secondaryHost: b };
 }
 

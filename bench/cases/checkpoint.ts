@@ -35,9 +35,7 @@ function pauseCase(pct: number): BenchCase {
     setup() {
       const host = createHost({ memoryMiB: 1792 });
       const vm = host.createVm({ pages: GUEST_PAGES });
-      const fill = vm.startWorkload({ kind: "sequential", ratePerSec: GUEST_PAGES, writeFraction: 1, writeBytes: 4096, seed: 7 });
-      fill.runFor(1e9);
-      fill.close();
+      vm.prefillPages(0, GUEST_PAGES, 7);
       const reader = vm.dirtyLog.open("checkpoint");
       reader.sync();
       reader.pages.clear();

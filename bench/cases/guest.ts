@@ -23,9 +23,7 @@ function guestAccesses(name: string, spec: WorkloadSpec): ScenarioBench {
     async setup() {
       const host = createHost({ memoryMiB: GUEST_MIB + 64 });
       const vm = host.createVm({ memoryMiB: GUEST_MIB });
-      const fill = vm.startWorkload({ kind: "sequential", ratePerSec: vm.pages, writeFraction: 1, writeBytes: 4096, seed: 1, pageCount: vm.pages });
-      fill.runFor(1e9); // one 4 KiB write per page (a sequential workload steps by its write size)
-      fill.close();
+      vm.prefillPages(0, vm.pages, 1);
       if (host.stats().usedFrames < vm.pages) throw new Error(`${name}: the fill populated ${host.stats().usedFrames} frames, fewer than the guest's ${vm.pages} pages`);
       const workload = vm.startWorkload({ ...spec, ratePerSec: ACCESSES, writeFraction: 0.3, writeBytes: 8, seed: 7 });
       return {

@@ -16,12 +16,6 @@ const PAGE = 4096;
 const LISTED_PAGES = GUEST_PAGES / 10;
 const DIVERGED_EVERY = 10;
 
-function fill(vm: Vm): void {
-  const w = vm.startWorkload({ kind: "sequential", ratePerSec: GUEST_PAGES, writeFraction: 1, writeBytes: 4096, seed: 11 });
-  w.runFor(1e9);
-  w.close();
-}
-
 function flushReference(cache: Vm, secondary: Vm, pfns: Uint32Array): number {
   let diverged = 0;
   for (const pfn of pfns) {
@@ -41,8 +35,8 @@ export const lockstepCases: readonly BenchCase[] = [{
     const host = createHost({ memoryMiB: 192 });
     const cache = host.createVm({ pages: GUEST_PAGES });
     const secondary = host.createVm({ pages: GUEST_PAGES });
-    fill(cache);
-    fill(secondary);
+    cache.prefillPages(0, GUEST_PAGES, 11);
+    secondary.prefillPages(0, GUEST_PAGES, 11);
     const rng = splitmix(0x10c5n);
     const listed = new Set<number>();
     while (listed.size < LISTED_PAGES) listed.add(Number(rng() % BigInt(GUEST_PAGES)));

@@ -119,11 +119,7 @@ function reporter(out: TextSink | null, file: string): ((p: SaveProgress) => voi
 /** Builds the guest of `plan` and saves it (and its diff). */
 function saveGuest(plan: SavePlan, progress: TextSink | null): SaveResult[] {
   const vm = createHost({ memoryMiB: plan.hostMiB }).createVm({ pages: plan.guestPages });
-  if (plan.prefilledPages > 0) {
-    const fill = vm.startWorkload({ kind: "sequential", ratePerSec: plan.prefilledPages, writeFraction: 1, writeBytes: 4096, seed: plan.seed, pageCount: plan.prefilledPages });
-    fill.runFor(1e9);
-    fill.close();
-  }
+  vm.prefillPages(0, plan.prefilledPages, plan.seed);
   const timeline = new Timeline();
   const workload = vm.startWorkload(plan.workload);
   workload.attach(timeline);

@@ -73,20 +73,6 @@ export function checkMaterializable(hosts: readonly ClusterHost[]): void {
   }
 }
 
-/**
- * Runs a container's start inside the guest: a sequential workload that
- * writes pages [firstPage, firstPage + count) of `vm` once, a whole page per
- * access (each faults its page in), in one simulated second.
- */
-function writePages(vm: Vm, firstPage: number, count: number, seed: number): void {
-  if (count === 0) return;
-  const w = vm.startWorkload({ kind: "sequential", firstPage, pageCount: count, ratePerSec: count, writeFraction: 1, writeBytes: PAGE_SIZE, seed });
-  try {
-    w.runFor(1e9);
-  } finally {
-    w.close();
-  }
-}
 
 export class Materializer {
   readonly hosts: readonly Host[];
@@ -99,7 +85,7 @@ export class Materializer {
     cluster.forEach((h, i) => {
       for (const plain of h.vms) {
         const vm = this.hosts[i].createVm({ pages: pagesOf(plain.memoryBytes) });
-        writePages(vm, 0, vm.pages, this.#seed++);
+        vm.prefillPages(0, vm.pages, this.#seed++);
       }
     });
   }
@@ -109,11 +95,11 @@ export class Materializer {
     const vm = this.hosts[host].createVm({ pages: pagesOf(size.memoryBytes) });
     this.#vms.set(pod.key, vm);
     const overheadPages = pagesOf(size.overheadMemoryBytes);
-    writePages(vm, 0, overheadPages, this.#seed++);
+    vm.prefillPages(0, overheadPages, this.#seed++);
     let first = overheadPages;
     for (const c of pod.template.containers) {
       const regionPages = Math.min(pagesOf(c.limits.memoryBytes ?? c.requests.memoryBytes ?? 0), vm.pages - first);
-      writePages(vm, first, Math.min(pagesOf(c.requests.memoryBytes ?? 0), regionPages), this.#seed++);
+      vm.prefillPages(first, Math.min(pagesOf(c.requests.memoryBytes ?? 0), regionPages), this.#seed++);
       first += regionPages;
     }
   }

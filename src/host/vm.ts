@@ -533,6 +533,21 @@ export class Vm {
     return new GuestWorkload(this, options);
   }
 
+  /**
+   * Writes pages [firstPage, firstPage + pageCount) once each, a whole page
+   * per access (each faults its page in), in one simulated second of a
+   * sequential workload seeded by `seed`: a guest that has touched its memory.
+   */
+  prefillPages(firstPage: number, pageCount: number, seed: number): void {
+    if (pageCount === 0) return;
+    const fill = this.startWorkload({ kind: "sequential", firstPage, pageCount, ratePerSec: pageCount, writeFraction: 1, writeBytes: PAGE_SIZE, seed });
+    try {
+      fill.runFor(1e9);
+    } finally {
+      fill.close();
+    }
+  }
+
   /** Pages dirtied since the dirty log's last sync (fetch-and-clear; open readers get them too). */
   harvestDirty(): PageBitmap {
     this.#alive();

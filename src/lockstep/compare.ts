@@ -47,9 +47,7 @@ function hosts(guestMiB: number): { primary: Vm; secondaryHost: Host } {
 function prefill(vm: Vm, share: number, seed: number): void {
   const pages = Math.round(requireNumber("prefill", share, 0, 1) * vm.pages);
   if (pages === 0) return;
-  const fill = vm.startWorkload({ kind: "sequential", ratePerSec: pages, writeFraction: 1, writeBytes: 4096, seed, pageCount: pages });
-  fill.runFor(1e9);
-  fill.close();
+  vm.prefillPages(0, pages, seed);
   vm.harvestDirty();
 }
 

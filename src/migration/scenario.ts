@@ -67,11 +67,7 @@ export function buildScenario(o: ScenarioOptions, hosts: ScenarioHosts = hostPai
   const { source, destination } = hosts;
   const vm = source.createVm({ memoryMiB: o.guestMiB });
   const prefilledPages = Math.round(prefill * vm.pages);
-  if (prefilledPages > 0) {
-    const fill = vm.startWorkload({ kind: "sequential", ratePerSec: prefilledPages, writeFraction: 1, writeBytes: 4096, seed, pageCount: prefilledPages });
-    fill.runFor(1e9);
-    fill.close();
-  }
+  vm.prefillPages(0, prefilledPages, seed);
   vm.harvestDirty();
   const known = requireInt("injectErrors", o.injectErrors ?? 0, 0, prefilledPages);
   const latent = requireInt("latentErrors", o.latentErrors ?? 0, 0, prefilledPages - known);

@@ -110,11 +110,7 @@ export function runRasScenario(o: RasScenarioOptions): RasScenarioResult {
   }
   const prefill = requireNumber("prefill", o.prefill ?? 1, 0, 1);
   const prefilledPages = Math.max(0, Math.round(prefill * vm.pages) - mappedPages);
-  if (prefilledPages > 0) {
-    const fill = vm.startWorkload({ kind: "sequential", ratePerSec: prefilledPages, writeFraction: 1, writeBytes: 4096, seed, firstPage: mappedPages, pageCount: prefilledPages });
-    fill.runFor(1e9);
-    fill.close();
-  }
+  vm.prefillPages(mappedPages, prefilledPages, seed);
   vm.harvestDirty();
 
   const timeline = new Timeline();
