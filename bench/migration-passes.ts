@@ -14,8 +14,8 @@
 // lets the OS fault in the destination's frames first.
 //
 //   npx tsx bench/migration-passes.ts [--guest MiB] [--passes N]
-import { createHost } from "../src/host/host.js";
 import { PfnList } from "../src/host/page-set.js";
+import { hostPair, scenarioHostMiB } from "../src/migration/scenario.js";
 import { PagePacker } from "../src/stream/packer.js";
 import { StreamReceiver } from "../src/stream/receiver.js";
 import { benchArgs, usageError } from "./cli-args.js";
@@ -26,7 +26,9 @@ const values = benchArgs("migration-passes", USAGE, {
   options: { guest: { type: "string", default: "1024" }, passes: { type: "string", default: "5" } },
 });
 const guestMiB = Number(values.guest);
-if (!Number.isInteger(guestMiB) || guestMiB < 16 || guestMiB > 4096) usageError("migration-passes", USAGE, `--guest ${values.guest}: must be a whole number of MiB from 16 to 4096`);
+/** The largest guest whose hosts (the guest and 256 MiB, at most 4 GiB each) hold it. */
+const MAX_GUEST_MIB = 4096 - 256;
+if (!Number.isInteger(guestMiB) || guestMiB < 16 || guestMiB > MAX_GUEST_MIB) usageError("migration-passes", USAGE, `--guest ${values.guest}: must be a whole number of MiB from 16 to ${MAX_GUEST_MIB}`);
 const passes = Number(values.passes);
 if (!Number.isInteger(passes) || passes < 1 || passes > 50) usageError("migration-passes", USAGE, `--passes ${values.passes}: must be a whole number from 1 to 50`);
 
@@ -35,13 +37,9 @@ const COPY_BYTES = 256 << 20;
 
 interface PassMs { pack: number; receive: number; digest: number; copy: number; wireBytes: number }
 
-const hostMiB = guestMiB + 256;
-const source = createHost({ memoryMiB: hostMiB });
-const destination = createHost({ memoryMiB: hostMiB });
+const { source, destination } = hostPair(scenarioHostMiB({ guestMiB }));
 const vm = source.createVm({ memoryMiB: guestMiB });
-const fill = vm.startWorkload({ kind: "sequential", ratePerSec: vm.pages, writeFraction: 1, writeBytes: 4096, seed: 7, pageCount: vm.pages });
-fill.runFor(1e9);
-fill.close();
+vm.prefillPages(0, vm.pages, 7);
 vm.pause();
 const list = new PfnList(source.kernels, LIST_PAGES);
 const copyFrom = new Uint8Array(COPY_BYTES).fill(0x5a);

@@ -16,7 +16,7 @@ describe("bench command lines", () => {
     ["bench/run.ts", ["--help"], "bench: Unknown option '--help'"],
     ["bench/calibrate.ts", ["--time", "0"], "calibrate: --time 0: must be a number of ms >= 1\nusage: npx tsx bench/calibrate.ts"],
     ["bench/calibrate.ts", ["--runs", "0", "--from", "x.json", "--lower-only"], "calibrate: --lower-only: only with --write (it chooses which gates are written)\nusage: npx tsx bench/calibrate.ts"],
-    ["bench/migration-passes.ts", ["--guest", "8"], "migration-passes: --guest 8: must be a whole number of MiB from 16 to 4096\nusage: npx tsx bench/migration-passes.ts"],
+    ["bench/migration-passes.ts", ["--guest", "8"], "migration-passes: --guest 8: must be a whole number of MiB from 16 to 3840\nusage: npx tsx bench/migration-passes.ts"],
   ])("%s %j is refused naming the flag, status 2, no stack", (script, args, start) => {
     const o = bench(script, args);
     expect(o.stderr.startsWith(start), o.stderr).toBe(true);
