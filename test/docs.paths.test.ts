@@ -5,15 +5,15 @@
 // beside it) with its #anchor, slugged as GitHub slugs headings, and every
 // bench case a `--case NAME` names. A renamed module, heading or case would
 // otherwise leave a reader a dead pointer or a refused command.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import { describe, expect, it } from "vitest";
 import { allCases, scenarioCases } from "../bench/cases/index.js";
 import { migrationBench } from "../bench/migration.bench.js";
 import { tcpBenches } from "../bench/tcp.bench.js";
-import { REPO } from "./docs/examples.js";
+import { docs, REPO } from "./docs/examples.js";
 
-const DOCS = ["README.md", "bench/gates.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [...docs(), "bench/gates.md"];
 const PATH = /(?<![\w/.-])(?:src|test|bench|assembly|docs|\.ci)\/[\w./-]*\w\.(?:ts|md|mjs|json|js|c)\b/g;
 const LINK = /\]\(([^)\s]+)\)/g;
 /** `--case NAME` in a command; NAME in capitals is a placeholder. */

@@ -23,7 +23,8 @@ const HEAVY_GUEST_BYTES = 8 * 2 ** 30;
 export interface TsExample { readonly file: string; readonly line: number; readonly code: string }
 export interface CliExample { readonly file: string; readonly line: number; readonly argv: string[] }
 
-function docs(): string[] {
+/** README.md and every page of docs/, as paths from the repository root. */
+export function docs(): string[] {
   return ["README.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => join("docs", f))];
 }
 
